@@ -19,6 +19,10 @@ import (
 // returns nil without changing anything. index 0 means "not from raft": the
 // applied index is left alone.
 //
+// Past Options.QuotaBytes, requests that add data (AddsData) fail with
+// ErrNoSpace when index is 0; replicated entries (index > 0) are applied
+// regardless, as the proposer checked the quota.
+//
 // Apply handles Put, DeleteRange, Txn, Range, Compaction, LeaseGrant,
 // LeaseRevoke and LeaseCheckpoint; any other request fails with
 // ErrInvalidRequest. A failed Pebble commit leaves the store refusing writes
@@ -37,7 +41,7 @@ func (s *Store) Apply(index uint64, reqs []*pb.InternalRaftRequest, sync bool) [
 		}
 		return results
 	}
-	a := &applier{s: s, batch: s.db.NewBatch(), wantPrev: s.hub.wantPrevKV(), compactTo: -1}
+	a := &applier{s: s, batch: s.db.NewBatch(), wantPrev: s.hub.wantPrevKV(), compactTo: -1, enforceQuota: index == 0}
 	defer a.batch.Close()
 	for i, req := range reqs {
 		results[i] = a.apply(req)
@@ -97,13 +101,17 @@ func (s *Store) writableLocked() error {
 // applier is the state of one Apply call. It runs with applyMu held, so it
 // reads the index without mu; it takes mu only to change shared state.
 type applier struct {
-	s         *Store
-	batch     *pebble.Batch
-	wantPrev  bool // the watch hub wants PrevKv on events
-	revs      []committedRev
-	compactTo int64 // compaction requested by this Apply, or -1
-	keyBuf    []byte
-	recBuf    []byte
+	s        *Store
+	batch    *pebble.Batch
+	wantPrev bool // the watch hub wants PrevKv on events
+	// enforceQuota: refuse data-adding requests past the quota. Only for
+	// non-replicated calls: replicas must apply the same entries alike, so
+	// raftnode checks QuotaExceeded when proposing instead.
+	enforceQuota bool
+	revs         []committedRev
+	compactTo    int64 // compaction requested by this Apply, or -1
+	keyBuf       []byte
+	recBuf       []byte
 }
 
 // committedRev is one revision produced by this Apply, published to the
@@ -116,6 +124,9 @@ type committedRev struct {
 func (a *applier) apply(req *pb.InternalRaftRequest) Result {
 	if err := validateRequest(req, a.s.opts.MaxTxnOps); err != nil {
 		return Result{Err: err}
+	}
+	if a.enforceQuota && AddsData(req) && a.s.QuotaExceeded() {
+		return Result{Err: ErrNoSpace}
 	}
 	switch {
 	case req.Put != nil:
@@ -277,11 +288,11 @@ func (t *writeTxn) walkCheck(req *pb.TxnRequest, path []bool) ([]bool, error) {
 			}
 		case *pb.RequestOp_RequestRange:
 			if rev := r.RequestRange.Revision; rev > 0 {
-				s.mu.RLock()
-				_, err := s.checkRevLocked(rev, t.begin)
-				s.mu.RUnlock()
-				if err != nil {
-					return nil, err
+				if rev > t.begin {
+					return nil, fmt.Errorf("%w: %d > current %d", ErrFutureRev, rev, t.begin)
+				}
+				if c := t.a.compacted(); rev < c {
+					return nil, fmt.Errorf("%w: %d < compacted %d", ErrCompacted, rev, c)
 				}
 			}
 		case *pb.RequestOp_RequestTxn:
@@ -486,4 +497,14 @@ func (t *writeTxn) tombstone(ki *keyIndex, prev *mvccpb.KeyValue) {
 		ev.PrevKv = prev
 	}
 	t.events = append(t.events, ev)
+}
+
+// compacted is the compacted revision as this Apply sees it: a compaction
+// earlier in the same Apply counts, so the outcome of a request never
+// depends on how entries were grouped into Apply calls.
+func (a *applier) compacted() int64 {
+	a.s.mu.RLock()
+	c := a.s.compactRev
+	a.s.mu.RUnlock()
+	return max(c, a.compactTo)
 }

@@ -25,12 +25,7 @@ import (
 
 func (a *applier) compact(rev int64) Result {
 	s := a.s
-	s.mu.RLock()
-	compacted := s.compactRev
-	s.mu.RUnlock()
-	if a.compactTo > compacted {
-		compacted = a.compactTo
-	}
+	compacted := a.compacted()
 	switch {
 	case rev > s.writeRev:
 		return Result{Err: fmt.Errorf("%w: %d > current %d", ErrCompactFuture, rev, s.writeRev)}

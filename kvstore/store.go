@@ -304,3 +304,13 @@ func vfsExists(fs vfs.FS, path string) (bool, error) {
 	}
 	return false, err
 }
+
+// Sync makes every write applied so far durable (Apply with sync=false
+// leaves the latest ones in Pebble's unsynced WAL). raftnode calls it before
+// dropping raft log entries that the store is then the only holder of.
+func (s *Store) Sync() error {
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("kvstore: sync: %w", err)
+	}
+	return nil
+}

@@ -232,3 +232,23 @@ func TestTxnDuplicateAndPath(t *testing.T) {
 		t.Fatalf("b: %v", g)
 	}
 }
+
+func TestQuotaRefusesPutsButNotDeletes(t *testing.T) {
+	fs := vfs.NewMem()
+	s, err := Open("db", Options{FS: fs, QuotaBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.diskUsage.Store(2) // past the quota, without waiting for the ticker
+	if _, err := s.Put(&pb.PutRequest{Key: []byte("a")}); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("put past quota: %v", err)
+	}
+	if _, err := s.DeleteRange(&pb.DeleteRangeRequest{Key: []byte("a")}); err != nil {
+		t.Fatalf("delete past quota: %v", err)
+	}
+	// Replicated entries are applied regardless: the proposer checked.
+	if res := s.Apply(1, []*pb.InternalRaftRequest{{Put: &pb.PutRequest{Key: []byte("a")}}}, false); res[0].Err != nil {
+		t.Fatalf("replicated put: %v", res[0].Err)
+	}
+}

@@ -1,0 +1,260 @@
+package raftnode
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/kelson-dev/kelson/kvstore"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// applyEntries applies committed entries in order. Normal entries go to the
+// store in runs (one kvstore.Apply — one Pebble batch, not synced: the raft
+// log is the durable truth — per run); conf changes and member attributes
+// are applied between runs. Entries the store already holds (index <= its
+// applied index, after a restart or a snapshot) are not given to it again.
+func (n *Node) applyEntries(ents []*raftpb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	store := n.store.Load()
+	storeApplied := store.AppliedIndex()
+	var (
+		reqs  []*pb.InternalRaftRequest
+		ids   []uint64
+		runTo uint64
+	)
+	flush := func() {
+		if runTo == 0 {
+			return
+		}
+		results := store.Apply(runTo, reqs, false)
+		for i, r := range results {
+			if ids[i] != 0 {
+				n.waits.deliver(ids[i], r)
+			}
+		}
+		reqs, ids, runTo = reqs[:0], ids[:0], 0
+	}
+	for _, e := range ents {
+		idx := e.GetIndex()
+		switch e.GetType() {
+		case raftpb.EntryType_EntryNormal:
+			if idx <= storeApplied {
+				break
+			}
+			runTo = idx
+			if len(e.GetData()) == 0 {
+				break // a new leader's empty entry
+			}
+			req := &pb.InternalRaftRequest{}
+			if err := proto.Unmarshal(e.GetData(), req); err != nil {
+				// Entries are written by members of this cluster only;
+				// skipping one would fork the replicas, so stop.
+				return fmt.Errorf("entry %d does not decode: %w", idx, err)
+			}
+			if req.ClusterMemberAttrSet != nil {
+				flush()
+				n.applyMemberAttr(req.ClusterMemberAttrSet)
+				runTo = idx
+				if req.Header != nil {
+					n.waits.deliver(req.Header.ID, kvstore.Result{Resp: &pb.MemberListResponse{}})
+				}
+				continue
+			}
+			reqs = append(reqs, req)
+			ids = append(ids, req.GetHeader().GetID())
+		case raftpb.EntryType_EntryConfChange:
+			flush()
+			cc := &raftpb.ConfChange{}
+			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+				return fmt.Errorf("conf change entry %d does not decode: %w", idx, err)
+			}
+			if err := n.applyConfChange(idx, cc); err != nil {
+				return err
+			}
+			if idx > storeApplied {
+				runTo = idx // record the applied index in the store
+			}
+		default:
+			return fmt.Errorf("entry %d has unsupported type %v", idx, e.GetType())
+		}
+	}
+	flush()
+	last := ents[len(ents)-1].GetIndex()
+	n.applied.Store(last)
+	n.appliedWait.advance(last)
+	return nil
+}
+
+// applyConfChange applies a membership change to raft, the member list and
+// the transport, and persists the member list.
+func (n *Node) applyConfChange(index uint64, cc *raftpb.ConfChange) error {
+	var m Member
+	if len(cc.GetContext()) > 0 {
+		if err := json.Unmarshal(cc.GetContext(), &m); err != nil {
+			return fmt.Errorf("conf change %d context: %w", index, err)
+		}
+	}
+	id := cc.GetNodeId()
+	n.mu.RLock()
+	ms := n.members.clone()
+	n.mu.RUnlock()
+	reject := ""
+	switch cc.GetType() {
+	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode:
+		if ms.Removed[id] {
+			reject = "member was removed before"
+		}
+	case raftpb.ConfChangeType_ConfChangeRemoveNode, raftpb.ConfChangeType_ConfChangeUpdateNode:
+		if _, ok := ms.Members[id]; !ok {
+			reject = "member not found"
+		}
+	}
+	if reject != "" {
+		// Keep raft's configuration in step with the member list: apply
+		// nothing, and tell the proposer why.
+		n.confSt = n.rn.ApplyConfChange(&raftpb.ConfChange{})
+		n.waits.deliver(cc.GetId(), kvstore.Result{Err: fmt.Errorf("%w: %s", ErrMemberNotFound, reject)})
+		return nil
+	}
+	n.confSt = n.rn.ApplyConfChange(cc)
+	switch cc.GetType() {
+	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode:
+		learner := cc.GetType() == raftpb.ConfChangeType_ConfChangeAddLearnerNode
+		if old, ok := ms.Members[id]; ok {
+			old.IsLearner = learner // promotion (or a replay)
+		} else {
+			m.ID, m.IsLearner = id, learner
+			ms.Members[id] = &m
+		}
+		if id != n.id {
+			n.tr.AddPeer(id, ms.Members[id].PeerURLs)
+		}
+	case raftpb.ConfChangeType_ConfChangeRemoveNode:
+		delete(ms.Members, id)
+		ms.Removed[id] = true
+		if id != n.id {
+			n.tr.RemovePeer(id)
+		} else {
+			n.log.Warn("this member was removed from the cluster; it stops serving")
+			go n.Stop()
+		}
+	case raftpb.ConfChangeType_ConfChangeUpdateNode:
+		ms.Members[id].PeerURLs = m.PeerURLs
+		if id != n.id {
+			n.tr.UpdatePeer(id, m.PeerURLs)
+		}
+	}
+	if err := n.rlog.SetMeta(metaMembership, ms.encode()); err != nil {
+		return fmt.Errorf("persist membership: %w", err)
+	}
+	n.mu.Lock()
+	n.members = ms
+	n.mu.Unlock()
+	n.waits.deliver(cc.GetId(), kvstore.Result{Resp: &pb.MemberListResponse{}})
+	return nil
+}
+
+// applyMemberAttr records the name and client URLs a member published.
+func (n *Node) applyMemberAttr(req *membershippb.ClusterMemberAttrSetRequest) {
+	// Only the loop changes members, so the read-copy-write needs no
+	// lock held across the disk write.
+	n.mu.RLock()
+	ms := n.members.clone()
+	n.mu.RUnlock()
+	m, ok := ms.Members[req.GetMember_ID()]
+	if !ok {
+		return
+	}
+	m.Name = req.GetMemberAttributes().GetName()
+	m.ClientURLs = append([]string(nil), req.GetMemberAttributes().GetClientUrls()...)
+	if err := n.rlog.SetMeta(metaMembership, ms.encode()); err != nil {
+		n.log.Warn("persist member attributes", "err", err)
+	}
+	n.mu.Lock()
+	n.members = ms
+	n.mu.Unlock()
+}
+
+// maybeSnapshot takes a raft snapshot every SnapshotCount applied entries
+// and compacts the log behind it. The snapshot holds only the membership;
+// the store's data is streamed when a follower needs it. The store is
+// synced first, so the entries the log drops are durable in the store.
+func (n *Node) maybeSnapshot() error {
+	applied := n.applied.Load()
+	if applied < n.snapIndex+n.cfg.SnapshotCount {
+		return nil
+	}
+	if err := n.store.Load().Sync(); err != nil {
+		return fmt.Errorf("sync store before snapshot: %w", err)
+	}
+	n.mu.RLock()
+	data := n.members.encode()
+	n.mu.RUnlock()
+	if _, err := n.rlog.CreateSnapshot(applied, n.confSt, data); err != nil {
+		return fmt.Errorf("create snapshot at %d: %w", applied, err)
+	}
+	n.snapIndex = applied
+	if applied > catchUpEntries {
+		if err := n.rlog.Compact(applied - catchUpEntries); err != nil {
+			n.log.Warn("log compaction failed", "index", applied-catchUpEntries, "err", err)
+		}
+	}
+	n.log.Debug("raft snapshot", "index", applied)
+	return nil
+}
+
+// installSnapshot replaces the store with the one restored from the
+// leader's stream (staged by ReceiveSnapshot) and adopts the snapshot's
+// membership.
+func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
+	idx := snap.GetMetadata().GetIndex()
+	n.stagedMu.Lock()
+	dir, ok := n.staged[idx]
+	delete(n.staged, idx)
+	n.stagedMu.Unlock()
+	if !ok {
+		return fmt.Errorf("snapshot %d arrived without its store data", idx)
+	}
+	storeDir := filepath.Join(n.cfg.DataDir, storeDirName)
+	old := n.store.Load()
+	old.Close()
+	if err := os.RemoveAll(storeDir); err != nil {
+		return fmt.Errorf("remove old store: %w", err)
+	}
+	if err := os.Rename(dir, storeDir); err != nil {
+		return fmt.Errorf("install snapshot store: %w", err)
+	}
+	s, err := kvstore.Open(storeDir, n.storeOpts)
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	n.store.Store(s)
+	ms, err := decodeMembership(snap.GetData())
+	if err != nil {
+		return err
+	}
+	if err := n.rlog.SetMeta(metaMembership, ms.encode()); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.members = ms
+	n.mu.Unlock()
+	n.confSt = snap.GetMetadata().GetConfState()
+	for _, m := range ms.Members {
+		if m.ID != n.id {
+			n.tr.AddPeer(m.ID, m.PeerURLs)
+		}
+	}
+	n.snapIndex = idx
+	n.applied.Store(idx)
+	n.appliedWait.advance(idx)
+	n.log.Info("installed snapshot from leader", "index", idx, "store_applied", s.AppliedIndex(), "revision", s.Rev())
+	return nil
+}

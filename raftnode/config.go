@@ -1,0 +1,60 @@
+package raftnode
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config configures one member. Field names follow etcd's flags (shown in
+// brackets) so that `kelson store` can take etcd's command lines unchanged.
+// Zero values mean the documented default; Validate fills them in.
+type Config struct {
+	// Name of this member [--name]. Default "default".
+	Name string
+	// DataDir holds the store and the raft log [--data-dir].
+	// Default "<Name>.kelson".
+	DataDir string
+	// ListenClientURLs: where the etcd v3 gRPC API listens
+	// [--listen-client-urls]. Default http://127.0.0.1:2379.
+	ListenClientURLs []string
+	// AdvertiseClientURLs: what members tell clients
+	// [--advertise-client-urls]. Default: ListenClientURLs.
+	AdvertiseClientURLs []string
+	// ListenPeerURLs: where the raft transport listens [--listen-peer-urls].
+	// Default http://127.0.0.1:2380.
+	ListenPeerURLs []string
+	// InitialAdvertisePeerURLs: this member's peer URLs as others reach
+	// them [--initial-advertise-peer-urls]. Default: ListenPeerURLs.
+	InitialAdvertisePeerURLs []string
+	// InitialCluster: name=peerURL,... of the bootstrap members
+	// [--initial-cluster]. Default "<Name>=<first advertise peer URL>".
+	InitialCluster string
+	// InitialClusterState: "new" to bootstrap, "existing" to join a running
+	// cluster [--initial-cluster-state]. Default "new". Ignored on restart.
+	InitialClusterState string
+	// InitialClusterToken makes cluster IDs distinct between clusters built
+	// from the same member list [--initial-cluster-token].
+	// Default "kelson-cluster".
+	InitialClusterToken string
+	// SnapshotCount: applied entries between raft snapshots (after which
+	// the log is compacted) [--snapshot-count]. Default 10000.
+	SnapshotCount uint64
+	// HeartbeatInterval [--heartbeat-interval]. Default 100ms.
+	HeartbeatInterval time.Duration
+	// ElectionTimeout [--election-timeout]. Default 1000ms.
+	ElectionTimeout time.Duration
+	// QuotaBackendBytes: store size limit [--quota-backend-bytes].
+	// Default 8 GiB.
+	QuotaBackendBytes int64
+	// MaxRequestBytes: largest client request [--max-request-bytes].
+	// Default 1.5 MiB.
+	MaxRequestBytes int
+	// MaxTxnOps: most operations per txn branch [--max-txn-ops]. Default 128.
+	MaxTxnOps int
+	// LeaseCheckpointInterval: how often the leader replicates the
+	// remaining TTLs of leases, so a new leader resumes them instead of
+	// restarting them. Default 30s.
+	LeaseCheckpointInterval time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}

@@ -1,0 +1,461 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kelson-dev/kelson/kvstore"
+	"github.com/kelson-dev/kelson/raftnode/raftlog"
+	"github.com/kelson-dev/kelson/raftnode/transport"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Node is one member: a raft state machine driven by one goroutine (run),
+// its durable log (raftlog), its replicated store (kvstore) and its peer
+// transport. Clients reach it through the v3rpc.Backend methods.
+//
+// Ownership: the raft loop goroutine alone touches rn and applies entries;
+// other goroutines talk to it through loopc (closures run on the loop).
+// membership is replaced (copy on write) by the loop and read by anyone
+// under mu. The store pointer changes only when a snapshot from the leader
+// replaces the whole store.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	id   uint64
+	rlog *raftlog.Log
+	tr   *transport.Transport
+
+	store atomic.Pointer[kvstore.Store]
+
+	rn    *raft.RawNode // owned by the loop
+	loopc chan func()
+	stopc chan struct{}
+	done  chan struct{}
+	// failure is the error that stopped the loop, if any.
+	failure atomic.Pointer[error]
+
+	leader  atomic.Uint64
+	term    atomic.Uint64
+	applied atomic.Uint64 // last raft index applied (store, membership)
+	isLead  atomic.Bool
+
+	mu      sync.RWMutex
+	members *membership // replaced, never mutated in place
+	confSt  *raftpb.ConfState
+
+	waits       *waitRegistry
+	appliedWait *indexWaiter
+	reads       *readIndexer
+	lessor      *lessor
+	reqID       atomic.Uint64
+
+	// snapshot bookkeeping, owned by the loop
+	snapIndex     uint64 // index of the newest raft snapshot
+	stagedMu      sync.Mutex
+	staged        map[uint64]string // snapshot index -> restored store dir awaiting install
+	storeOpts     kvstore.Options
+	requestTimout time.Duration
+	// bootPeers are the members to connect to before any conf change is
+	// applied (the bootstrap list, or the cluster a joiner was told of).
+	bootPeers *membership
+	fwd       leaderConns
+}
+
+const (
+	storeDirName = "store"
+	raftDirName  = "raft"
+	// catchUpEntries stay in the log after a snapshot so that a slightly
+	// slow follower catches up from the log, not with a whole snapshot.
+	catchUpEntries = 5000
+	metaMembership = "membership"
+	metaMemberID   = "member_id"
+)
+
+// newNode opens the data directory and prepares (but does not start) the
+// member. join, when set, is the cluster state fetched from a running member
+// for --initial-cluster-state existing.
+func newNode(cfg Config) (*Node, error) {
+	n := &Node{
+		cfg:         cfg,
+		log:         cfg.Logger,
+		loopc:       make(chan func(), 4096),
+		stopc:       make(chan struct{}),
+		done:        make(chan struct{}),
+		staged:      map[uint64]string{},
+		waits:       newWaitRegistry(),
+		appliedWait: newIndexWaiter(),
+	}
+	n.requestTimout = 5*time.Second + 2*cfg.ElectionTimeout
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("raftnode: create data dir: %w", err)
+	}
+	rlog, err := raftlog.Open(filepath.Join(cfg.DataDir, raftDirName), raftlog.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: open raft log in %s: %w", cfg.DataDir, err)
+	}
+	n.rlog = rlog
+	n.storeOpts = kvstore.Options{Logger: cfg.Logger, QuotaBytes: cfg.QuotaBackendBytes, MaxTxnOps: cfg.MaxTxnOps}
+	store, err := kvstore.Open(filepath.Join(cfg.DataDir, storeDirName), n.storeOpts)
+	if err != nil {
+		rlog.Close()
+		return nil, fmt.Errorf("raftnode: open store in %s: %w", cfg.DataDir, err)
+	}
+	n.store.Store(store)
+	return n, nil
+}
+
+// boot decides between restart, bootstrap and join, and creates the raw node.
+func (n *Node) boot(ctx context.Context) error {
+	cfg := n.cfg
+	raftCfg := &raft.Config{
+		ElectionTick:              int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
+		HeartbeatTick:             1,
+		Storage:                   n.rlog,
+		MaxSizePerMsg:             1 << 20,
+		MaxInflightMsgs:           512,
+		MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		Logger:                    raftLogger{n.log.With("component", "raft")},
+		StepDownOnRemoval:         true,
+	}
+	idBytes, err := n.rlog.Meta(metaMemberID)
+	if err != nil && !errors.Is(err, raftlog.ErrNotFound) {
+		return err
+	}
+	if len(idBytes) > 0 {
+		return n.restart(raftCfg, idBytes)
+	}
+	if cfg.InitialClusterState == "existing" {
+		return n.join(ctx, raftCfg)
+	}
+	return n.bootstrap(raftCfg)
+}
+
+func (n *Node) restart(raftCfg *raft.Config, idBytes []byte) error {
+	ms, err := n.loadMembership()
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Sscanf(string(idBytes), "%x", &n.id); err != nil || n.id == 0 {
+		return fmt.Errorf("raftnode: member ID %q in %s is corrupt", idBytes, n.cfg.DataDir)
+	}
+	snap, err := n.rlog.Snapshot()
+	if err != nil {
+		return fmt.Errorf("raftnode: read snapshot: %w", err)
+	}
+	n.snapIndex = snap.GetMetadata().GetIndex()
+	if len(snap.GetData()) > 0 && n.snapIndex > 0 {
+		// The snapshot's membership is the base; entries after it are
+		// replayed and re-apply their conf changes.
+		if sm, err := decodeMembership(snap.GetData()); err == nil && len(ms.Members) == 0 {
+			ms = sm
+		}
+	}
+	n.members = ms
+	_, cs, err := n.rlog.InitialState()
+	if err != nil {
+		return err
+	}
+	n.confSt = cs
+	raftCfg.ID = n.id
+	// Replay from the snapshot: raft re-delivers committed entries after it;
+	// the store skips those it already holds (Apply is idempotent by index)
+	// while conf changes are re-applied to raft's configuration.
+	raftCfg.Applied = n.snapIndex
+	n.applied.Store(n.snapIndex)
+	rn, err := raft.NewRawNode(raftCfg)
+	if err != nil {
+		return fmt.Errorf("raftnode: restart raft: %w", err)
+	}
+	n.rn = rn
+	n.log.Info("restarting member", "id", fmt.Sprintf("%x", n.id), "cluster", fmt.Sprintf("%x", ms.ClusterID),
+		"snapshot_index", n.snapIndex, "store_revision", n.store.Load().Rev(), "store_applied", n.store.Load().AppliedIndex())
+	return nil
+}
+
+func (n *Node) bootstrap(raftCfg *raft.Config) error {
+	names, urls, err := parseInitialCluster(n.cfg.InitialCluster)
+	if err != nil {
+		return err
+	}
+	ms := &membership{Token: n.cfg.InitialClusterToken, Members: map[uint64]*Member{}, Removed: map[uint64]bool{}}
+	var ids []uint64
+	var peers []raft.Peer
+	for _, name := range names {
+		id := memberID(urls[name], n.cfg.InitialClusterToken)
+		if _, dup := ms.Members[id]; dup {
+			return fmt.Errorf("%w: --initial-cluster lists the same peer URLs twice", ErrBadConfig)
+		}
+		m := &Member{ID: id, Name: name, PeerURLs: urls[name]}
+		ms.Members[id] = m
+		ids = append(ids, id)
+		ctx, _ := jsonMember(m)
+		peers = append(peers, raft.Peer{ID: id, Context: ctx})
+	}
+	ms.ClusterID = clusterID(ids, n.cfg.InitialClusterToken)
+	n.id = memberID(n.cfg.InitialAdvertisePeerURLs, n.cfg.InitialClusterToken)
+	// The conf change entries of the bootstrap add the members as they are
+	// applied; start from an empty list with the cluster identity only.
+	base := &membership{ClusterID: ms.ClusterID, Token: ms.Token, Members: map[uint64]*Member{}, Removed: map[uint64]bool{}}
+	if err := n.saveIdentity(base); err != nil {
+		return err
+	}
+	n.members = base
+	n.confSt = &raftpb.ConfState{}
+	raftCfg.ID = n.id
+	rn, err := raft.NewRawNode(raftCfg)
+	if err != nil {
+		return fmt.Errorf("raftnode: start raft: %w", err)
+	}
+	if err := rn.Bootstrap(peers); err != nil {
+		return fmt.Errorf("raftnode: bootstrap raft: %w", err)
+	}
+	n.rn = rn
+	n.bootPeers = ms
+	n.log.Info("bootstrapping new cluster", "id", fmt.Sprintf("%x", n.id), "cluster", fmt.Sprintf("%x", ms.ClusterID), "members", len(ids))
+	return nil
+}
+
+// join starts a member added with MemberAdd: it asks the running members
+// (the other --initial-cluster entries) for the cluster ID and its own ID.
+func (n *Node) join(ctx context.Context, raftCfg *raft.Config) error {
+	names, urls, err := parseInitialCluster(n.cfg.InitialCluster)
+	if err != nil {
+		return err
+	}
+	var remote *membership
+	var lastErr error
+	for _, name := range names {
+		if name == n.cfg.Name {
+			continue
+		}
+		for _, u := range urls[name] {
+			ms, err := fetchMembership(ctx, u)
+			if err == nil {
+				remote = ms
+				break
+			}
+			lastErr = err
+		}
+		if remote != nil {
+			break
+		}
+	}
+	if remote == nil {
+		return fmt.Errorf("%w: --initial-cluster-state existing: no running member answered (%v); check --initial-cluster", ErrBadConfig, lastErr)
+	}
+	for _, m := range remote.Members {
+		if sameSet(m.PeerURLs, n.cfg.InitialAdvertisePeerURLs) {
+			n.id = m.ID
+		}
+	}
+	if n.id == 0 {
+		return fmt.Errorf("%w: the cluster has no member with peer URLs %v: add it first (etcdctl member add %s --peer-urls=%s)",
+			ErrBadConfig, n.cfg.InitialAdvertisePeerURLs, n.cfg.Name, n.cfg.InitialAdvertisePeerURLs[0])
+	}
+	base := &membership{ClusterID: remote.ClusterID, Token: remote.Token, Members: map[uint64]*Member{}, Removed: map[uint64]bool{}}
+	if err := n.saveIdentity(base); err != nil {
+		return err
+	}
+	n.members = base
+	n.confSt = &raftpb.ConfState{}
+	n.bootPeers = remote
+	raftCfg.ID = n.id
+	rn, err := raft.NewRawNode(raftCfg)
+	if err != nil {
+		return fmt.Errorf("raftnode: start raft: %w", err)
+	}
+	n.rn = rn
+	n.log.Info("joining existing cluster", "id", fmt.Sprintf("%x", n.id), "cluster", fmt.Sprintf("%x", remote.ClusterID))
+	return nil
+}
+
+func (n *Node) saveIdentity(ms *membership) error {
+	if err := n.rlog.SetMeta(metaMembership, ms.encode()); err != nil {
+		return err
+	}
+	return n.rlog.SetMeta(metaMemberID, []byte(fmt.Sprintf("%x", n.id)))
+}
+
+func (n *Node) loadMembership() (*membership, error) {
+	b, err := n.rlog.Meta(metaMembership)
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: read membership: %w", err)
+	}
+	return decodeMembership(b)
+}
+
+// clusterIDValue returns the cluster ID.
+func (n *Node) clusterIDValue() uint64 {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.members.ClusterID
+}
+
+// run is the raft loop. It exits when stopc closes or on a fatal error
+// (a failed log write), after which the node refuses requests.
+func (n *Node) run() {
+	defer close(n.done)
+	ticker := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			n.rn.Tick()
+		case fn := <-n.loopc:
+			fn()
+			// Drain what is queued so one Ready covers many requests.
+			for i := 0; i < 1024; i++ {
+				select {
+				case fn := <-n.loopc:
+					fn()
+					continue
+				default:
+				}
+				break
+			}
+		case <-n.stopc:
+			return
+		}
+		for n.rn.HasReady() {
+			if err := n.handleReady(n.rn.Ready()); err != nil {
+				n.log.Error("raft loop stopped: cannot continue safely; restart the member", "err", err)
+				n.failure.Store(&err)
+				return
+			}
+		}
+	}
+}
+
+// do runs fn on the raft loop; false if the node stopped.
+func (n *Node) do(fn func()) bool {
+	select {
+	case n.loopc <- fn:
+		return true
+	case <-n.done:
+		return false
+	}
+}
+
+// handleReady persists, sends and applies one Ready, in raft's order: the
+// leader sends before its own write (the write and replication overlap);
+// followers send only after the write, since their messages acknowledge it.
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.leader.Store(rd.SoftState.Lead)
+		lead := rd.SoftState.RaftState == raft.StateLeader
+		if was := n.isLead.Swap(lead); was != lead {
+			n.lessor.setLeader(lead)
+			if lead {
+				n.log.Info("became leader", "term", n.rn.BasicStatus().Term)
+			}
+		}
+	}
+	if rd.HardState != nil && rd.HardState.Term != nil {
+		n.term.Store(rd.HardState.GetTerm())
+	}
+	lead := n.isLead.Load()
+	if lead {
+		n.send(rd.Messages)
+	}
+	if err := n.rlog.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+		return fmt.Errorf("save raft log: %w", err)
+	}
+	if rd.Snapshot != nil && rd.Snapshot.GetMetadata().GetIndex() > 0 {
+		if err := n.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	if !lead {
+		n.send(rd.Messages)
+	}
+	if err := n.applyEntries(rd.CommittedEntries); err != nil {
+		return err
+	}
+	for _, rs := range rd.ReadStates {
+		n.reads.resolved(rs.RequestCtx, rs.Index)
+	}
+	n.rn.Advance(rd)
+	return n.maybeSnapshot()
+}
+
+// send hands messages to the transport; snapshots get the store's stream.
+func (n *Node) send(msgs []*raftpb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	plain := msgs[:0:0]
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MessageType_MsgSnap {
+			n.sendSnapshot(m)
+			continue
+		}
+		plain = append(plain, m)
+	}
+	if len(plain) > 0 {
+		n.tr.Send(plain)
+	}
+}
+
+// sendSnapshot streams the whole store to the follower. The store is at an
+// applied index >= the raft snapshot's; the follower skips the entries its
+// restored store already holds.
+func (n *Node) sendSnapshot(m *raftpb.Message) {
+	pr, pw := io.Pipe()
+	store := n.store.Load()
+	go func() {
+		pw.CloseWithError(store.Snapshot(pw))
+	}()
+	n.log.Info("sending snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", m.GetSnapshot().GetMetadata().GetIndex())
+	n.tr.SendSnapshot(m, pr)
+}
+
+// Stop stops the raft loop, the transport and the store. Pending requests
+// fail with ErrStopped.
+func (n *Node) Stop() {
+	select {
+	case <-n.stopc:
+	default:
+		close(n.stopc)
+	}
+	<-n.done
+	if n.lessor != nil {
+		n.lessor.stop()
+	}
+	if n.reads != nil {
+		n.reads.stopAndWait()
+	}
+	if n.tr != nil {
+		n.tr.Stop()
+	}
+	n.waits.failAll(ErrStopped)
+	if s := n.store.Load(); s != nil {
+		s.Close()
+	}
+	n.rlog.Close()
+}
+
+// stopped returns why the node no longer serves, or nil.
+func (n *Node) stopped() error {
+	select {
+	case <-n.done:
+		if p := n.failure.Load(); p != nil {
+			return fmt.Errorf("%w: %v", ErrStopped, *p)
+		}
+		return ErrStopped
+	default:
+		return nil
+	}
+}
