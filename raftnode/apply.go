@@ -201,9 +201,13 @@ func (n *Node) maybeSnapshot() error {
 		return fmt.Errorf("create snapshot at %d: %w", applied, err)
 	}
 	n.snapIndex = applied
-	if applied > catchUpEntries {
-		if err := n.rlog.Compact(applied - catchUpEntries); err != nil {
-			n.log.Warn("log compaction failed", "index", applied-catchUpEntries, "err", err)
+	keep := n.cfg.catchUpEntries
+	if keep == 0 {
+		keep = defaultCatchUpEntries
+	}
+	if applied > keep {
+		if err := n.rlog.Compact(applied - keep); err != nil {
+			n.log.Warn("log compaction failed", "index", applied-keep, "err", err)
 		}
 	}
 	n.log.Debug("raft snapshot", "index", applied)

@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"go.etcd.io/raft/v3/raftpb"
 	"log/slog"
 	"time"
 )
@@ -57,4 +58,11 @@ type Config struct {
 	LeaseCheckpointInterval time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+
+	// transportFilter injects faults between members in tests (see
+	// transport.Config.Filter). Unexported: not a user setting.
+	transportFilter func(m *raftpb.Message) (drop bool, delay time.Duration)
+	// catchUpEntries overrides how many entries stay in the log after a
+	// snapshot (default 5000), so tests can force snapshot transfers.
+	catchUpEntries uint64
 }

@@ -74,11 +74,11 @@ type Node struct {
 const (
 	storeDirName = "store"
 	raftDirName  = "raft"
-	// catchUpEntries stay in the log after a snapshot so that a slightly
-	// slow follower catches up from the log, not with a whole snapshot.
-	catchUpEntries = 5000
-	metaMembership = "membership"
-	metaMemberID   = "member_id"
+	// defaultCatchUpEntries stay in the log after a snapshot so that a
+	// slightly slow follower catches up from the log, not with a snapshot.
+	defaultCatchUpEntries = 5000
+	metaMembership        = "membership"
+	metaMemberID          = "member_id"
 )
 
 // newNode opens the data directory and prepares (but does not start) the
@@ -354,7 +354,12 @@ func (n *Node) do(fn func()) bool {
 // followers send only after the write, since their messages acknowledge it.
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
-		n.leader.Store(rd.SoftState.Lead)
+		if old := n.leader.Swap(rd.SoftState.Lead); old != 0 && old != rd.SoftState.Lead {
+			// Proposals forwarded to the old leader may be lost; their
+			// outcome is unknown either way, so say so now rather than
+			// after the request timeout.
+			n.waits.failAll(ErrLeaderChanged)
+		}
 		lead := rd.SoftState.RaftState == raft.StateLeader
 		if was := n.isLead.Swap(lead); was != lead {
 			n.lessor.setLeader(lead)

@@ -89,7 +89,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return closeEarly(err)
 	}
 	n.initReqIDs()
-	tr, err := transport.New(transport.Config{ID: n.id, ClusterID: n.clusterIDValue(), Logger: cfg.Logger.With("component", "transport")}, n)
+	tr, err := transport.New(transport.Config{ID: n.id, ClusterID: n.clusterIDValue(), Logger: cfg.Logger.With("component", "transport"),
+		Filter: cfg.transportFilter}, n)
 	if err != nil {
 		return closeEarly(err)
 	}

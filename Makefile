@@ -1,0 +1,44 @@
+# Kelson — see README.md. `make run` starts a store, `make test` runs what CI runs.
+GO      ?= go
+BIN     := bin/kelson
+FUZZTIME ?= 10s
+
+.PHONY: all build test run bench lint fuzz deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/kelson
+
+# run: a single-member store on the etcd default ports, data in ./default.kelson.
+run: build
+	@echo "Kelson store (single member): clients on 127.0.0.1:2379, peers on 127.0.0.1:2380, data in ./default.kelson"
+	@echo "Try it:  etcdctl --endpoints=127.0.0.1:2379 put greeting hello && etcdctl --endpoints=127.0.0.1:2379 get greeting"
+	@echo "Stop it with Ctrl-C."
+	./$(BIN) store
+
+deps:
+	./scripts/test-deps.sh
+
+# test: everything CI runs — vet, the race-detected test suite, short fuzzing.
+test: deps build lint
+	$(GO) test -race -timeout 25m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzApplyRequest$$' -fuzztime $(FUZZTIME) ./kvstore/
+	$(GO) test -run '^$$' -fuzz '^FuzzTxn' -fuzztime $(FUZZTIME) ./kvstore/
+	$(GO) test -run '^$$' -fuzz '^FuzzRevKey$$' -fuzztime $(FUZZTIME) ./kvstore/
+	$(GO) test -run '^$$' -fuzz '^FuzzKVRecord$$' -fuzztime $(FUZZTIME) ./kvstore/
+	$(GO) test -run '^$$' -fuzz '^FuzzSnapshotRestore$$' -fuzztime $(FUZZTIME) ./kvstore/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./kvstore/ ./raftnode/...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

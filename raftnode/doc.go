@@ -1,0 +1,61 @@
+// Package raftnode replicates kvstore with go.etcd.io/raft/v3 and serves it
+// over etcd's v3 gRPC API: a Kelson member, as `kelson store` runs it.
+//
+// # Pieces
+//
+//	raftnode/raftlog    the raft log, hard state and snapshot metadata in Pebble
+//	raftnode/transport  gRPC streams between members: raft messages, snapshots
+//	raftnode/v3rpc      etcd's KV, Watch, Lease, Cluster, Maintenance services
+//	raftnode (this)     the node: raft loop, apply, reads, leases, membership
+//
+// # The raft loop (node.go)
+//
+// One goroutine owns the RawNode. Everything else reaches it through
+// closures queued on loopc. For each Ready, in order: the leader sends its
+// messages (replication overlaps its own disk write); the entries, hard
+// state and snapshot are saved in ONE synced batch (group commit: one fsync
+// per Ready, however many requests it carries); a follower sends its
+// messages only now, since they acknowledge the write; committed entries are
+// applied to the store in unsynced batches that record the applied index
+// (apply.go); read states are handed to waiting reads; Advance.
+//
+// # Writes and reads
+//
+// A write is proposed with a request ID and answered when this member
+// applies the entry with that ID (propose.go, wait.go). The quota is checked
+// at proposal, so every replica applies every entry alike. Linearizable
+// reads share ReadIndex rounds: all reads that arrive while a round is in
+// flight ride the next one (readindex.go); serializable reads are served
+// from the local store at once.
+//
+// # Restart and snapshots
+//
+// Every SnapshotCount entries the node records a raft snapshot holding the
+// membership only, after syncing the store, and compacts the log behind it
+// (keeping catch-up entries). On restart raft replays the entries after the
+// snapshot; the store skips those it already has (kvstore.Apply is
+// idempotent by index) while conf changes are re-applied. A follower behind
+// the compacted log receives the leader's whole store as a stream
+// (kvstore.Snapshot -> transport -> kvstore.Restore into a staging
+// directory), swapped in when raft accepts the snapshot.
+//
+// # Leases
+//
+// The leader's lessor (lessor.go) keeps deadlines by its clock and proposes
+// revokes when they pass; remaining TTLs are checkpointed through raft so a
+// new leader resumes leases instead of restarting them. Followers forward
+// keep-alives to the leader.
+//
+// # Membership
+//
+// Members are added, promoted, updated and removed with raft conf changes
+// whose context carries the member; names and client URLs are published
+// by each member once it runs. IDs derive from peer URLs and the cluster
+// token. A member started with --initial-cluster-state existing asks a
+// running member (peer port, kelson.raft.Membership/Get) for its IDs.
+//
+// # Errors
+//
+// Sentinels (ErrNoLeader, ErrTimeout, ...) carry the etcd gRPC status of the
+// same meaning, so etcd clients react to them as they do to etcd.
+package raftnode
