@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -252,5 +253,20 @@ func TestLeaderRestartKeepsData(t *testing.T) {
 	r, err := lc.Get(ctx, "", clientv3.WithPrefix())
 	if err != nil || r.Count != 51 {
 		t.Fatalf("restarted member sees %v (%v)", r, err)
+	}
+}
+
+func TestRestartWithAnotherMembersDataDirFails(t *testing.T) {
+	tc := newTestCluster(t, 1, nil)
+	tc.leader()
+	tc.stop(0)
+	cfg := tc.cfgs[0]
+	ports := freePorts(t, 1)
+	cfg.ListenPeerURLs = []string{fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+	cfg.InitialAdvertisePeerURLs = nil
+	cfg.InitialCluster = fmt.Sprintf("%s=%s", cfg.Name, cfg.ListenPeerURLs[0])
+	_, err := Start(context.Background(), cfg)
+	if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "belongs to member") {
+		t.Fatalf("want a clear data dir error, got %v", err)
 	}
 }

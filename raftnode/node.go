@@ -163,6 +163,11 @@ func (n *Node) restart(raftCfg *raft.Config, idBytes []byte) error {
 			ms = sm
 		}
 	}
+	if self, ok := ms.Members[n.id]; ok && !sameSet(self.PeerURLs, n.cfg.InitialAdvertisePeerURLs) {
+		return fmt.Errorf("%w: data dir %s belongs to member %x of cluster %x, whose peer URLs are %v, but this member advertises %v: "+
+			"point --data-dir at this member's own directory, or change the member's URLs with `etcdctl member update`",
+			ErrBadConfig, n.cfg.DataDir, n.id, ms.ClusterID, self.PeerURLs, n.cfg.InitialAdvertisePeerURLs)
+	}
 	n.members = ms
 	_, cs, err := n.rlog.InitialState()
 	if err != nil {
@@ -310,6 +315,7 @@ func (n *Node) run() {
 	defer close(n.done)
 	ticker := time.NewTicker(n.cfg.HeartbeatInterval)
 	defer ticker.Stop()
+	campaigned := false
 	for {
 		select {
 		case <-ticker.C:
@@ -335,6 +341,13 @@ func (n *Node) run() {
 				n.failure.Store(&err)
 				return
 			}
+		}
+		if !campaigned {
+			// Once the bootstrap or replayed conf changes are applied
+			// (raft refuses to campaign before), a lone voter elects
+			// itself instead of waiting out an election timeout.
+			campaigned = true
+			n.campaignIfAlone()
 		}
 	}
 }
@@ -462,5 +475,18 @@ func (n *Node) stopped() error {
 		return ErrStopped
 	default:
 		return nil
+	}
+}
+
+// campaignIfAlone starts an election at once when this member is the only
+// voter: a single-member cluster then serves immediately instead of after an
+// election timeout.
+func (n *Node) campaignIfAlone() {
+	st := n.rn.Status()
+	voters := st.Config.Voters.IDs()
+	if _, self := voters[n.id]; self && len(voters) == 1 {
+		if err := n.rn.Campaign(); err != nil {
+			n.log.Debug("campaign", "err", err)
+		}
 	}
 }

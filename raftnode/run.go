@@ -38,8 +38,9 @@ type Server struct {
 	clientSrv  *grpc.Server
 	peerSrv    *grpc.Server
 	listeners  []net.Listener
-	ClientAddr []string // bound client addresses (host:port)
-	PeerAddr   []string // bound peer addresses
+	shutdown   chan struct{} // closed by Stop: ends watch and keep-alive streams
+	ClientAddr []string      // bound client addresses (host:port)
+	PeerAddr   []string      // bound peer addresses
 }
 
 // Start starts a member and returns once it serves (it may not have a
@@ -114,7 +115,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	n.lessor = newLessor(n, cfg.LeaseCheckpointInterval)
 	go n.run()
 
-	rpcOpts := v3rpc.Options{MaxTxnOps: cfg.MaxTxnOps, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger}
+	m.shutdown = make(chan struct{})
+	rpcOpts := v3rpc.Options{MaxTxnOps: cfg.MaxTxnOps, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger, Shutdown: m.shutdown}
 	m.clientSrv = grpc.NewServer(v3rpc.ServerOptions(rpcOpts)...)
 	v3rpc.Register(m.clientSrv, n, rpcOpts)
 	for _, l := range clientLns {
@@ -130,6 +132,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // Stop stops serving: clients get a few seconds to finish, then the node
 // and its store stop.
 func (m *Server) Stop() {
+	close(m.shutdown)
 	done := make(chan struct{})
 	go func() { m.clientSrv.GracefulStop(); close(done) }()
 	select {

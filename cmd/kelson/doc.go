@@ -1,0 +1,13 @@
+// Command kelson is Kelson's single binary. Each subcommand is thin: it
+// binds flags onto a package's Config and calls that package's Run.
+//
+//	kelson store [etcd flags]   run an etcd-compatible store member (raftnode.Run)
+//	kelson version              print the version
+//
+// Exit codes: 0 success (including a graceful stop on SIGINT/SIGTERM),
+// 1 a failure while running, 2 a usage error (unknown command or flag, bad
+// flag value, a configuration that cannot start).
+//
+// Signals: the first SIGINT or SIGTERM cancels the command's context, which
+// stops the member gracefully; a second one exits at once.
+package main

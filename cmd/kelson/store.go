@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/kelson-dev/kelson/raftnode"
+	"github.com/spf13/cobra"
+)
+
+const storeLong = `Run one member of an etcd-compatible store: the etcd v3 gRPC API (KV, Watch,
+Lease, Cluster, Maintenance) for clients, raft replication with the other members.
+
+The flags are etcd's, with etcd's meaning and units, so an etcd command line
+works with the binary name changed. Flags left unset take the defaults shown.
+URL lists are comma-separated. The member stops gracefully on SIGINT or
+SIGTERM; a second signal exits at once.
+
+Differences from etcd: Maintenance.Defragment is accepted and does nothing,
+because Pebble, the storage engine, reclaims space by itself and needs no
+defragmentation. Snapshots (etcdctl snapshot save) are in Kelson's format, not
+bbolt's: restore them with Kelson, not etcdutl.`
+
+const storeExample = `  # one member on localhost
+  kelson store --name a --data-dir /var/lib/kelson
+
+  # the first of three members
+  kelson store --name a \
+    --listen-client-urls http://10.0.0.1:2379 --advertise-client-urls http://10.0.0.1:2379 \
+    --listen-peer-urls http://10.0.0.1:2380 --initial-advertise-peer-urls http://10.0.0.1:2380 \
+    --initial-cluster a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380`
+
+// newStoreCommand is `kelson store`: etcd's flags bound onto a
+// raftnode.Config, then run(ctx, cfg) with the command's context (cancelled
+// on SIGINT/SIGTERM by main).
+func newStoreCommand(run func(context.Context, raftnode.Config) error) *cobra.Command {
+	var (
+		cfg                        raftnode.Config
+		heartbeatMS, electionMS    millis
+		maxRequestBytes, maxTxnOps uint
+		logFormat, logLevel        string
+	)
+	cmd := &cobra.Command{
+		Use:     "store [flags]",
+		Short:   "Run an etcd-compatible store member",
+		Long:    storeLong,
+		Example: storeExample,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("kelson store takes no arguments, got %q (flags are --flag value or --flag=value)", args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if maxRequestBytes > math.MaxInt32 {
+				return usagef("--max-request-bytes %d is too large (at most %d)", maxRequestBytes, math.MaxInt32)
+			}
+			if maxTxnOps > math.MaxInt32 {
+				return usagef("--max-txn-ops %d is too large", maxTxnOps)
+			}
+			cfg.HeartbeatInterval = heartbeatMS.duration()
+			cfg.ElectionTimeout = electionMS.duration()
+			cfg.MaxRequestBytes = int(maxRequestBytes)
+			cfg.MaxTxnOps = int(maxTxnOps)
+			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			return run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&cfg.Name, "name", "", `human-readable name of this member (default "default")`)
+	f.StringVar(&cfg.DataDir, "data-dir", "", `directory of the store and the raft log (default "<name>.kelson")`)
+	f.StringSliceVar(&cfg.ListenClientURLs, "listen-client-urls", nil, "URLs to serve clients on (default http://127.0.0.1:2379)")
+	f.StringSliceVar(&cfg.AdvertiseClientURLs, "advertise-client-urls", nil, "client URLs of this member as clients reach them (default: --listen-client-urls)")
+	f.StringSliceVar(&cfg.ListenPeerURLs, "listen-peer-urls", nil, "URLs to serve the other members on (default http://127.0.0.1:2380)")
+	f.StringSliceVar(&cfg.InitialAdvertisePeerURLs, "initial-advertise-peer-urls", nil, "peer URLs of this member as the others reach them (default: --listen-peer-urls)")
+	f.StringVar(&cfg.InitialCluster, "initial-cluster", "", `bootstrap members, name=peerURL,... (default "<name>=<first advertise peer URL>")`)
+	f.StringVar(&cfg.InitialClusterState, "initial-cluster-state", "", `"new" to bootstrap a cluster, "existing" to join a running one (default "new")`)
+	f.StringVar(&cfg.InitialClusterToken, "initial-cluster-token", "", `token that makes cluster IDs unique across clusters (default "kelson-cluster")`)
+	f.Uint64Var(&cfg.SnapshotCount, "snapshot-count", 0, "applied entries between raft snapshots (default 10000)")
+	f.Var(&heartbeatMS, "heartbeat-interval", "raft heartbeat interval in milliseconds (default 100)")
+	f.Var(&electionMS, "election-timeout", "raft election timeout in milliseconds (default 1000)")
+	f.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", 0, "store size at which writes are refused with 'database space exceeded' (default 8 GiB)")
+	f.UintVar(&maxRequestBytes, "max-request-bytes", 0, "largest client request in bytes (default 1572864, 1.5 MiB)")
+	f.UintVar(&maxTxnOps, "max-txn-ops", 0, "most operations in one transaction (default 128)")
+	f.StringVar(&logFormat, "log-format", "", `log format: "text" or "json" (default: text on a terminal, json otherwise)`)
+	f.StringVar(&logLevel, "log-level", "info", `log level: debug, info, warn or error`)
+	return cmd
+}
+
+// millis is a flag holding whole milliseconds, as etcd's
+// --heartbeat-interval and --election-timeout.
+type millis uint32
+
+func (m *millis) Set(s string) error {
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return fmt.Errorf("want whole milliseconds as etcd takes them, like 100 (not %q)", s)
+	}
+	*m = millis(v)
+	return nil
+}
+
+func (m *millis) String() string { return strconv.FormatUint(uint64(*m), 10) }
+func (m *millis) Type() string   { return "ms" }
+
+func (m millis) duration() time.Duration { return time.Duration(m) * time.Millisecond }
