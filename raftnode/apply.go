@@ -221,7 +221,14 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	idx := snap.GetMetadata().GetIndex()
 	n.stagedMu.Lock()
 	dir, ok := n.staged[idx]
-	delete(n.staged, idx)
+	for i, d := range n.staged { // this and any older staged stores are done
+		if i <= idx {
+			if d != dir {
+				os.RemoveAll(d)
+			}
+			delete(n.staged, i)
+		}
+	}
 	n.stagedMu.Unlock()
 	if !ok {
 		return fmt.Errorf("snapshot %d arrived without its store data", idx)

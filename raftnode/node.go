@@ -99,6 +99,12 @@ func newNode(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raftnode: create data dir: %w", err)
 	}
+	// Stores staged from snapshot streams that a crash left uninstalled.
+	if stale, _ := filepath.Glob(filepath.Join(cfg.DataDir, "store.snap-*")); len(stale) > 0 {
+		for _, d := range stale {
+			os.RemoveAll(d)
+		}
+	}
 	rlog, err := raftlog.Open(filepath.Join(cfg.DataDir, raftDirName), raftlog.Options{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: open raft log in %s: %w", cfg.DataDir, err)
@@ -377,7 +383,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		if was := n.isLead.Swap(lead); was != lead {
 			n.lessor.setLeader(lead)
 			if lead {
-				n.log.Info("became leader", "term", n.rn.BasicStatus().Term)
+				n.log.Info("became leader", "term", n.rn.BasicStatus().GetTerm())
 			}
 		}
 	}

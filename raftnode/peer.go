@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -39,14 +38,25 @@ func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
 // staged store when raft accepts the snapshot (installSnapshot).
 func (n *Node) ReceiveSnapshot(ctx context.Context, m *raftpb.Message, body io.Reader) error {
 	idx := m.GetSnapshot().GetMetadata().GetIndex()
-	dir := filepath.Join(n.cfg.DataDir, fmt.Sprintf("store.snap-%d", idx))
-	os.RemoveAll(dir)
+	// Each receive restores into a directory of its own: two leaders may
+	// stream the same index at once (one of them deposed meanwhile).
+	dir, err := os.MkdirTemp(n.cfg.DataDir, fmt.Sprintf("store.snap-%d-*", idx))
+	if err != nil {
+		return fmt.Errorf("raftnode: snapshot %d: %w", idx, err)
+	}
+	os.Remove(dir) // Restore wants to create it
 	start := time.Now()
 	if err := kvstore.Restore(dir, body, n.storeOpts); err != nil {
 		return fmt.Errorf("raftnode: restore snapshot %d: %w", idx, err)
 	}
+	// Read the stream to its end so the transport verifies its trailer
+	// before the snapshot is used (and reports the transfer complete).
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("raftnode: snapshot %d stream: %w", idx, err)
+	}
 	n.stagedMu.Lock()
-	if old, ok := n.staged[idx]; ok && old != dir {
+	if old, ok := n.staged[idx]; ok {
 		os.RemoveAll(old)
 	}
 	n.staged[idx] = dir
