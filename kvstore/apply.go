@@ -333,15 +333,11 @@ func (t *writeTxn) exec(req *pb.TxnRequest, path []bool) (*pb.TxnResponse, []boo
 	return resp, path
 }
 
-// setTxnHeaders gives the txn response (and nested txn responses) the
-// revision after the txn; inner put/delete/range headers keep their own.
+// setTxnHeaders gives the txn response the revision after the txn. As in
+// etcd, nested txn responses keep an empty header and inner put, delete and
+// range responses their own revision.
 func setTxnHeaders(resp *pb.TxnResponse, rev int64) {
 	resp.Header.Revision = rev
-	for _, r := range resp.Responses {
-		if n := r.GetResponseTxn(); n != nil {
-			setTxnHeaders(n, rev)
-		}
-	}
 }
 
 // read returns an owned copy of the put record at rev, from this Apply's
