@@ -46,6 +46,15 @@ func (s *Store) Apply(index uint64, reqs []*pb.InternalRaftRequest, sync bool) [
 	for i, req := range reqs {
 		results[i] = a.apply(req)
 	}
+	if s.failed != nil {
+		// A read failed midway: the batch may hold wrong writes. Commit
+		// nothing (not even the applied index, so the entries are applied
+		// again after the reopen that rebuilds the in-memory state).
+		for i := range results {
+			results[i] = Result{Err: s.failed}
+		}
+		return results
+	}
 	if index != 0 {
 		a.batch.Set(metaAppliedIndex, appendInt64(nil, int64(index)), nil)
 	}
@@ -236,6 +245,7 @@ func (t *writeTxn) compare(c *pb.Compare) bool {
 		if c.Target == pb.Compare_VALUE || c.Target == pb.Compare_LEASE {
 			full, err := t.a.read(rev)
 			if err != nil {
+				t.a.fail(err) // the whole Apply is discarded
 				failed = true
 				return false
 			}

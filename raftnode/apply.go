@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/kelson-dev/kelson/kvstore"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -142,8 +143,18 @@ func (n *Node) applyConfChange(index uint64, cc *raftpb.ConfChange) error {
 		if id != n.id {
 			n.tr.RemovePeer(id)
 		} else {
-			n.log.Warn("this member was removed from the cluster; it stops serving")
-			go n.Stop()
+			// Stop only after a while: as leader, the messages that tell
+			// the others this removal committed are still on their way.
+			n.log.Warn("this member was removed from the cluster; it stops serving shortly")
+			go func() {
+				select {
+				case <-time.After(2 * n.cfg.ElectionTimeout):
+				case <-n.stopc:
+				}
+				err := fmt.Errorf("%w: this member was removed from the cluster", ErrStopped)
+				n.failure.CompareAndSwap(nil, &err)
+				n.Stop()
+			}()
 		}
 	case raftpb.ConfChangeType_ConfChangeUpdateNode:
 		ms.Members[id].PeerURLs = m.PeerURLs

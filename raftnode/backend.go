@@ -138,6 +138,9 @@ func (n *Node) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 			return 0, err
 		}
 		if n.isLead.Load() {
+			if err := n.appliedCommitted(ctx); err != nil {
+				return 0, err
+			}
 			ttl, err := n.lessor.renew(id)
 			if !errors.Is(err, ErrNotLeader) {
 				return ttl, err
@@ -162,6 +165,9 @@ func (n *Node) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLiveReque
 			return nil, err
 		}
 		return pb.NewLeaseClient(conn).LeaseTimeToLive(ctx, req)
+	}
+	if err := n.appliedCommitted(ctx); err != nil {
+		return nil, err
 	}
 	le, err := n.store.Load().Lease(req.ID)
 	if err != nil {
@@ -201,6 +207,9 @@ func (n *Node) MemberAdd(ctx context.Context, peerURLs []string, learner bool) (
 			return nil, nil, ErrMemberBadURLs
 		}
 	}
+	if err := n.linearizable(ctx); err != nil { // see every committed change
+		return nil, nil, err
+	}
 	ms := n.membersSnapshot()
 	learners := 0
 	for _, m := range ms.Members {
@@ -233,6 +242,9 @@ func (n *Node) MemberAdd(ctx context.Context, peerURLs []string, learner bool) (
 }
 
 func (n *Node) MemberRemove(ctx context.Context, id uint64) ([]*pb.Member, error) {
+	if err := n.linearizable(ctx); err != nil {
+		return nil, err
+	}
 	if _, ok := n.membersSnapshot().Members[id]; !ok {
 		return nil, ErrMemberNotFound
 	}
@@ -244,6 +256,9 @@ func (n *Node) MemberRemove(ctx context.Context, id uint64) ([]*pb.Member, error
 }
 
 func (n *Node) MemberUpdate(ctx context.Context, id uint64, peerURLs []string) ([]*pb.Member, error) {
+	if err := n.linearizable(ctx); err != nil {
+		return nil, err
+	}
 	ms := n.membersSnapshot()
 	old, ok := ms.Members[id]
 	if !ok {
@@ -267,13 +282,6 @@ func (n *Node) MemberUpdate(ctx context.Context, id uint64, peerURLs []string) (
 // MemberPromote makes a learner a voter once it has caught up (its log
 // within 90% of the leader's); the check runs on the leader.
 func (n *Node) MemberPromote(ctx context.Context, id uint64) ([]*pb.Member, error) {
-	m, ok := n.membersSnapshot().Members[id]
-	if !ok {
-		return nil, ErrMemberNotFound
-	}
-	if !m.IsLearner {
-		return nil, ErrMemberNotLearner
-	}
 	if !n.isLead.Load() {
 		conn, err := n.leaderConn(ctx)
 		if err != nil {
@@ -284,6 +292,16 @@ func (n *Node) MemberPromote(ctx context.Context, id uint64) ([]*pb.Member, erro
 			return nil, err
 		}
 		return resp.Members, nil
+	}
+	if err := n.linearizable(ctx); err != nil {
+		return nil, err
+	}
+	m, ok := n.membersSnapshot().Members[id]
+	if !ok {
+		return nil, ErrMemberNotFound
+	}
+	if !m.IsLearner {
+		return nil, ErrMemberNotLearner
 	}
 	ready := make(chan bool, 1)
 	if !n.do(func() {

@@ -37,10 +37,11 @@ type Node struct {
 
 	store atomic.Pointer[kvstore.Store]
 
-	rn    *raft.RawNode // owned by the loop
-	loopc chan func()
-	stopc chan struct{}
-	done  chan struct{}
+	rn       *raft.RawNode // owned by the loop
+	loopc    chan func()
+	stopc    chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 	// failure is the error that stopped the loop, if any.
 	failure atomic.Pointer[error]
 
@@ -69,6 +70,28 @@ type Node struct {
 	// applied (the bootstrap list, or the cluster a joiner was told of).
 	bootPeers *membership
 	fwd       leaderConns
+
+	// leaderChange is closed (and replaced) whenever the leader changes.
+	leaderChangeMu sync.Mutex
+	leaderChange   chan struct{}
+}
+
+func (n *Node) leaderChangeC() <-chan struct{} {
+	n.leaderChangeMu.Lock()
+	defer n.leaderChangeMu.Unlock()
+	if n.leaderChange == nil {
+		n.leaderChange = make(chan struct{})
+	}
+	return n.leaderChange
+}
+
+func (n *Node) signalLeaderChange() {
+	n.leaderChangeMu.Lock()
+	defer n.leaderChangeMu.Unlock()
+	if n.leaderChange != nil {
+		close(n.leaderChange)
+	}
+	n.leaderChange = make(chan struct{})
 }
 
 const (
@@ -374,10 +397,10 @@ func (n *Node) do(fn func()) bool {
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		if old := n.leader.Swap(rd.SoftState.Lead); old != 0 && old != rd.SoftState.Lead {
-			// Proposals forwarded to the old leader may be lost; their
-			// outcome is unknown either way, so say so now rather than
-			// after the request timeout.
-			n.waits.failAll(ErrLeaderChanged)
+			// Proposals forwarded to the old leader may be lost: waiters
+			// give them a grace period, then answer "leader changed"
+			// rather than wait out the request timeout (see wait).
+			n.signalLeaderChange()
 		}
 		lead := rd.SoftState.RaftState == raft.StateLeader
 		if was := n.isLead.Swap(lead); was != lead {
@@ -448,12 +471,10 @@ func (n *Node) sendSnapshot(m *raftpb.Message) {
 
 // Stop stops the raft loop, the transport and the store. Pending requests
 // fail with ErrStopped.
-func (n *Node) Stop() {
-	select {
-	case <-n.stopc:
-	default:
-		close(n.stopc)
-	}
+func (n *Node) Stop() { n.stopOnce.Do(n.stop) }
+
+func (n *Node) stop() {
+	close(n.stopc)
 	<-n.done
 	if n.lessor != nil {
 		n.lessor.stop()

@@ -67,38 +67,68 @@ func (n *Node) proposeConfChange(ctx context.Context, cc *raftpb.ConfChange) err
 }
 
 // wait registers id, runs propose on the raft loop and waits for the
-// entry to be applied here.
+// entry to be applied here. A proposal raft drops (no leader known yet, or a
+// leadership transfer) entered no log, so it is retried once a leader is
+// known, until the request timeout.
 func (n *Node) wait(ctx context.Context, id uint64, propose func() error) (kvstore.Result, error) {
 	ch := n.waits.register(id)
-	ok := n.do(func() {
-		if err := propose(); err != nil {
-			if errors.Is(err, raft.ErrProposalDropped) {
-				err = ErrNoLeader
-				if n.leader.Load() != 0 {
-					err = ErrLeaderChanged
-				}
-			}
-			n.waits.deliver(id, kvstore.Result{Err: err})
-		}
-	})
-	if !ok {
+	if err := n.proposeUntilAccepted(ctx, propose); err != nil {
 		n.waits.cancel(id)
-		return kvstore.Result{}, n.stopped()
+		return kvstore.Result{}, err
 	}
 	timer := time.NewTimer(n.requestTimout)
 	defer timer.Stop()
+	leaderChanged := n.leaderChangeC()
+	var grace <-chan time.Time
+	for {
+		select {
+		case r := <-ch:
+			return r, nil
+		case <-leaderChanged:
+			// The entry may still commit under the new leader (it usually
+			// does within an election); past that, it was most likely lost
+			// with the old leader.
+			leaderChanged = nil
+			g := time.NewTimer(2 * n.cfg.ElectionTimeout)
+			defer g.Stop()
+			grace = g.C
+		case <-grace:
+			n.waits.cancel(id)
+			return kvstore.Result{}, ErrLeaderChanged
+		case <-ctx.Done():
+			n.waits.cancel(id)
+			return kvstore.Result{}, ctx.Err()
+		case <-timer.C:
+			n.waits.cancel(id)
+			return kvstore.Result{}, ErrTimeout
+		case <-n.done:
+			n.waits.cancel(id)
+			return kvstore.Result{}, n.stopped()
+		}
+	}
+}
+
+// appliedCommitted waits until this member has applied everything
+// committed when it is called: the leader serves lease renewals and
+// time-to-live from its own store, which may lag what a follower already
+// applied and acknowledged (the leader sends commits before applying them).
+func (n *Node) appliedCommitted(ctx context.Context) error {
+	commit := make(chan uint64, 1)
+	if !n.do(func() { commit <- n.rn.BasicStatus().GetCommit() }) {
+		return n.stopped()
+	}
 	select {
-	case r := <-ch:
-		return r, nil
-	case <-ctx.Done():
-		n.waits.cancel(id)
-		return kvstore.Result{}, ctx.Err()
-	case <-timer.C:
-		n.waits.cancel(id)
-		return kvstore.Result{}, ErrTimeout
+	case c := <-commit:
+		select {
+		case <-n.appliedWait.wait(c):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return n.stopped()
+		}
 	case <-n.done:
-		n.waits.cancel(id)
-		return kvstore.Result{}, n.stopped()
+		return n.stopped()
 	}
 }
 
@@ -116,4 +146,36 @@ func marshalRequest(req *pb.InternalRaftRequest) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", kvstore.ErrInvalidRequest, err)
 	}
 	return data, nil
+}
+
+func (n *Node) proposeUntilAccepted(ctx context.Context, propose func() error) error {
+	deadline := time.NewTimer(n.requestTimout)
+	defer deadline.Stop()
+	for {
+		res := make(chan error, 1)
+		if !n.do(func() { res <- propose() }) {
+			return n.stopped()
+		}
+		var err error
+		select {
+		case err = <-res:
+		case <-n.done:
+			return n.stopped()
+		}
+		if !errors.Is(err, raft.ErrProposalDropped) {
+			return err
+		}
+		select {
+		case <-time.After(n.cfg.HeartbeatInterval):
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			if n.leader.Load() == 0 {
+				return ErrNoLeader
+			}
+			return ErrLeaderChanged
+		case <-n.done:
+			return n.stopped()
+		}
+	}
 }
