@@ -42,3 +42,10 @@ lint:
 
 clean:
 	rm -rf bin
+
+# bench-compare: the same benchmark suite against a local etcd (Debian's
+# etcd-server, or $$ETCD_BIN) and Kelson, three members then one; prints a
+# table, keeps JSON and charts in bench/results/. QUICK=1 for a ~1 min run.
+.PHONY: bench-compare
+bench-compare: build
+	./scripts/bench-compare.sh

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kelson-dev/kelson/bench"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+const benchLong = `Benchmark an etcd v3 endpoint — a Kelson store or etcd — through etcd's Go
+client. Each subcommand is one workload; flags shared with etcd's benchmark
+tool keep its names (--endpoints, --conns, --clients, --total, --key-size,
+--val-size, --key-space-size, --sequential-keys, --consistency,
+--target-leader, --rate).
+
+The report goes to stdout: a summary (throughput; latency mean, p50, p90,
+p99, p99.9, max), a per-kind table where a workload has several kinds, and a
+text histogram; --json prints it as JSON instead. --out writes a
+self-contained chart (.html or .svg) of latency over time and the histogram.
+A progress bar is drawn on stderr when stderr is a terminal.
+
+Request errors are counted and reported, never retried. The exit code is 1
+if every request failed or a watch workload saw events missing, duplicated
+or out of order; 2 for a bad flag.`
+
+const benchExample = `  # 100,000 puts from 1000 clients over 100 connections, 256-byte values
+  kelson bench put --endpoints 127.0.0.1:2379 --conns 100 --clients 1000 \
+    --total 100000 --key-space-size 100000 --val-size 256
+
+  # serializable reads of what put wrote, machine-readable
+  kelson bench range --consistency s --clients 1000 --conns 100 --key-space-size 100000 --json
+
+  # 10,000 watchers on one key over 10 streams, 100 puts; chart to a file
+  kelson bench watch --watchers 10000 --streams 10 --puts 100 --out watch.html`
+
+// benchOptions are the flags shared by every bench subcommand.
+type benchOptions struct {
+	common   bench.Common
+	jsonOut  bool
+	out      string
+	progress bool
+}
+
+func newBenchCommand() *cobra.Command {
+	o := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:     "bench <workload> [flags]",
+		Short:   "Benchmark an etcd v3 endpoint (Kelson or etcd)",
+		Long:    benchLong,
+		Example: benchExample,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown workload %q for \"kelson bench\"; see kelson bench --help", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	f := cmd.PersistentFlags()
+	f.SortFlags = false
+	f.StringSliceVar(&o.common.Endpoints, "endpoints", []string{"127.0.0.1:2379"}, "client addresses of the members, host:port or URLs, comma-separated")
+	f.IntVar(&o.common.Conns, "conns", 1, "gRPC connections; connection i dials endpoint i mod the number of endpoints")
+	f.IntVar(&o.common.Clients, "clients", 1, "concurrent clients, each waiting for its answer before its next request (the putters in the watch workloads)")
+	f.BoolVar(&o.common.TargetLeader, "target-leader", false, "send every request to the leader only")
+	f.DurationVar(&o.common.DialTimeout, "dial-timeout", 5*time.Second, "how long to wait for each endpoint to answer before giving up")
+	f.Uint64Var(&o.common.Seed, "seed", 0, "seed of the random key, value and operation choices (0: from the clock; the seed used is in --json's config)")
+	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON instead of text")
+	f.StringVar(&o.out, "out", "", "also write a self-contained chart to this file: .html or .svg")
+	f.BoolVar(&o.progress, "progress", true, "draw a progress bar on stderr when it is a terminal")
+
+	cmd.AddCommand(
+		benchPutCommand(o), benchRangeCommand(o), benchTxnPutCommand(o), benchTxnMixedCommand(o),
+		benchWatchCommand(o), benchWatchLatencyCommand(o), benchLeaseChurnCommand(o), benchK8sMixCommand(o),
+	)
+	return cmd
+}
+
+// benchSub builds a workload subcommand: parse the arguments with
+// positional, build the workload, run it and report.
+func benchSub(o *benchOptions, use, short, long string, maxArgs int,
+	build func(args []string) (bench.Workload, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long:  long,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > maxArgs {
+				if maxArgs == 0 {
+					return usagef("%s takes no arguments, got %q", cmd.CommandPath(), args)
+				}
+				return usagef("%s takes at most %d arguments, got %q", cmd.CommandPath(), maxArgs, args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, err := build(args)
+			if err != nil {
+				return err
+			}
+			return runBench(cmd, o, w)
+		},
+	}
+}
+
+// chartWriter returns the chart writer for the --out file's extension.
+func chartWriter(path string) (func(io.Writer, *bench.Result) error, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".html", ".htm":
+		return bench.WriteHTML, nil
+	case ".svg":
+		return bench.WriteSVG, nil
+	}
+	return nil, usagef("--out %q: want a file name ending in .html or .svg", path)
+}
+
+func runBench(cmd *cobra.Command, o *benchOptions, w bench.Workload) error {
+	var writeChart func(io.Writer, *bench.Result) error
+	if o.out != "" {
+		var err error
+		if writeChart, err = chartWriter(o.out); err != nil {
+			return err
+		}
+	}
+	res, err := bench.Run(cmd.Context(), w)
+	if errors.Is(err, bench.ErrBadConfig) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	stdout := cmd.OutOrStdout()
+	if o.jsonOut {
+		err = bench.WriteJSON(stdout, res)
+	} else {
+		err = bench.WriteText(stdout, res)
+	}
+	if err != nil {
+		return err
+	}
+	if writeChart != nil {
+		f, err := os.Create(o.out)
+		if err != nil {
+			return fmt.Errorf("write the chart: %w", err)
+		}
+		err = writeChart(f, res)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write the chart %s: %w", o.out, err)
+		}
+	}
+	if res.Watch != nil && res.Watch.ViolationCount() > 0 {
+		return fmt.Errorf("%d watch delivery violations (events missing, duplicated, reordered or unexpected; see the report)",
+			res.Watch.ViolationCount())
+	}
+	if res.Ops == 0 && res.Errors > 0 {
+		msg := ""
+		if len(res.TopErrors) > 0 {
+			msg = ": " + res.TopErrors[0].Message
+		}
+		return fmt.Errorf("every request failed%s", msg)
+	}
+	return nil
+}
+
+// commonFor returns the shared settings with the subcommand's rate and, when
+// stderr is a terminal, a progress bar.
+func (o *benchOptions) commonFor(cmd *cobra.Command, rate float64) bench.Common {
+	c := o.common
+	c.Rate = rate
+	if o.progress && isTerminal(cmd.ErrOrStderr()) {
+		c.Progress = bench.NewProgressBar(cmd.ErrOrStderr())
+	}
+	return c
+}
+
+func addKeyFlags(f *pflag.FlagSet, k *bench.Keys) {
+	f.IntVar(&k.KeySize, "key-size", 8, "bytes per key (keys are zero-padded decimal numbers)")
+	f.Int64Var(&k.KeySpaceSize, "key-space-size", 1, "number of distinct keys")
+	f.BoolVar(&k.SequentialKeys, "sequential-keys", false, "use keys in order (request i: key i mod key-space-size) instead of at random")
+}
+
+func addConsistencyFlag(f *pflag.FlagSet, s *string) {
+	f.StringVar(s, "consistency", "l", "read consistency: l (linearizable) or s (serializable)")
+}
+
+func parseConsistency(s string) (bench.Consistency, error) {
+	c, err := bench.ParseConsistency(s)
+	if err != nil {
+		return "", usagef("--consistency %q: want l (linearizable) or s (serializable)", s)
+	}
+	return c, nil
+}
+
+func benchPutCommand(o *benchOptions) *cobra.Command {
+	var c bench.PutConfig
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "put", "Put keys of the key space", "Each request puts one key of the key space (random, or in order with --sequential-keys).", 0,
+		func([]string) (bench.Workload, error) {
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&c.Total, "total", 10000, "number of puts")
+	f.Float64Var(&rate, "rate", 0, "puts per second over all clients (0: no limit)")
+	addKeyFlags(f, &c.Keys)
+	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
+	return cmd
+}
+
+func benchRangeCommand(o *benchOptions) *cobra.Command {
+	var c bench.RangeConfig
+	var cons string
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "range [key [end]]", "Read keys of the key space, or a fixed range",
+		`Each request reads one key of the key space (as put writes them), or the
+range [key, end) when key is given (just key when end is not).`, 2,
+		func(args []string) (bench.Workload, error) {
+			var err error
+			if c.Consistency, err = parseConsistency(cons); err != nil {
+				return nil, err
+			}
+			if len(args) > 0 {
+				c.Key = args[0]
+			}
+			if len(args) > 1 {
+				c.End = args[1]
+			}
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&c.Total, "total", 10000, "number of reads")
+	f.Float64Var(&rate, "rate", 0, "reads per second over all clients (0: no limit)")
+	addKeyFlags(f, &c.Keys)
+	addConsistencyFlag(f, &cons)
+	f.Int64Var(&c.Limit, "limit", 0, "most keys returned per read (0: no limit)")
+	f.BoolVar(&c.CountOnly, "count-only", false, "ask for the count of keys only")
+	return cmd
+}
+
+func benchTxnPutCommand(o *benchOptions) *cobra.Command {
+	var c bench.TxnPutConfig
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "txn-put", "Transactions of puts", "Each request is one transaction of --txn-ops puts to distinct keys of the key space.", 0,
+		func([]string) (bench.Workload, error) {
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&c.Total, "total", 10000, "number of transactions")
+	f.Float64Var(&rate, "rate", 0, "transactions per second over all clients (0: no limit)")
+	addKeyFlags(f, &c.Keys)
+	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
+	f.IntVar(&c.TxnOps, "txn-ops", 1, "puts per transaction (at most --key-space-size)")
+	return cmd
+}
+
+func benchTxnMixedCommand(o *benchOptions) *cobra.Command {
+	var c bench.TxnMixedConfig
+	var cons string
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "txn-mixed [key [end]]", "Transactions that read or write",
+		`Each request is a transaction that reads (a key of the key space, or the
+range [key, end) when given) or writes (a key of the key space), at
+--rw-ratio reads per write. Reads and writes are reported as kinds.`, 2,
+		func(args []string) (bench.Workload, error) {
+			var err error
+			if c.Consistency, err = parseConsistency(cons); err != nil {
+				return nil, err
+			}
+			if len(args) > 0 {
+				c.Key = args[0]
+			}
+			if len(args) > 1 {
+				c.End = args[1]
+			}
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&c.Total, "total", 10000, "number of transactions")
+	f.Float64Var(&rate, "rate", 0, "transactions per second over all clients (0: no limit)")
+	addKeyFlags(f, &c.Keys)
+	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
+	f.Float64Var(&c.RWRatio, "rw-ratio", 1, "reads per write")
+	addConsistencyFlag(f, &cons)
+	f.Int64Var(&c.Limit, "limit", 0, "most keys returned per read (0: no limit)")
+	return cmd
+}
+
+func benchWatchCommand(o *benchOptions) *cobra.Command {
+	var c bench.WatchConfig
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "watch", "Watch fan-out: many watchers on one key",
+		`--watchers watchers watch one key over --streams gRPC watch streams (stream
+s on connection s mod --conns); then --puts puts are made to the key by
+--clients clients at --rate puts per second. Reports each event's delivery
+latency (from just before its put was sent to its receipt by the watcher),
+events per second, and checks that every watcher received every event
+exactly once and in revision order.`, 0,
+		func([]string) (bench.Workload, error) {
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	cmd.Aliases = []string{"watch-fanout"}
+	f := cmd.Flags()
+	f.IntVar(&c.Watchers, "watchers", 1000, "watchers on the key")
+	f.IntVar(&c.Streams, "streams", 10, "gRPC watch streams the watchers share")
+	f.Int64Var(&c.Puts, "puts", 100, "puts to the key")
+	f.Float64Var(&rate, "rate", 0, "puts per second (0: no limit)")
+	f.StringVar(&c.Key, "key", "/kelson-bench/watch", "the key watched and written")
+	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
+	f.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long to wait after the last put for every event to arrive")
+	return cmd
+}
+
+func benchWatchLatencyCommand(o *benchOptions) *cobra.Command {
+	var c bench.WatchLatencyConfig
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "watch-latency", "Put-to-event latency of one watcher",
+		`One watcher on a key; --puts puts to it at --rate puts per second. Reports the
+latency from just before each put is sent to the receipt of its event.`, 0,
+		func([]string) (bench.Workload, error) {
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&c.Puts, "puts", 1000, "puts to the key")
+	f.Float64Var(&rate, "rate", 100, "puts per second")
+	f.StringVar(&c.Key, "key", "/kelson-bench/watch-latency", "the key watched and written")
+	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
+	f.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long to wait after the last put for every event to arrive")
+	return cmd
+}
+
+func benchLeaseChurnCommand(o *benchOptions) *cobra.Command {
+	var c bench.LeaseChurnConfig
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "lease-churn", "Grant a lease, keep it alive once, revoke it",
+		`Each operation is one lease's life: grant, one keep-alive, revoke. The
+headline latency is the whole cycle; the steps are reported as kinds.`, 0,
+		func([]string) (bench.Workload, error) {
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&c.Total, "total", 10000, "number of lease cycles")
+	f.Float64Var(&rate, "rate", 0, "cycles per second over all clients (0: no limit)")
+	f.Int64Var(&c.TTL, "ttl", 10, "lease TTL in seconds")
+	return cmd
+}
+
+func benchK8sMixCommand(o *benchOptions) *cobra.Command {
+	var c bench.K8sMixConfig
+	var cons, mix string
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "k8s-mix", "A Kubernetes apiserver's load: objects under /registry/",
+		`Objects of 1-5 KB (JSON) under /registry/<resource>/<namespace>/<name>:
+--objects are preloaded (not measured), then --total requests drawn by --mix:
+create (a transaction that creates only if absent), update (a transaction
+comparing the last known revision, as the apiserver's optimistic
+concurrency does), get (one object), list (a namespace, by prefix, at most
+--list-limit). --watchers watch /registry/<resource>/ prefixes and report
+event delivery latency as the kind "watch".`, 0,
+		func([]string) (bench.Workload, error) {
+			var err error
+			if c.Consistency, err = parseConsistency(cons); err != nil {
+				return nil, err
+			}
+			if c.Mix, err = bench.ParseK8sMix(mix); err != nil {
+				return nil, usageError{err}
+			}
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&c.Total, "total", 10000, "requests in the measured phase")
+	f.Float64Var(&rate, "rate", 0, "requests per second over all clients (0: no limit)")
+	f.StringSliceVar(&c.Resources, "resources", []string{"pods", "configmaps", "secrets", "services"}, "resource names")
+	f.IntVar(&c.Namespaces, "namespaces", 10, "namespaces per resource")
+	f.IntVar(&c.Objects, "objects", 1000, "objects created before measuring")
+	f.IntVar(&c.MinObjectSize, "min-object-size", 1024, "smallest object in bytes")
+	f.IntVar(&c.MaxObjectSize, "max-object-size", 5120, "largest object in bytes")
+	f.StringVar(&mix, "mix", "create=10,update=30,get=40,list=20", "relative weights of the request kinds")
+	f.Int64Var(&c.ListLimit, "list-limit", 500, "most objects a list returns")
+	f.IntVar(&c.Watchers, "watchers", 0, "watchers on /registry/<resource>/ prefixes, round-robin over --resources (0: one per resource; -1: none)")
+	addConsistencyFlag(f, &cons)
+	return cmd
+}
