@@ -69,7 +69,7 @@ func (s *Store) Apply(index uint64, reqs []*pb.InternalRaftRequest, sync bool) [
 		opt = pebble.Sync
 	}
 	if err := a.batch.Commit(opt); err != nil {
-		s.failed = fmt.Errorf("%w: commit failed, reopen the store: %v", ErrCorrupt, err)
+		s.setFailedLocked(fmt.Errorf("%w: commit failed, reopen the store: %v", ErrCorrupt, err))
 		s.log.Error("kvstore: commit failed; refusing further writes until reopen", "err", err)
 		for i := range results {
 			results[i] = Result{Err: s.failed}
@@ -383,7 +383,7 @@ func (t *writeTxn) mustRead(rev revision) *mvccpb.KeyValue {
 // fail marks the store failed: this Apply's batch is discarded.
 func (a *applier) fail(err error) {
 	if a.s.failed == nil {
-		a.s.failed = fmt.Errorf("%w: %v", ErrCorrupt, err)
+		a.s.setFailedLocked(fmt.Errorf("%w: %v", ErrCorrupt, err))
 		a.s.log.Error("kvstore: read failed while applying; refusing writes until reopen", "err", err)
 	}
 }

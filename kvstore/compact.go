@@ -45,11 +45,12 @@ func (s *Store) kickCompactor() {
 }
 
 // WaitCompaction blocks until the space of the latest compaction has been
-// reclaimed (or the store is closed).
+// reclaimed, or the store is closed or failed (then compaction resumes only
+// after a reopen).
 func (s *Store) WaitCompaction() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for !s.closed && s.compactDone < s.compactRev {
+	for !s.closed && s.failedErr == nil && s.compactDone < s.compactRev {
 		s.compactCond.Wait()
 	}
 }
@@ -153,7 +154,7 @@ func (s *Store) compactStep(target int64, cursor []byte) ([]byte, error) {
 	// opened their Pebble iterators before this point or resolve only
 	// revisions still indexed, so deleting them now is safe.
 	if err := b.Commit(pebble.NoSync); err != nil {
-		s.failed = fmt.Errorf("%w: compaction commit failed, reopen the store: %v", ErrCorrupt, err)
+		s.setFailedLocked(fmt.Errorf("%w: compaction commit failed, reopen the store: %v", ErrCorrupt, err))
 		return nil, s.failed
 	}
 	if next != nil {

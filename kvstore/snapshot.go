@@ -97,8 +97,12 @@ func Restore(dir string, r io.Reader, opts Options) (err error) {
 			return fmt.Errorf("kvstore: restore: %s is not empty; restore into a new directory", dir)
 		}
 	}
+	if err := mkdirDurable(opts.FS, dir); err != nil {
+		return fmt.Errorf("kvstore: restore: %w", err)
+	}
 	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: pebbleLogger{opts.Logger}})
 	if err != nil {
+		opts.FS.RemoveAll(dir)
 		return fmt.Errorf("kvstore: restore: %w", err)
 	}
 	defer func() {
@@ -207,6 +211,11 @@ func (s *Store) HashKV(rev int64) (hash uint32, compactRev int64, err error) {
 	if s.closed {
 		s.mu.RUnlock()
 		return 0, 0, ErrClosed
+	}
+	if s.failedErr != nil {
+		err := s.failedErr
+		s.mu.RUnlock()
+		return 0, 0, err
 	}
 	rev, err = s.checkRevLocked(rev, s.currentRev)
 	compactRev = s.compactRev

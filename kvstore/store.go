@@ -52,7 +52,8 @@ type Store struct {
 	currentRev  int64 // newest committed revision: readers never look past it
 	compactRev  int64 // reads below it fail with ErrCompacted
 	compactDone int64
-	compactCond *sync.Cond // signalled when compactDone changes or on close
+	compactCond *sync.Cond // signalled when compactDone changes, on failure or close
+	failedErr   error      // copy of failed, readable under mu
 	closed      bool
 
 	compactKick chan struct{} // wakes the compactor (cap 1)
@@ -71,6 +72,9 @@ type lease struct {
 // background.
 func Open(dir string, opts Options) (*Store, error) {
 	opts.EnsureDefaults()
+	if err := mkdirDurable(opts.FS, dir); err != nil {
+		return nil, fmt.Errorf("kvstore: create %s: %w", dir, err)
+	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
 	db, err := pebble.Open(dir, &pebble.Options{
@@ -313,4 +317,31 @@ func (s *Store) Sync() error {
 		return fmt.Errorf("kvstore: sync: %w", err)
 	}
 	return nil
+}
+
+// mkdirDurable creates dir if missing and syncs its parent, so that the new
+// directory entry survives a power cut (Pebble syncs what is inside dir).
+func mkdirDurable(fs vfs.FS, dir string) error {
+	if ok, err := vfsExists(fs, dir); err != nil || ok {
+		return err
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	parent, err := fs.OpenDir(fs.PathDir(dir))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	return parent.Sync()
+}
+
+// setFailedLocked records a fatal write-path error (applyMu held): writes are
+// refused from now on, and waiters for compaction are released.
+func (s *Store) setFailedLocked(err error) {
+	s.failed = err
+	s.mu.Lock()
+	s.failedErr = err
+	s.compactCond.Broadcast()
+	s.mu.Unlock()
 }

@@ -46,12 +46,11 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 		idx := e.GetIndex()
 		switch e.GetType() {
 		case raftpb.EntryType_EntryNormal:
-			if idx <= storeApplied {
-				break
-			}
-			runTo = idx
 			if len(e.GetData()) == 0 {
-				break // a new leader's empty entry
+				if idx > storeApplied {
+					runTo = idx // a new leader's empty entry
+				}
+				break
 			}
 			req := &pb.InternalRaftRequest{}
 			if err := proto.Unmarshal(e.GetData(), req); err != nil {
@@ -60,14 +59,24 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 				return fmt.Errorf("entry %d does not decode: %w", idx, err)
 			}
 			if req.ClusterMemberAttrSet != nil {
+				// Member attributes live in the membership, not the store:
+				// re-apply them even when the store is past this entry
+				// (after a restart or a snapshot the membership may be
+				// older than the store). Setting them is idempotent.
 				flush()
 				n.applyMemberAttr(req.ClusterMemberAttrSet)
-				runTo = idx
+				if idx > storeApplied {
+					runTo = idx
+				}
 				if req.Header != nil {
 					n.waits.deliver(req.Header.ID, kvstore.Result{Resp: &pb.MemberListResponse{}})
 				}
 				continue
 			}
+			if idx <= storeApplied {
+				break // the store has it already
+			}
+			runTo = idx
 			reqs = append(reqs, req)
 			ids = append(ids, req.GetHeader().GetID())
 		case raftpb.EntryType_EntryConfChange:
@@ -216,7 +225,11 @@ func (n *Node) maybeSnapshot() error {
 	if keep == 0 {
 		keep = defaultCatchUpEntries
 	}
-	if applied > keep {
+	first, err := n.rlog.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("raft log first index: %w", err)
+	}
+	if applied > keep && applied-keep >= first { // else nothing to drop yet
 		if err := n.rlog.Compact(applied - keep); err != nil {
 			n.log.Warn("log compaction failed", "index", applied-keep, "err", err)
 		}
