@@ -27,10 +27,12 @@ test: deps build lint
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzApplyRequest$$' -fuzztime $(FUZZTIME) ./kvstore/
-	$(GO) test -run '^$$' -fuzz '^FuzzTxn' -fuzztime $(FUZZTIME) ./kvstore/
+	$(GO) test -run '^$$' -fuzz '^FuzzTxnRequest$$' -fuzztime $(FUZZTIME) ./kvstore/
 	$(GO) test -run '^$$' -fuzz '^FuzzRevKey$$' -fuzztime $(FUZZTIME) ./kvstore/
 	$(GO) test -run '^$$' -fuzz '^FuzzKVRecord$$' -fuzztime $(FUZZTIME) ./kvstore/
 	$(GO) test -run '^$$' -fuzz '^FuzzSnapshotRestore$$' -fuzztime $(FUZZTIME) ./kvstore/
+	$(GO) test -run '^$$' -fuzz '^FuzzRecordReader$$' -fuzztime $(FUZZTIME) ./raftnode/transport/
+	$(GO) test -run '^$$' -fuzz '^FuzzSnapBody$$' -fuzztime $(FUZZTIME) ./raftnode/transport/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./kvstore/ ./raftnode/...
