@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"github.com/cockroachdb/pebble/vfs"
 	"go.etcd.io/raft/v3/raftpb"
 	"log/slog"
 	"time"
@@ -58,6 +59,9 @@ type Config struct {
 	LeaseCheckpointInterval time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// FS is the filesystem the store and the raft log run on. Default: the
+	// OS. Fault-injection tests wrap it (slow or failing disks).
+	FS vfs.FS
 
 	// transportFilter injects faults between members in tests (see
 	// transport.Config.Filter). Unexported: not a user setting.

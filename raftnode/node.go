@@ -128,12 +128,12 @@ func newNode(cfg Config) (*Node, error) {
 			os.RemoveAll(d)
 		}
 	}
-	rlog, err := raftlog.Open(filepath.Join(cfg.DataDir, raftDirName), raftlog.Options{Logger: cfg.Logger})
+	rlog, err := raftlog.Open(filepath.Join(cfg.DataDir, raftDirName), raftlog.Options{Logger: cfg.Logger, FS: cfg.FS})
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: open raft log in %s: %w", cfg.DataDir, err)
 	}
 	n.rlog = rlog
-	n.storeOpts = kvstore.Options{Logger: cfg.Logger, QuotaBytes: cfg.QuotaBackendBytes, MaxTxnOps: cfg.MaxTxnOps}
+	n.storeOpts = kvstore.Options{Logger: cfg.Logger, QuotaBytes: cfg.QuotaBackendBytes, MaxTxnOps: cfg.MaxTxnOps, FS: cfg.FS}
 	store, err := kvstore.Open(filepath.Join(cfg.DataDir, storeDirName), n.storeOpts)
 	if err != nil {
 		rlog.Close()
