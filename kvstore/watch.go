@@ -45,8 +45,11 @@ package kvstore
 // entry per distinct range, listing the streams that have a live watcher on
 // exactly that range, so publish costs O(events x (log ranges + matching
 // streams)), independent of the number of watchers. It appends one shared
-// *revRecord to each matching stream's queue and wakes the stream's pump
-// (one buffered wake-up channel per stream, no goroutine per watcher).
+// *revRecord to each matching stream's queue and hands the streams to the
+// hub's notifier goroutine, which wakes their pumps (one buffered wake-up
+// channel per stream): waking parked goroutines costs scheduler work that
+// writers should not pay, once per stream. Goroutines: one pump per
+// stream and one notifier per hub; none per watcher.
 //
 // The pump keeps the same kind of index over its own live watchers, grouped
 // by range; it resolves each revision to groups, derives each group's event
@@ -67,14 +70,27 @@ package kvstore
 // Watch/Cancel requests the pump has not handled yet are bounded too
 // (maxPendingControl): beyond it, Watch and Cancel wait for the pump.
 //
+// # Progress
+//
+// RequestProgress is answered (WatchID -1) once every watcher of the stream
+// is complete through the answer's revision: the store's revision at the
+// request, raised to the greatest event revision the stream has already
+// sent, so that no response carries an event newer than a later progress
+// answer. Live watchers are complete through the last published revision
+// the pump has drained (hub.published is stored after the revision is
+// queued); catching-up watchers are read up to the target first; if the
+// target is not published yet, the pump waits for it (hub.waiters).
+//
 // # Lock order
 //
 //	store locks (apply lock held around publish) -> watchHub.mu -> WatchStream.mu
+//	                                                watchHub.mu -> watchHub.wakeMu
 //
 // No historySource method is ever called with hub.mu or a stream's mu held
 // (the store may hold its own locks when calling publish). No lock is held
 // across a channel send that can block: the pump sends responses with no
-// lock held.
+// lock held. When history reports ErrClosed (the store is closing), the
+// stream ends: its channel closes.
 //
 // # Ownership of events
 //
@@ -105,7 +121,11 @@ type historySource interface {
 	// revision), with PrevKv filled when prevKV is set. It stops after the
 	// revision in which the event count reaches maxEvents, never splitting
 	// one revision; last is the last revision covered (== to when
-	// complete). It returns ErrCompacted when from <= compacted revision.
+	// complete). It returns an error wrapping ErrCompacted when compaction
+	// removed history the range needs (for etcd, and *Store: from < the
+	// compacted revision, whose own events are kept), ErrClosed once the
+	// store is closing. The hub reads the compacted revision for its
+	// cancel response from revisions, after the error.
 	history(key, end []byte, from, to int64, prevKV bool, maxEvents int) (evs []*mvccpb.Event, last int64, err error)
 }
 
@@ -174,6 +194,17 @@ type watchHub struct {
 	// and then drains its queue has every revision <= P that matched it.
 	published atomic.Int64
 
+	// Waking pumps is left to the notifier goroutine, so that publish (on
+	// the store's write path) pays for one wake-up, not one per stream:
+	// waking a parked goroutine can cost microseconds of scheduler and
+	// system-call work. Lock order: hub.mu -> wakeMu.
+	wakeMu       sync.Mutex
+	toWake       []*WatchStream // guarded by wakeMu; WatchStream.wakeQueued marks members
+	wakeCh       chan struct{}  // capacity 1: toWake may be non-empty
+	stopNotifier chan struct{}  // closed by close
+	stopOnce     sync.Once
+	notifierDone chan struct{} // closed when the notifier goroutine exits
+
 	mu sync.Mutex
 	// Guarded by mu:
 	closed  bool
@@ -212,6 +243,10 @@ func newWatchHub(src historySource, opts *Options) *watchHub {
 	}
 	cur, _ := src.revisions()
 	h.published.Store(cur)
+	h.wakeCh = make(chan struct{}, 1)
+	h.stopNotifier = make(chan struct{})
+	h.notifierDone = make(chan struct{})
+	go h.notifier()
 	return h
 }
 
@@ -228,7 +263,9 @@ func (h *watchHub) wantPrevKV() bool {
 // publish hands the events of revision rev to every stream with a live
 // watcher whose range holds one of their keys. The store calls it once per
 // revision, in revision order, under its apply lock. It never blocks and
-// never calls the store. evs is shared from now on and must not be mutated.
+// never calls the store: it queues the revision to each matching stream
+// and leaves waking their pumps to the notifier goroutine. evs is shared
+// from now on and must not be mutated.
 func (h *watchHub) publish(rev int64, evs []*mvccpb.Event) {
 	rec := &revRecord{rev: rev, evs: evs, prevFilled: h.lastAnswer.Load()}
 	h.mu.Lock()
@@ -257,6 +294,7 @@ func (h *watchHub) publish(rev int64, evs []*mvccpb.Event) {
 	for _, ws := range hits {
 		ws.enqueue(rec) // takes ws.mu: hub.mu -> ws.mu
 	}
+	h.wakeLater(hits...)
 	clear(hits)
 	h.hits = hits[:0]
 	if rev > h.published.Load() {
@@ -287,13 +325,57 @@ func (h *watchHub) wakeWaitersLocked(rev int64) {
 	for _, ws := range h.waiters {
 		if ws.waitRev <= rev {
 			ws.waitRev = 0
-			ws.notify()
+			h.wakeLater(ws)
 		} else {
 			keep = append(keep, ws)
 		}
 	}
 	clear(h.waiters[len(keep):])
 	h.waiters = keep
+}
+
+// wakeLater has the notifier goroutine wake the streams' pumps. It never
+// blocks; streams already waiting for a wake-up are not queued twice.
+func (h *watchHub) wakeLater(streams ...*WatchStream) {
+	if len(streams) == 0 {
+		return
+	}
+	h.wakeMu.Lock()
+	for _, ws := range streams {
+		if !ws.wakeQueued {
+			ws.wakeQueued = true
+			h.toWake = append(h.toWake, ws)
+		}
+	}
+	h.wakeMu.Unlock()
+	select {
+	case h.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// notifier is the hub's goroutine: it wakes the pumps of the streams that
+// wakeLater queued, until close.
+func (h *watchHub) notifier() {
+	defer close(h.notifierDone)
+	var batch []*WatchStream
+	for {
+		select {
+		case <-h.wakeCh:
+		case <-h.stopNotifier:
+			return
+		}
+		h.wakeMu.Lock()
+		batch, h.toWake = h.toWake, batch[:0]
+		for _, ws := range batch {
+			ws.wakeQueued = false
+		}
+		h.wakeMu.Unlock()
+		for _, ws := range batch {
+			ws.notify()
+		}
+		clear(batch)
+	}
 }
 
 // waitPublishedLocked arranges for ws to be woken once revision rev is
@@ -392,10 +474,11 @@ func (h *watchHub) metrics() WatchMetrics {
 	}
 }
 
-// close ends every stream (their channels close) and makes new streams start
-// closed. It waits for the streams' pumps, which may be reading history:
-// call it without holding the store's locks, before closing the store's
-// storage. Idempotent.
+// close ends every stream (their channels close), makes new streams start
+// closed and stops the notifier goroutine. It waits for the streams' pumps,
+// which may be reading history: call it before closing the store's
+// storage, without holding a lock that revisions or history take.
+// Idempotent.
 func (h *watchHub) close() {
 	h.mu.Lock()
 	h.closed = true
@@ -408,4 +491,6 @@ func (h *watchHub) close() {
 	for _, ws := range streams {
 		ws.Close()
 	}
+	h.stopOnce.Do(func() { close(h.stopNotifier) })
+	<-h.notifierDone
 }

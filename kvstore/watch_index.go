@@ -38,6 +38,21 @@ func newKeyRange(key, end []byte) (keyRange, error) {
 	return keyRange{start: bytes.Clone(nonNil(key)), end: bytes.Clone(end)}, nil
 }
 
+// newRangeID validates an etcd (key, range_end) pair like newKeyRange and
+// returns it as a rangeID (one copy of each string, no byte slices).
+func newRangeID(key, end []byte) (rangeID, error) {
+	switch {
+	case len(end) == 0:
+		return rangeID{start: string(key)}, nil
+	case len(end) == 1 && end[0] == 0:
+		return rangeID{start: string(key), toEnd: true}, nil
+	case bytes.Compare(key, end) >= 0:
+		_, err := newKeyRange(key, end)
+		return rangeID{}, err
+	}
+	return rangeID{start: string(key), end: string(end)}, nil
+}
+
 func nonNil(b []byte) []byte {
 	if b == nil {
 		return []byte{}

@@ -92,6 +92,9 @@ func TestWatchKeyRange(t *testing.T) {
 				t.Errorf("[%q, %q) should not contain %q", c.key, c.end, k)
 			}
 		}
+		if id, err := newRangeID([]byte(c.key), []byte(c.end)); err != nil || id != r.id() {
+			t.Errorf("newRangeID(%q, %q) = %+v, %v; want %+v", c.key, c.end, id, err, r.id())
+		}
 		back := r.id().keyRange()
 		if compareRanges(r, back) != 0 || back.single() != r.single() || string(back.rangeEnd()) != string(r.rangeEnd()) {
 			t.Errorf("round trip of %+v gave %+v", r, back)

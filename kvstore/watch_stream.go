@@ -52,9 +52,10 @@ type WatchResponse struct {
 	// CompactRevision is set, with Canceled, when history the watcher
 	// needed was compacted: it is the store's compacted revision.
 	CompactRevision int64
-	// Canceled: this is the watcher's last response.
-	Canceled     bool
+	// CancelReason says why a watcher was canceled, if not by Cancel.
 	CancelReason string
+	// Canceled: this is the watcher's last response.
+	Canceled bool
 	// Created: the watcher exists; its first response.
 	Created bool
 }
@@ -90,27 +91,31 @@ type WatchStream struct {
 	// Guarded by hub.mu:
 	pubSeq  uint64 // last publish that queued to this stream
 	waitRev int64  // !=0: in hub.waiters, woken when published >= waitRev
+
+	// Guarded by hub.wakeMu:
+	wakeQueued bool // in hub.toWake
 }
 
-// watcher is one watch of a stream. The fields up to next are immutable
-// after Watch; the rest belongs to the stream's pump goroutine once it
-// handled the creation.
+// watcher is one watch of a stream. id, rid's contents, filter, prevKV and
+// progressNotify are fixed by Watch; everything else belongs to the
+// stream's pump goroutine once it handled the creation. Fields used for
+// every delivered revision come first, to share a cache line.
 type watcher struct {
-	id             int64
-	rid            rangeID
-	filter         uint8 // filterNoPut | filterNoDelete
-	prevKV         bool
-	progressNotify bool
-
-	next    int64       // first revision not sent yet
-	live    bool        // in a liveGroup (else in a catchGroup, or not yet handled)
-	dropped bool        // removed from the pump's groups for good
-	lg      *liveGroup  // when live
-	cg      *catchGroup // when catching up
-	gpos    int         // index in lg.watchers or cg.watchers
-	pend    []*mvccpb.Event
+	next    int64           // first revision not sent yet
+	pend    []*mvccpb.Event // events gathered for the next response
+	id      int64
+	filter  uint8 // filterNoPut | filterNoDelete
+	prevKV  bool
 	inPend  bool // in pump.pending
+	live    bool // in a liveGroup (else in a catchGroup, or not yet handled)
 	active  bool // sent something since the last progress tick
+	dropped bool // removed from the pump's groups for good
+
+	progressNotify bool
+	gpos           int         // index in lg.watchers or cg.watchers
+	lg             *liveGroup  // when live
+	cg             *catchGroup // when catching up
+	rid            rangeID     // shares the strings of its group once grouped
 }
 
 const (
@@ -168,13 +173,13 @@ func (ws *WatchStream) Watch(id int64, req WatchRequest) (int64, error) {
 	if req.StartRev < 0 {
 		return -1, fmt.Errorf("%w: watch start revision %d is negative", ErrInvalidRequest, req.StartRev)
 	}
-	r, err := newKeyRange(req.Key, req.End)
+	rid, err := newRangeID(req.Key, req.End)
 	if err != nil {
 		return -1, err
 	}
 	cur, _ := ws.hub.src.revisions()
 	w := &watcher{
-		rid:            r.id(),
+		rid:            rid,
 		prevKV:         req.PrevKV,
 		progressNotify: req.ProgressNotify,
 		next:           req.StartRev,
@@ -311,7 +316,8 @@ func (ws *WatchStream) takeSlot() bool {
 func (ws *WatchStream) releaseSlot() { <-ws.slots }
 
 // enqueue queues rec, or marks the stream lagging if its queue is full.
-// Called by publish with hub.mu held; never blocks.
+// Called by publish with hub.mu held; never blocks. The caller wakes the
+// pump (through the notifier).
 func (ws *WatchStream) enqueue(rec *revRecord) {
 	ws.mu.Lock()
 	switch {
@@ -324,7 +330,6 @@ func (ws *WatchStream) enqueue(rec *revRecord) {
 		ws.recs = append(ws.recs, rec)
 	}
 	ws.mu.Unlock()
-	ws.notify()
 }
 
 // drained is what the pump takes from the stream in one go.
