@@ -85,10 +85,6 @@ func TestModelRegressions(t *testing.T) {
 	}
 }
 
-func refOpReq(r *pb.RangeRequest) *pb.RequestOp {
-	return &pb.RequestOp{Request: &pb.RequestOp_RequestRange{RequestRange: r}}
-}
-
 func refCmp(key string, target pb.Compare_CompareTarget, result pb.Compare_CompareResult, operand any) *pb.Compare {
 	c := &pb.Compare{Key: []byte(key), Target: target, Result: result}
 	switch v := operand.(type) {

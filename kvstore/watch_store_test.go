@@ -25,11 +25,9 @@ func TestWatchStoreIntegration(t *testing.T) {
 	keys := []string{"a", "a/1", "a/2", "b", "c"}
 
 	type modelKV struct {
-		val            string
-		create, ver    int64
-		lastRev        int64
-		prevVal        string
-		prevRev, prevV int64
+		val         string
+		create, ver int64
+		lastRev     int64
 	}
 	model := map[string]*modelKV{}
 	type ev struct {

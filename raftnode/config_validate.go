@@ -75,7 +75,7 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	names, urls, err := parseInitialCluster(c.InitialCluster)
+	_, urls, err := parseInitialCluster(c.InitialCluster)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,6 @@ func (c *Config) validate() error {
 	if !sameSet(mine, c.InitialAdvertisePeerURLs) {
 		return fmt.Errorf("%w: --initial-cluster gives %s the peer URLs %v but --initial-advertise-peer-urls says %v", ErrBadConfig, c.Name, mine, c.InitialAdvertisePeerURLs)
 	}
-	_ = names
 	return nil
 }
 
