@@ -126,15 +126,28 @@ func (l *lessor) revoke(id int64) {
 	l.mu.Lock()
 	l.deadline[id] = time.Now().Add(l.n.requestTimout)
 	l.mu.Unlock()
-	go l.propose(&pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}})
+	go func() {
+		if l.propose(&pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}}) != nil {
+			l.mu.Lock()
+			if _, ok := l.deadline[id]; ok {
+				l.deadline[id] = time.Now() // retry on the next tick
+			}
+			l.mu.Unlock()
+		}
+	}()
 }
 
-func (l *lessor) propose(req *pb.InternalRaftRequest) {
+// propose replicates a lessor request; it returns an error only when a
+// retry makes sense.
+func (l *lessor) propose(req *pb.InternalRaftRequest) error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.n.requestTimout)
 	defer cancel()
-	if _, err := l.n.propose(ctx, req); err != nil && !errors.Is(err, kvstore.ErrLeaseNotFound) && !errors.Is(err, ErrStopped) {
-		l.n.log.Debug("lease proposal failed; retried on a later tick", "err", err)
+	_, err := l.n.propose(ctx, req)
+	if err == nil || errors.Is(err, kvstore.ErrLeaseNotFound) || errors.Is(err, ErrStopped) {
+		return nil
 	}
+	l.n.log.Debug("lease proposal failed; retried", "err", err)
+	return err
 }
 
 // renew moves the lease's deadline to now + TTL (on the leader) and

@@ -299,11 +299,13 @@ func (n *Node) join(ctx context.Context, raftCfg *raft.Config) error {
 		return fmt.Errorf("%w: the cluster has no member with peer URLs %v: add it first (etcdctl member add %s --peer-urls=%s)",
 			ErrBadConfig, n.cfg.InitialAdvertisePeerURLs, n.cfg.Name, n.cfg.InitialAdvertisePeerURLs[0])
 	}
-	base := &membership{ClusterID: remote.ClusterID, Token: remote.Token, Members: map[uint64]*Member{}, Removed: map[uint64]bool{}}
-	if err := n.saveIdentity(base); err != nil {
+	// Adopt the running cluster's member list at once (so member list and
+	// status are right before the log replays); replaying the conf changes
+	// later leaves it unchanged.
+	if err := n.saveIdentity(remote); err != nil {
 		return err
 	}
-	n.members = base
+	n.members = remote
 	n.confSt = &raftpb.ConfState{}
 	n.bootPeers = remote
 	raftCfg.ID = n.id

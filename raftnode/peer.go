@@ -113,9 +113,11 @@ func fetchMembership(ctx context.Context, peerURL string) (*membership, error) {
 	return ms, nil
 }
 
-// leaderConns caches one client connection per leader client URL, used to
-// forward the requests etcd serves on the leader only (lease keep-alive and
-// time-to-live, learner promotion).
+// leaderConns caches one connection per leader peer URL, used to forward
+// the requests etcd serves on the leader only (lease keep-alive and
+// time-to-live, learner promotion). They go over the peer port, where the
+// etcd services are served too, because a member always knows the leader's
+// peer URLs (from the conf changes) but may not have applied its client URLs.
 type leaderConns struct {
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -127,10 +129,13 @@ func (n *Node) leaderConn(ctx context.Context) (*grpc.ClientConn, error) {
 		return nil, ErrNoLeader
 	}
 	m, ok := n.membersSnapshot().Members[lead]
-	if !ok || len(m.ClientURLs) == 0 {
-		return nil, ErrNoLeader // leader not yet published its client URLs
+	if !ok && n.bootPeers != nil {
+		m, ok = n.bootPeers.Members[lead]
 	}
-	target := hostPort(m.ClientURLs[0])
+	if !ok || len(m.PeerURLs) == 0 {
+		return nil, ErrNoLeader
+	}
+	target := hostPort(m.PeerURLs[0])
 	n.fwd.mu.Lock()
 	defer n.fwd.mu.Unlock()
 	if c, ok := n.fwd.conns[target]; ok {

@@ -105,9 +105,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			tr.AddPeer(p.ID, p.PeerURLs)
 		}
 	}
-	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(16 << 20))
+	m.shutdown = make(chan struct{})
+	rpcOpts := v3rpc.Options{MaxTxnOps: cfg.MaxTxnOps, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger, Shutdown: m.shutdown}
+	// The peer port carries raft traffic, the membership service for
+	// joiners, and the etcd services for requests forwarded to the leader.
+	m.peerSrv = grpc.NewServer(append(v3rpc.ServerOptions(rpcOpts), grpc.MaxRecvMsgSize(16<<20))...)
 	tr.Register(m.peerSrv)
 	registerMembershipService(m.peerSrv, n)
+	v3rpc.Register(m.peerSrv, n, rpcOpts)
 	for _, l := range peerLns {
 		go m.peerSrv.Serve(l)
 	}
@@ -115,8 +120,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	n.lessor = newLessor(n, cfg.LeaseCheckpointInterval)
 	go n.run()
 
-	m.shutdown = make(chan struct{})
-	rpcOpts := v3rpc.Options{MaxTxnOps: cfg.MaxTxnOps, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger, Shutdown: m.shutdown}
 	m.clientSrv = grpc.NewServer(v3rpc.ServerOptions(rpcOpts)...)
 	v3rpc.Register(m.clientSrv, n, rpcOpts)
 	for _, l := range clientLns {
