@@ -23,7 +23,9 @@ import (
 //     must not leave a gap after the last index (ErrInvalidEntries).
 //  3. hs, unless empty (raft.IsEmptyHardState).
 //
-// Either all of it is durable when Save returns nil, or (on error) none of it
+// Either all of it is durable when Save returns nil (except a hard state
+// whose only change is the commit index, which is written but not synced,
+// as raft.MustSync allows), or (on error) none of it
 // is visible. A failed commit leaves the log unusable (ErrFailed): reopen it.
 //
 // Save keeps references to the entries for its cache; as raft requires, the
@@ -125,8 +127,15 @@ func (l *Log) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snap
 		}
 		next.hardState = proto.Clone(hs).(*raftpb.HardState)
 	}
+	// A Ready that only moves the commit index needs no fsync (raft.MustSync):
+	// after a crash raft learns the commit index again from the leader.
+	// Pebble's WAL keeps order, so the next synced write covers it anyway.
+	wo := l.writeOpts()
+	if !hasSnap && len(ents) == 0 && !raft.MustSync(hs, cur.hardState, 0) {
+		wo = pebble.NoSync
+	}
 	n := uint64(b.Len())
-	err = l.commit(b, next, dirtyLo, dirtyHi, func(c *tailCache) {
+	err = l.commit(b, next, wo, dirtyLo, dirtyHi, func(c *tailCache) {
 		if hasSnap {
 			c.reset()
 		}
@@ -181,7 +190,7 @@ func (l *Log) Compact(index uint64) error {
 	}
 	next := cur
 	next.trunc = t
-	return l.commit(b, next, 0, index+1, func(c *tailCache) { c.dropBefore(index + 1) })
+	return l.commit(b, next, l.writeOpts(), 0, index+1, func(c *tailCache) { c.dropBefore(index + 1) })
 }
 
 // CreateSnapshot records a snapshot of the applied state at index: its
@@ -236,7 +245,7 @@ func (l *Log) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte) (*
 	}
 	next := cur
 	next.snapshot = snap
-	if err := l.commit(b, next, 0, 0, nil); err != nil {
+	if err := l.commit(b, next, l.writeOpts(), 0, 0, nil); err != nil {
 		return nil, err
 	}
 	return proto.Clone(snap).(*raftpb.Snapshot), nil
@@ -319,12 +328,12 @@ func (l *Log) releaseWriter() {
 // in [dirtyLo, dirtyHi) wait, then installs next as the state, lets
 // updateCache adjust the cache, and releases the writer slot. The lock is not
 // held during the write.
-func (l *Log) commit(b *pebble.Batch, next state, dirtyLo, dirtyHi uint64, updateCache func(*tailCache)) error {
+func (l *Log) commit(b *pebble.Batch, next state, wo *pebble.WriteOptions, dirtyLo, dirtyHi uint64, updateCache func(*tailCache)) error {
 	l.mu.Lock()
 	l.mu.dirtyLo, l.mu.dirtyHi = dirtyLo, dirtyHi
 	l.mu.Unlock()
 
-	err := b.Commit(l.writeOpts())
+	err := b.Commit(wo)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
