@@ -100,7 +100,8 @@ func (s *Store) runCompaction() error {
 		return s.failed
 	}
 	if err := s.db.Set(metaCompactDone, appendInt64(nil, target), pebble.NoSync); err != nil {
-		return fmt.Errorf("kvstore: record compaction done: %w", err)
+		s.setFailedLocked(fmt.Errorf("%w: record compaction done, reopen the store: %v", ErrCorrupt, err))
+		return s.failed
 	}
 	s.mu.Lock()
 	s.compactDone = target

@@ -198,14 +198,14 @@ func (s *Store) Range(req *pb.RangeRequest) (*pb.RangeResponse, error) {
 	if len(p.items) > 0 {
 		// Opened under mu: the iterator's view predates any compaction
 		// step that could remove the revisions the plan points at.
-		it, err = s.db.NewIter(revIterOptions())
+		it, err = s.newReaderIterLocked(revIterOptions())
 	}
 	s.mu.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("kvstore: range: %w", err)
 	}
 	if it != nil {
-		defer it.Close()
+		defer s.closeReaderIter(it)
 	}
 	var keyBuf []byte
 	resp, err := finishRange(req, p, func(item rangeItem) (*mvccpb.KeyValue, error) {
@@ -273,12 +273,12 @@ func (s *Store) history(key, end []byte, from, to int64, prevKV bool, maxEvents 
 	if to > s.currentRev {
 		to = s.currentRev
 	}
-	it, err := s.db.NewIter(revIterOptions())
+	it, err := s.newReaderIterLocked(revIterOptions())
 	s.mu.RUnlock()
 	if err != nil {
 		return nil, 0, fmt.Errorf("kvstore: history: %w", err)
 	}
-	defer it.Close()
+	defer s.closeReaderIter(it)
 	var evs []*mvccpb.Event
 	last := to
 	lower := appendRevKey(nil, revision{Main: from})

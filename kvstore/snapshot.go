@@ -42,7 +42,9 @@ func (s *Store) Snapshot(w io.Writer) error {
 		return ErrClosed
 	}
 	snap := s.db.NewSnapshot()
+	s.readers.Add(1) // closed is false and applyMu is held: Close waits
 	s.applyMu.Unlock()
+	defer s.readers.Done()
 	defer snap.Close()
 
 	it, err := snap.NewIter(nil)
@@ -221,7 +223,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, compactRev int64, err error) {
 	compactRev = s.compactRev
 	var it *pebble.Iterator
 	if err == nil {
-		it, err = s.db.NewIter(&pebble.IterOptions{
+		it, err = s.newReaderIterLocked(&pebble.IterOptions{
 			LowerBound: []byte{prefixRevision},
 			UpperBound: appendRevKey(nil, revision{Main: rev + 1}),
 		})
@@ -230,7 +232,7 @@ func (s *Store) HashKV(rev int64) (hash uint32, compactRev int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	defer it.Close()
+	defer s.closeReaderIter(it)
 	h := crc32.New(crcTable)
 	for it.First(); it.Valid(); it.Next() {
 		h.Write(it.Key())

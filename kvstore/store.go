@@ -56,6 +56,11 @@ type Store struct {
 	failedErr   error      // copy of failed, readable under mu
 	closed      bool
 
+	// readers counts reads holding Pebble iterators or snapshots outside
+	// mu; Close waits for them before closing Pebble. Added to only under
+	// mu (or applyMu) while !closed.
+	readers sync.WaitGroup
+
 	compactKick chan struct{} // wakes the compactor (cap 1)
 	stop        chan struct{} // closed by Close
 	wg          sync.WaitGroup
@@ -217,7 +222,8 @@ func (s *Store) getMeta(key []byte) (int64, error) {
 }
 
 // Close stops background work, ends every watch stream and closes Pebble.
-// In-flight readers and writers finish first. Close is idempotent.
+// New calls fail with ErrClosed; in-flight readers and writers finish first
+// (a Snapshot being streamed included). Close is idempotent.
 func (s *Store) Close() error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
@@ -235,9 +241,23 @@ func (s *Store) Close() error {
 	s.applyMu.Unlock()
 	s.wg.Wait()
 	s.applyMu.Lock()
-	s.mu.Lock() // readers hold mu while they open Pebble iterators
-	defer s.mu.Unlock()
+	s.readers.Wait()
 	return s.db.Close()
+}
+
+// newReaderIterLocked opens an iterator for a read that continues after mu
+// is released (mu held, store open); release it with closeReaderIter.
+func (s *Store) newReaderIterLocked(o *pebble.IterOptions) (*pebble.Iterator, error) {
+	it, err := s.db.NewIter(o)
+	if err == nil {
+		s.readers.Add(1)
+	}
+	return it, err
+}
+
+func (s *Store) closeReaderIter(it *pebble.Iterator) {
+	it.Close()
+	s.readers.Done()
 }
 
 // Rev returns the current (newest committed) revision.

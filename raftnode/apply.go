@@ -2,12 +2,14 @@ package raftnode
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/kelson-dev/kelson/kvstore"
+	"github.com/kelson-dev/kelson/raftnode/transport"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"go.etcd.io/raft/v3/raftpb"
@@ -144,7 +146,9 @@ func (n *Node) applyConfChange(index uint64, cc *raftpb.ConfChange) error {
 			ms.Members[id] = &m
 		}
 		if id != n.id {
-			n.tr.AddPeer(id, ms.Members[id].PeerURLs)
+			if err := n.tr.AddPeer(id, ms.Members[id].PeerURLs); err != nil && !errors.Is(err, transport.ErrPeerExists) {
+				n.log.Warn("cannot add peer", "member", fmt.Sprintf("%x", id), "err", err)
+			}
 		}
 	case raftpb.ConfChangeType_ConfChangeRemoveNode:
 		delete(ms.Members, id)
@@ -168,7 +172,9 @@ func (n *Node) applyConfChange(index uint64, cc *raftpb.ConfChange) error {
 	case raftpb.ConfChangeType_ConfChangeUpdateNode:
 		ms.Members[id].PeerURLs = m.PeerURLs
 		if id != n.id {
-			n.tr.UpdatePeer(id, m.PeerURLs)
+			if err := n.tr.UpdatePeer(id, m.PeerURLs); err != nil {
+				n.log.Warn("cannot update peer", "member", fmt.Sprintf("%x", id), "err", err)
+			}
 		}
 	}
 	if err := n.rlog.SetMeta(metaMembership, ms.encode()); err != nil {
@@ -257,20 +263,20 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	if !ok {
 		return fmt.Errorf("snapshot %d arrived without its store data", idx)
 	}
-	storeDir := filepath.Join(n.cfg.DataDir, storeDirName)
-	old := n.store.Load()
-	old.Close()
-	if err := os.RemoveAll(storeDir); err != nil {
-		return fmt.Errorf("remove old store: %w", err)
-	}
-	if err := os.Rename(dir, storeDir); err != nil {
-		return fmt.Errorf("install snapshot store: %w", err)
-	}
-	s, err := kvstore.Open(storeDir, n.storeOpts)
+	s, err := kvstore.Open(dir, n.storeOpts)
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
-	n.store.Store(s)
+	if err := switchStoreDir(n.cfg.DataDir, filepath.Base(dir)); err != nil {
+		s.Close()
+		return fmt.Errorf("make snapshot store live: %w", err)
+	}
+	old, oldDir := n.store.Swap(s), filepath.Join(n.cfg.DataDir, n.storeDir)
+	n.storeDir = filepath.Base(dir)
+	go func() { // Close waits for the old store's readers
+		old.Close()
+		os.RemoveAll(oldDir)
+	}()
 	ms, err := decodeMembership(snap.GetData())
 	if err != nil {
 		return err
@@ -282,14 +288,27 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	n.members = ms
 	n.mu.Unlock()
 	n.confSt = snap.GetMetadata().GetConfState()
-	for _, m := range ms.Members {
-		if m.ID != n.id {
-			n.tr.AddPeer(m.ID, m.PeerURLs)
-		}
-	}
+	n.syncPeers(ms)
 	n.snapIndex = idx
 	n.applied.Store(idx)
 	n.appliedWait.advance(idx)
 	n.log.Info("installed snapshot from leader", "index", idx, "store_applied", s.AppliedIndex(), "revision", s.Rev())
 	return nil
+}
+
+// syncPeers makes the transport's peers match the membership.
+func (n *Node) syncPeers(ms *membership) {
+	for _, m := range ms.Members {
+		if m.ID == n.id {
+			continue
+		}
+		if err := n.tr.AddPeer(m.ID, m.PeerURLs); err != nil {
+			if uerr := n.tr.UpdatePeer(m.ID, m.PeerURLs); uerr != nil {
+				n.log.Warn("cannot reach member at its peer URLs", "member", fmt.Sprintf("%x", m.ID), "urls", m.PeerURLs, "err", uerr)
+			}
+		}
+	}
+	for id := range ms.Removed {
+		n.tr.RemovePeer(id) // not a peer (any more): an error says just that
+	}
 }

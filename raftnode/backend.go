@@ -361,12 +361,12 @@ func (n *Node) Status(ctx context.Context) (*pb.StatusResponse, error) {
 
 func (n *Node) HashKV(ctx context.Context, rev int64) (*pb.HashKVResponse, error) {
 	store := n.store.Load()
+	if rev == 0 {
+		rev = store.Rev() // resolve first: the hash is of exactly this revision
+	}
 	h, compact, err := store.HashKV(rev)
 	if err != nil {
 		return nil, err
-	}
-	if rev == 0 {
-		rev = store.Rev()
 	}
 	return &pb.HashKVResponse{Header: &pb.ResponseHeader{Revision: store.Rev()}, Hash: h, CompactRevision: compact, HashRevision: rev}, nil
 }
@@ -395,7 +395,7 @@ func (n *Node) MoveLeader(ctx context.Context, target uint64) error {
 	if !n.do(func() { n.rn.TransferLeader(target) }) {
 		return n.stopped()
 	}
-	deadline := time.NewTimer(n.requestTimout)
+	deadline := time.NewTimer(n.requestTimeout)
 	defer deadline.Stop()
 	for n.leader.Load() != target {
 		select {

@@ -9,7 +9,7 @@ import (
 
 // Config configures one member. Field names follow etcd's flags (shown in
 // brackets) so that `kelson store` can take etcd's command lines unchanged.
-// Zero values mean the documented default; Validate fills them in.
+// Zero values mean the documented default; Start fills them in.
 type Config struct {
 	// Name of this member [--name]. Default "default".
 	Name string
@@ -46,7 +46,7 @@ type Config struct {
 	// ElectionTimeout [--election-timeout]. Default 1000ms.
 	ElectionTimeout time.Duration
 	// QuotaBackendBytes: store size limit [--quota-backend-bytes].
-	// Default 8 GiB.
+	// Default 2 GiB, as etcd.
 	QuotaBackendBytes int64
 	// MaxRequestBytes: largest client request [--max-request-bytes].
 	// Default 1.5 MiB.

@@ -54,7 +54,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: --election-timeout (%v) must be at least 5 times --heartbeat-interval (%v)", ErrBadConfig, c.ElectionTimeout, c.HeartbeatInterval)
 	}
 	if c.QuotaBackendBytes == 0 {
-		c.QuotaBackendBytes = 8 << 30
+		c.QuotaBackendBytes = 2 << 30
 	}
 	if c.MaxRequestBytes == 0 {
 		c.MaxRequestBytes = 3 << 19 // 1.5 MiB

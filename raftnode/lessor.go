@@ -60,6 +60,12 @@ func (l *lessor) stop() {
 // sync adds deadlines for leases it does not know, drops revoked ones and
 // returns the expired ones and, when due, the checkpoints to propose.
 func (l *lessor) sync(now time.Time, wantCheckpoint bool) (expired []int64, cps []*pb.LeaseCheckpoint) {
+	l.mu.Lock()
+	lead := l.leader
+	l.mu.Unlock()
+	if !lead {
+		return nil, nil // followers keep no deadlines
+	}
 	leases := l.n.store.Load().Leases()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -124,7 +130,7 @@ func (l *lessor) revoke(id int64) {
 	// Push the deadline so the next tick does not propose it again while
 	// this revoke is in flight.
 	l.mu.Lock()
-	l.deadline[id] = time.Now().Add(l.n.requestTimout)
+	l.deadline[id] = time.Now().Add(l.n.requestTimeout)
 	l.mu.Unlock()
 	go func() {
 		if l.propose(&pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}}) != nil {
@@ -140,7 +146,7 @@ func (l *lessor) revoke(id int64) {
 // propose replicates a lessor request; it returns an error only when a
 // retry makes sense.
 func (l *lessor) propose(req *pb.InternalRaftRequest) error {
-	ctx, cancel := context.WithTimeout(context.Background(), l.n.requestTimout)
+	ctx, cancel := context.WithTimeout(context.Background(), l.n.requestTimeout)
 	defer cancel()
 	_, err := l.n.propose(ctx, req)
 	if err == nil || errors.Is(err, kvstore.ErrLeaseNotFound) || errors.Is(err, ErrStopped) {

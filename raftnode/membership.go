@@ -145,13 +145,18 @@ func parseInitialCluster(s string) (names []string, urls map[string][]string, er
 	return names, urls, nil
 }
 
-// checkURL accepts http://host:port (https is reserved for TLS, later).
+// checkURL accepts http://host:port, what the transport can dial. https
+// waits for TLS support: accepting it here would let a member be added that
+// no one can reach.
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
+	if u.Scheme == "https" {
+		return fmt.Errorf("URL %q: TLS is not supported yet, use http://", s)
+	}
+	if u.Scheme != "http" {
 		return fmt.Errorf("URL %q must start with http://", s)
 	}
 	if u.Host == "" || u.Port() == "" {

@@ -61,11 +61,12 @@ type Node struct {
 	reqID       atomic.Uint64
 
 	// snapshot bookkeeping, owned by the loop
-	snapIndex     uint64 // index of the newest raft snapshot
-	stagedMu      sync.Mutex
-	staged        map[uint64]string // snapshot index -> restored store dir awaiting install
-	storeOpts     kvstore.Options
-	requestTimout time.Duration
+	snapIndex      uint64 // index of the newest raft snapshot
+	storeDir       string // live store directory, relative to DataDir (storedir.go)
+	stagedMu       sync.Mutex
+	staged         map[uint64]string // snapshot index -> restored store dir awaiting install
+	storeOpts      kvstore.Options
+	requestTimeout time.Duration
 	// bootPeers are the members to connect to before any conf change is
 	// applied (the bootstrap list, or the cluster a joiner was told of).
 	bootPeers *membership
@@ -95,8 +96,7 @@ func (n *Node) signalLeaderChange() {
 }
 
 const (
-	storeDirName = "store"
-	raftDirName  = "raft"
+	raftDirName = "raft"
 	// defaultCatchUpEntries stay in the log after a snapshot so that a
 	// slightly slow follower catches up from the log, not with a snapshot.
 	defaultCatchUpEntries = 5000
@@ -105,8 +105,7 @@ const (
 )
 
 // newNode opens the data directory and prepares (but does not start) the
-// member. join, when set, is the cluster state fetched from a running member
-// for --initial-cluster-state existing.
+// member; boot then decides how it joins the cluster.
 func newNode(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:         cfg,
@@ -118,23 +117,26 @@ func newNode(cfg Config) (*Node, error) {
 		waits:       newWaitRegistry(),
 		appliedWait: newIndexWaiter(),
 	}
-	n.requestTimout = 5*time.Second + 2*cfg.ElectionTimeout
+	n.requestTimeout = 5*time.Second + 2*cfg.ElectionTimeout
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raftnode: create data dir: %w", err)
 	}
-	// Stores staged from snapshot streams that a crash left uninstalled.
-	if stale, _ := filepath.Glob(filepath.Join(cfg.DataDir, "store.snap-*")); len(stale) > 0 {
-		for _, d := range stale {
-			os.RemoveAll(d)
-		}
+	if err := syncDir(filepath.Dir(filepath.Clean(cfg.DataDir))); err != nil {
+		return nil, fmt.Errorf("raftnode: sync parent of data dir: %w", err)
 	}
+	storeDir, err := currentStoreDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	removeStaleStores(cfg.DataDir, storeDir) // unfinished transfers and switches
+	n.storeDir = storeDir
 	rlog, err := raftlog.Open(filepath.Join(cfg.DataDir, raftDirName), raftlog.Options{Logger: cfg.Logger, FS: cfg.FS})
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: open raft log in %s: %w", cfg.DataDir, err)
 	}
 	n.rlog = rlog
 	n.storeOpts = kvstore.Options{Logger: cfg.Logger, QuotaBytes: cfg.QuotaBackendBytes, MaxTxnOps: cfg.MaxTxnOps, FS: cfg.FS}
-	store, err := kvstore.Open(filepath.Join(cfg.DataDir, storeDirName), n.storeOpts)
+	store, err := kvstore.Open(filepath.Join(cfg.DataDir, storeDir), n.storeOpts)
 	if err != nil {
 		rlog.Close()
 		return nil, fmt.Errorf("raftnode: open store in %s: %w", cfg.DataDir, err)
@@ -419,13 +421,16 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if lead {
 		n.send(rd.Messages)
 	}
-	if err := n.rlog.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
-		return fmt.Errorf("save raft log: %w", err)
-	}
+	// A snapshot's store goes live before raft records the snapshot (which
+	// drops the log behind it): a crash in between leaves the old log with
+	// the new store, which skips the entries it already holds.
 	if rd.Snapshot != nil && rd.Snapshot.GetMetadata().GetIndex() > 0 {
 		if err := n.installSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
+	}
+	if err := n.rlog.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+		return fmt.Errorf("save raft log: %w", err)
 	}
 	if !lead {
 		n.send(rd.Messages)

@@ -76,7 +76,7 @@ func (n *Node) wait(ctx context.Context, id uint64, propose func() error) (kvsto
 		n.waits.cancel(id)
 		return kvstore.Result{}, err
 	}
-	timer := time.NewTimer(n.requestTimout)
+	timer := time.NewTimer(n.requestTimeout)
 	defer timer.Stop()
 	leaderChanged := n.leaderChangeC()
 	var grace <-chan time.Time
@@ -149,7 +149,7 @@ func marshalRequest(req *pb.InternalRaftRequest) ([]byte, error) {
 }
 
 func (n *Node) proposeUntilAccepted(ctx context.Context, propose func() error) error {
-	deadline := time.NewTimer(n.requestTimout)
+	deadline := time.NewTimer(n.requestTimeout)
 	defer deadline.Stop()
 	for {
 		res := make(chan error, 1)

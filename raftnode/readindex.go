@@ -94,7 +94,7 @@ func (r *readIndexer) loop(ctx context.Context) {
 // round gets a read index for b (retrying while raft drops the request, as
 // it does without a leader) and waits until it is applied.
 func (r *readIndexer) round(ctx context.Context, b *readBatch) error {
-	deadline := time.NewTimer(r.n.requestTimout)
+	deadline := time.NewTimer(r.n.requestTimeout)
 	defer deadline.Stop()
 	retry := time.NewTicker(500 * time.Millisecond)
 	defer retry.Stop()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kelson-dev/kelson/raftnode/transport"
@@ -39,8 +40,9 @@ type Server struct {
 	peerSrv    *grpc.Server
 	listeners  []net.Listener
 	shutdown   chan struct{} // closed by Stop: ends watch and keep-alive streams
-	ClientAddr []string      // bound client addresses (host:port)
-	PeerAddr   []string      // bound peer addresses
+	stopOnce   sync.Once
+	ClientAddr []string // bound client addresses (host:port)
+	PeerAddr   []string // bound peer addresses
 }
 
 // Start starts a member and returns once it serves (it may not have a
@@ -100,11 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if n.bootPeers != nil {
 		peers = n.bootPeers
 	}
-	for _, p := range peers.Members {
-		if p.ID != n.id {
-			tr.AddPeer(p.ID, p.PeerURLs)
-		}
-	}
+	n.syncPeers(peers)
 	m.shutdown = make(chan struct{})
 	rpcOpts := v3rpc.Options{MaxTxnOps: cfg.MaxTxnOps, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger, Shutdown: m.shutdown}
 	// The peer port carries raft traffic, the membership service for
@@ -134,7 +132,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 // Stop stops serving: clients get a few seconds to finish, then the node
 // and its store stop.
-func (m *Server) Stop() {
+func (m *Server) Stop() { m.stopOnce.Do(m.stop) }
+
+func (m *Server) stop() {
 	close(m.shutdown)
 	done := make(chan struct{})
 	go func() { m.clientSrv.GracefulStop(); close(done) }()
@@ -143,7 +143,7 @@ func (m *Server) Stop() {
 	case <-time.After(3 * time.Second):
 		m.clientSrv.Stop()
 	}
+	m.peerSrv.Stop() // forwarded requests too, before the node goes
 	m.Node.Stop()
-	m.peerSrv.Stop()
 	m.Node.fwd.closeAll()
 }

@@ -87,7 +87,7 @@ func newStoreCommand(run func(context.Context, raftnode.Config) error) *cobra.Co
 	f.Uint64Var(&cfg.SnapshotCount, "snapshot-count", 0, "applied entries between raft snapshots (default 10000)")
 	f.Var(&heartbeatMS, "heartbeat-interval", "raft heartbeat interval in milliseconds (default 100)")
 	f.Var(&electionMS, "election-timeout", "raft election timeout in milliseconds (default 1000)")
-	f.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", 0, "store size at which writes are refused with 'database space exceeded' (default 8 GiB)")
+	f.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", 0, "store size at which writes are refused with 'database space exceeded' (default 2 GiB, as etcd)")
 	f.UintVar(&maxRequestBytes, "max-request-bytes", 0, "largest client request in bytes (default 1572864, 1.5 MiB)")
 	f.UintVar(&maxTxnOps, "max-txn-ops", 0, "most operations in one transaction (default 128)")
 	f.StringVar(&logFormat, "log-format", "", `log format: "text" or "json" (default: text on a terminal, json otherwise)`)
