@@ -29,7 +29,7 @@ func newKeyRange(key, end []byte) (keyRange, error) {
 	switch {
 	case len(end) == 0:
 		return keyRange{start: bytes.Clone(nonNil(key))}, nil
-	case len(end) == 1 && end[0] == 0:
+	case isFromKey(end):
 		return keyRange{start: bytes.Clone(nonNil(key)), toEnd: true}, nil
 	case bytes.Compare(key, end) >= 0:
 		return keyRange{}, fmt.Errorf("%w: watch range end %q must be greater than key %q (or empty for one key, or \"\\x00\" for every key from key on)",
@@ -44,7 +44,7 @@ func newRangeID(key, end []byte) (rangeID, error) {
 	switch {
 	case len(end) == 0:
 		return rangeID{start: string(key)}, nil
-	case len(end) == 1 && end[0] == 0:
+	case isFromKey(end):
 		return rangeID{start: string(key), toEnd: true}, nil
 	case bytes.Compare(key, end) >= 0:
 		_, err := newKeyRange(key, end)

@@ -379,3 +379,6 @@ func (ws *WatchStream) forget(watchers []*watcher) []*watcher {
 	ws.mu.Unlock()
 	return gone
 }
+
+// WatchMetrics returns counters of the store's watch hub.
+func (s *Store) WatchMetrics() WatchMetrics { return s.hub.metrics() }

@@ -2,6 +2,7 @@
 // binds flags onto a package's Config and calls that package's Run.
 //
 //	kelson store [etcd flags]   run an etcd-compatible store member (raftnode.Run)
+//	kelson bench <workload>     benchmark any etcd v3 endpoint (bench.Run)
 //	kelson version              print the version
 //
 // Exit codes: 0 success (including a graceful stop on SIGINT/SIGTERM),
