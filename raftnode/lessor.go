@@ -26,6 +26,12 @@ type lessor struct {
 	mu       sync.Mutex
 	leader   bool
 	deadline map[int64]time.Time // guarded by mu; valid only while leader
+	epoch    uint64              // guarded by mu; bumped on every leadership change
+
+	// caughtUpEpoch is the leadership epoch in which this member has
+	// applied everything committed at its election, so the checkpoints it
+	// starts deadlines from are the latest. Owned by the loop goroutine.
+	caughtUpEpoch uint64
 }
 
 const (
@@ -43,6 +49,9 @@ func newLessor(n *Node, checkpointInterval time.Duration) *lessor {
 
 func (l *lessor) setLeader(lead bool) {
 	l.mu.Lock()
+	if lead != l.leader {
+		l.epoch++
+	}
 	l.leader = lead
 	l.deadline = map[int64]time.Time{}
 	l.mu.Unlock()
@@ -111,6 +120,21 @@ func (l *lessor) loop() {
 		case <-l.stopc:
 			return
 		case now := <-t.C:
+			l.mu.Lock()
+			lead, epoch := l.leader, l.epoch
+			l.mu.Unlock()
+			if !lead {
+				continue
+			}
+			if l.caughtUpEpoch != epoch {
+				ctx, cancel := context.WithTimeout(context.Background(), l.n.requestTimeout)
+				err := l.n.appliedCommitted(ctx)
+				cancel()
+				if err != nil {
+					continue
+				}
+				l.caughtUpEpoch = epoch
+			}
 			due := now.Sub(lastCheckpoint) >= l.checkpointInterval
 			expired, cps := l.sync(now, due)
 			if due {
@@ -171,9 +195,13 @@ func (l *lessor) renew(id int64) (int64, error) {
 	l.deadline[id] = time.Now().Add(time.Duration(le.TTL) * time.Second)
 	l.mu.Unlock()
 	if le.RemainingTTL > 0 {
-		// A new leader must not start this lease from an old checkpoint.
-		go l.propose(&pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{
-			Checkpoints: []*pb.LeaseCheckpoint{{ID: id, Remaining_TTL: 0}}}})
+		// A new leader must not start this lease from an old checkpoint:
+		// the reset commits before the keep-alive is acknowledged (a leader
+		// cut off from the others cannot acknowledge it).
+		if err := l.propose(&pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{
+			Checkpoints: []*pb.LeaseCheckpoint{{ID: id, Remaining_TTL: 0}}}}); err != nil {
+			return 0, err
+		}
 	}
 	return le.TTL, nil
 }

@@ -118,6 +118,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	n.lessor = newLessor(n, cfg.LeaseCheckpointInterval)
 	go n.run()
 
+	// Serve clients only once the entries committed before a restart are
+	// applied again (store applies are not synced, so a crash may have lost
+	// some): a client must not see this member older than it once was.
+	if hs, _, err := n.rlog.InitialState(); err == nil && hs.GetCommit() > 0 {
+		select {
+		case <-n.appliedWait.wait(hs.GetCommit()):
+		case <-time.After(n.requestTimeout):
+			cfg.Logger.Warn("replaying the raft log takes long; serving anyway", "commit", hs.GetCommit(), "applied", n.applied.Load())
+		}
+	}
 	m.clientSrv = grpc.NewServer(v3rpc.ServerOptions(rpcOpts)...)
 	v3rpc.Register(m.clientSrv, n, rpcOpts)
 	for _, l := range clientLns {
