@@ -65,6 +65,19 @@ func (n *Node) ReceiveSnapshot(ctx context.Context, m *raftpb.Message, body io.R
 	return n.Process(ctx, m)
 }
 
+// ReportRemoved: a peer refused this member because it was removed from
+// the cluster (while cut off, it never applied its own removal). It stops.
+func (n *Node) ReportRemoved() {
+	err := fmt.Errorf("%w: this member was removed from the cluster", ErrStopped)
+	if n.failure.CompareAndSwap(nil, &err) {
+		n.log.Error("this member was removed from the cluster; stopping")
+	}
+	n.Stop()
+}
+
+// isRemoved tells the transport which senders to refuse.
+func (n *Node) isRemoved(id uint64) bool { return n.membersSnapshot().Removed[id] }
+
 func (n *Node) ReportUnreachable(id uint64) { n.do(func() { n.rn.ReportUnreachable(id) }) }
 
 func (n *Node) ReportSnapshot(id uint64, status raft.SnapshotStatus) {

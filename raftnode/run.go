@@ -93,7 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	n.initReqIDs()
 	tr, err := transport.New(transport.Config{ID: n.id, ClusterID: n.clusterIDValue(), Logger: cfg.Logger.With("component", "transport"),
-		Filter: cfg.transportFilter}, n)
+		Filter: cfg.transportFilter, IsRemoved: n.isRemoved}, n)
 	if err != nil {
 		return closeEarly(err)
 	}

@@ -46,6 +46,11 @@ type Config struct {
 	// others: delays reorder. Filter must be safe for concurrent use and
 	// must not block. Default: nil (deliver everything at once).
 	Filter func(m *raftpb.Message) (drop bool, delay time.Duration)
+	// IsRemoved, if set, tells whether a member ID was removed from the
+	// cluster: streams from it are refused with ErrMemberRemoved, so that a
+	// member removed while cut off learns it when it reconnects. Default:
+	// nil (refuse no one).
+	IsRemoved func(id uint64) bool
 }
 
 const maxChunkBytes = 3 << 20

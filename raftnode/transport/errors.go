@@ -23,6 +23,9 @@ var (
 	// ErrMemberMismatch: a peer sent to a member ID that is not ours, or a
 	// message whose sender is not the stream's sender. Check the peer URLs.
 	ErrMemberMismatch = errors.New("transport: member ID mismatch")
+	// ErrMemberRemoved: the sender was removed from the cluster; its peers
+	// refuse it, and it learns so from them (Handler's ReportRemoved).
+	ErrMemberRemoved = errors.New("transport: the member has been permanently removed from the cluster")
 	// ErrProtocol: a peer sent bytes that are not a valid stream: malformed
 	// framing or message, an oversized message, a missing or wrong snapshot
 	// trailer.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,8 +16,10 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -145,6 +148,12 @@ func (p *peer) run() {
 		}
 		if err != nil {
 			p.setErr(err)
+			if status.Code(err) == codes.PermissionDenied && strings.Contains(err.Error(), ErrMemberRemoved.Error()) {
+				log.Error("a peer says this member was removed from the cluster", "err", err)
+				if rh, ok := p.t.h.(RemovedHandler); ok {
+					go rh.ReportRemoved()
+				}
+			}
 		}
 		p.t.rep.unreachable(p.id)
 		if !p.dropFor(wait) {

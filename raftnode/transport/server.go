@@ -48,6 +48,9 @@ func (t *Transport) accept(s grpc.ServerStream) (from uint64, err error) {
 	if from, err = mdUint(md, mdFrom); err != nil {
 		return 0, status.Error(codes.InvalidArgument, err.Error())
 	}
+	if t.cfg.IsRemoved != nil && t.cfg.IsRemoved(from) {
+		return 0, status.Errorf(codes.PermissionDenied, "%v: member %x", ErrMemberRemoved, from)
+	}
 	t.mu.Lock()
 	stopped := t.mu.stopped
 	if !stopped {
@@ -169,6 +172,10 @@ func (t *Transport) serveMessages(s grpc.ServerStream) error {
 		if err := t.checkIncoming(m, from); err != nil {
 			t.log.Warn("message stream from peer failed", "err", err)
 			return toStatus(err)
+		}
+		if t.cfg.IsRemoved != nil && t.cfg.IsRemoved(from) {
+			// Removed after this stream opened (e.g. while cut off).
+			return status.Errorf(codes.PermissionDenied, "%v: member %x", ErrMemberRemoved, from)
 		}
 		t.metrics.received.Add(1)
 		if err := t.h.Process(ctx, m); err != nil {

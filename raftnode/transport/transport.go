@@ -40,6 +40,13 @@ type Handler interface {
 	ReportSnapshot(id uint64, status raft.SnapshotStatus)
 }
 
+// RemovedHandler is optionally implemented by a Handler: ReportRemoved is
+// called (on a goroutine of its own) when a peer refuses this member because
+// it was removed from the cluster.
+type RemovedHandler interface {
+	ReportRemoved()
+}
+
 // SnapshotOpener may be implemented by a Handler. When it is, Send routes a
 // MsgSnap to SendSnapshot with the body OpenSnapshot returns; otherwise the
 // body is empty (the message's Snapshot.Data travels with the header).
