@@ -51,3 +51,16 @@ clean:
 .PHONY: bench-compare
 bench-compare: build
 	./scripts/bench-compare.sh
+
+# chaos: the robustness suite (package chaos) at length: three `kelson store`
+# processes under a client workload and injected faults (kills, partitions,
+# pauses, slow and failing disks, membership changes), the history checked
+# afterwards; plus its regression and bad-input tests, longer. `make test` runs
+# a short version. SEED=n (or random) reruns a schedule; DURATION is the fault
+# phase of TestChaos; RUN=regexp picks tests.
+SEED     ?= 1
+DURATION ?= 5m
+RUN      ?= .
+.PHONY: chaos
+chaos:
+	KELSON_CHAOS_SEED=$(SEED) KELSON_CHAOS_DURATION=$(DURATION) $(GO) test -count=1 -v -timeout 3h -run '$(RUN)' ./chaos/
