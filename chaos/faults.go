@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -311,6 +312,10 @@ func (n *Nemesis) setDisk(m *Member, spec string) {
 
 func (n *Nemesis) restart(m *Member, disk string) {
 	if err := n.c.Restart(m, disk, 60*time.Second); err != nil {
+		if errors.Is(err, ErrWorkDirGone) {
+			n.v.Add("harness", "%v", err)
+			return
+		}
 		n.v.Add("liveness", "restart %s: %v\n%s", m.Name, err, m.Tail(20))
 	}
 }
@@ -490,7 +495,7 @@ func (n *Nemesis) replaceMember() {
 	}
 	n.note("member-replace: removed %s (%x)", m.Name, id)
 	m.Kill()
-	if err := os.RemoveAll(m.DataDir); err != nil {
+	if err := m.Wipe(); err != nil {
 		n.v.Add("harness", "wipe %s: %v", m.DataDir, err)
 	}
 	var add *clientv3.MemberAddResponse

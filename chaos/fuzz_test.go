@@ -419,7 +419,7 @@ func TestGRPCFuzz(t *testing.T) {
 	}
 	defer cc.Close()
 	methods := etcdMethods()
-	rounds := 60
+	rounds := 40
 	if longRun() {
 		rounds = 600
 	}

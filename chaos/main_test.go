@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kelson-chaos-bin-")
+	dir, err := os.MkdirTemp("", "kchaos-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1
@@ -103,7 +103,7 @@ func testDuration(t *testing.T, def time.Duration) time.Duration {
 // path printed, when it fails.
 func workDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "kelson-chaos-"+strings.NewReplacer("/", "_", "=", "_").Replace(t.Name())+"-")
+	dir, err := os.MkdirTemp("", "kchaos-"+strings.NewReplacer("/", "_", "=", "_").Replace(t.Name())+"-")
 	if err != nil {
 		t.Fatal(err)
 	}

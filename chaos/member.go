@@ -41,6 +41,7 @@ type Member struct {
 	expectExit bool   // the next exit is the harness's doing
 	disk       string // KELSON_CHAOS_DISK of the current run
 	paused     bool
+	wiped      bool // the harness removed the data directory on purpose
 	exits      []Exit
 	cli        *clientv3.Client
 }
@@ -70,6 +71,19 @@ func (m *Member) Start(disk string) error {
 	if m.cmd != nil && !isDone(m.done) {
 		return fmt.Errorf("member %s is already running (pid %d)", m.Name, m.cmd.Process.Pid)
 	}
+	if m.starts > 0 && !m.wiped {
+		// Other processes on the machine have been seen cleaning up
+		// temporary directories under running tests; a member restarted
+		// on an empty data directory would forget its raft state and make
+		// every check meaningless.
+		if _, err := os.Stat(m.DataDir); err != nil {
+			return fmt.Errorf("%w: %s's data directory %s vanished: %v", ErrWorkDirGone, m.Name, m.DataDir, err)
+		}
+	}
+	if _, err := os.Stat(m.bin); err != nil {
+		return fmt.Errorf("%w: the kelson binary %s: %v", ErrWorkDirGone, m.bin, err)
+	}
+	m.wiped = false
 	logf, err := os.OpenFile(m.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -186,6 +200,15 @@ func (m *Member) ExpectExit(expect bool) {
 	m.mu.Lock()
 	m.expectExit = expect
 	m.mu.Unlock()
+}
+
+// Wipe removes the member's data directory (it must not be running): its
+// next start begins empty.
+func (m *Member) Wipe() error {
+	m.mu.Lock()
+	m.wiped = true
+	m.mu.Unlock()
+	return os.RemoveAll(m.DataDir)
 }
 
 // Kill sends SIGKILL and waits for the exit.
@@ -317,6 +340,10 @@ func NewClient(endpoints ...string) (*clientv3.Client, error) {
 		Logger:               zap.NewNop(),
 	})
 }
+
+// ErrWorkDirGone: something outside the harness deleted a member's data
+// directory or the binary during a run; the run's results mean nothing.
+var ErrWorkDirGone = errors.New("chaos: work directory deleted during the run by another process")
 
 // errPortTaken: a port picked as free was taken before the member bound it.
 var errPortTaken = errors.New("chaos: a port was taken before the member bound it")

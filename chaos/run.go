@@ -172,6 +172,11 @@ func Run(cfg Config) (*Report, error) {
 		rep.HashKV = CheckHashKV(c.Members, rev, v)
 		rep.FinalKeys = CheckFinalState(c.Members, rev, ref, ops, v)
 	}
+	for _, m := range c.Members {
+		if _, err := os.Stat(m.LogPath); err != nil {
+			v.Add("harness", "%v: %s: the results of this run mean nothing", ErrWorkDirGone, m.LogPath)
+		}
+	}
 	checkExits(c, v, rep)
 	for _, m := range c.Members {
 		st := m.Proxy.Stats()
