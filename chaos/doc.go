@@ -91,8 +91,10 @@
 // acknowledged write lost by a SIGKILLed single member; a watcher that
 // cannot keep up while history is compacted past it; one revision of 20000
 // events to plain, prevKV and fragmenting watchers; a member removed while
-// cut off stops; the first bootstrap member replaced (known bug, skipped in
-// short runs); and, under make chaos only (they take 20s or more), a
+// cut off stops; a watch on a new member across its snapshot install; the
+// first bootstrap member replaced, and a member added to an idle cluster
+// whose log was compacted (known bugs, skipped in short runs); and, under
+// make chaos only (they take 20s or more), a
 // keep-alive acknowledged by a leader that then dies, reads right after a
 // restart, and leases granted across a leadership transfer. fuzz_test.go: random bytes
 // and hostile values on every etcd v3 method, deep txns, a 50 MiB range

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -186,7 +187,20 @@ func Run(cfg Config) (*Report, error) {
 	rep.CheckDuration = time.Since(checkStart)
 	rep.Total = time.Since(begin)
 	if v.Total() > 0 {
-		p := filepath.Join(artDir, "report.txt")
+		// The watchers' logs and the fault timeline, for diagnosis.
+		for _, wl := range w.Watchers {
+			if b, err := json.Marshal(wl.Snapshot()); err == nil {
+				p := filepath.Join(artDir, wl.Name+".json")
+				if os.WriteFile(p, b, 0o644) == nil {
+					rep.Artifacts = append(rep.Artifacts, p)
+				}
+			}
+		}
+		p := filepath.Join(artDir, "timeline.txt")
+		if os.WriteFile(p, []byte(strings.Join(rep.Timeline, "\n")+"\n"), 0o644) == nil {
+			rep.Artifacts = append(rep.Artifacts, p)
+		}
+		p = filepath.Join(artDir, "report.txt")
 		if os.WriteFile(p, []byte(rep.String()), 0o644) == nil {
 			rep.Artifacts = append(rep.Artifacts, p)
 		}
