@@ -119,7 +119,7 @@ func (l *lessor) loop() {
 		select {
 		case <-l.stopc:
 			return
-		case now := <-t.C:
+		case <-t.C:
 			l.mu.Lock()
 			lead, epoch := l.leader, l.epoch
 			l.mu.Unlock()
@@ -135,6 +135,9 @@ func (l *lessor) loop() {
 				}
 				l.caughtUpEpoch = epoch
 			}
+			// The ticker's value is when the tick fired, possibly long ago
+			// on a busy machine; deadlines are dated from now.
+			now := time.Now()
 			due := now.Sub(lastCheckpoint) >= l.checkpointInterval
 			expired, cps := l.sync(now, due)
 			if due {

@@ -230,12 +230,7 @@ range [key, end) when key is given (just key when end is not).`, 2,
 			if c.Consistency, err = parseConsistency(cons); err != nil {
 				return nil, err
 			}
-			if len(args) > 0 {
-				c.Key = args[0]
-			}
-			if len(args) > 1 {
-				c.End = args[1]
-			}
+			c.Key, c.End = rangeArgs(args)
 			c.Common = o.commonFor(cmd, rate)
 			return c, nil
 		})
@@ -281,12 +276,7 @@ range [key, end) when given) or writes (a key of the key space), at
 			if c.Consistency, err = parseConsistency(cons); err != nil {
 				return nil, err
 			}
-			if len(args) > 0 {
-				c.Key = args[0]
-			}
-			if len(args) > 1 {
-				c.End = args[1]
-			}
+			c.Key, c.End = rangeArgs(args)
 			c.Common = o.commonFor(cmd, rate)
 			return c, nil
 		})
@@ -403,4 +393,15 @@ event delivery latency as the kind "watch".`, 0,
 	f.IntVar(&c.Watchers, "watchers", 0, "watchers on /registry/<resource>/ prefixes, round-robin over --resources (0: one per resource; -1: none)")
 	addConsistencyFlag(f, &cons)
 	return cmd
+}
+
+// rangeArgs reads the optional [key [end]] arguments of range and txn-mixed.
+func rangeArgs(args []string) (key, end string) {
+	if len(args) > 0 {
+		key = args[0]
+	}
+	if len(args) > 1 {
+		end = args[1]
+	}
+	return key, end
 }
