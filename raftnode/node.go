@@ -39,6 +39,9 @@ type Node struct {
 
 	rn       *raft.RawNode // owned by the loop
 	loopc    chan func()
+	propc    chan proposal // client proposals, batched by the loop (proposals.go)
+	// propBatch is the loop's reusable batch buffer.
+	propBatch []proposal
 	stopc    chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
@@ -111,6 +114,7 @@ func newNode(cfg Config) (*Node, error) {
 		cfg:         cfg,
 		log:         cfg.Logger,
 		loopc:       make(chan func(), 4096),
+		propc:       make(chan proposal, 4096),
 		stopc:       make(chan struct{}),
 		done:        make(chan struct{}),
 		staged:      map[uint64]string{},
@@ -365,6 +369,8 @@ func (n *Node) run() {
 				}
 				break
 			}
+		case p := <-n.propc:
+			n.stepProposals(p)
 		case <-n.stopc:
 			return
 		}

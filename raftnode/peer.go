@@ -225,7 +225,7 @@ func (n *Node) proposeRaw(ctx context.Context, req *pb.InternalRaftRequest) erro
 	if err != nil {
 		return err
 	}
-	r, err := n.wait(ctx, id, func() error { return n.rn.Propose(data) })
+	r, err := n.wait(ctx, id, func() error { return n.proposeEntry(data) })
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func (n *Node) propose(ctx context.Context, req *pb.InternalRaftRequest) (proto.
 	if len(data) > n.cfg.MaxRequestBytes {
 		return nil, ErrRequestTooLarge
 	}
-	r, err := n.wait(ctx, id, func() error { return n.rn.Propose(data) })
+	r, err := n.wait(ctx, id, func() error { return n.proposeEntry(data) })
 	if err != nil {
 		return nil, err
 	}
@@ -59,14 +59,17 @@ func (n *Node) proposeConfChange(ctx context.Context, cc *raftpb.ConfChange) err
 	}
 	id := n.nextReqID()
 	cc.Id = new(id)
-	r, err := n.wait(ctx, id, func() error { return n.rn.ProposeConfChange(cc) })
+	r, err := n.wait(ctx, id, func() error {
+		return n.onLoop(func() error { return n.rn.ProposeConfChange(cc) })
+	})
 	if err != nil {
 		return err
 	}
 	return r.Err
 }
 
-// wait registers id, runs propose on the raft loop and waits for the
+// wait registers id, calls propose (which hands the entry to the raft loop
+// and returns raft's verdict) and waits for the
 // entry to be applied here. A proposal raft drops (no leader known yet, or a
 // leadership transfer) entered no log, so it is retried once a leader is
 // known, until the request timeout.
@@ -140,6 +143,20 @@ func (n *Node) linearizable(ctx context.Context) error {
 	return n.reads.wait(ctx)
 }
 
+// onLoop runs fn on the raft loop and returns its error.
+func (n *Node) onLoop(fn func() error) error {
+	res := make(chan error, 1)
+	if !n.do(func() { res <- fn() }) {
+		return n.stopped()
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-n.done:
+		return n.stopped()
+	}
+}
+
 func marshalRequest(req *pb.InternalRaftRequest) ([]byte, error) {
 	data, err := proto.Marshal(req)
 	if err != nil {
@@ -149,24 +166,17 @@ func marshalRequest(req *pb.InternalRaftRequest) ([]byte, error) {
 }
 
 func (n *Node) proposeUntilAccepted(ctx context.Context, propose func() error) error {
+	err := propose()
+	if !errors.Is(err, raft.ErrProposalDropped) {
+		return err // the common case: no timers needed
+	}
 	deadline := time.NewTimer(n.requestTimeout)
 	defer deadline.Stop()
+	retry := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer retry.Stop()
 	for {
-		res := make(chan error, 1)
-		if !n.do(func() { res <- propose() }) {
-			return n.stopped()
-		}
-		var err error
 		select {
-		case err = <-res:
-		case <-n.done:
-			return n.stopped()
-		}
-		if !errors.Is(err, raft.ErrProposalDropped) {
-			return err
-		}
-		select {
-		case <-time.After(n.cfg.HeartbeatInterval):
+		case <-retry.C:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline.C:
@@ -176,6 +186,9 @@ func (n *Node) proposeUntilAccepted(ctx context.Context, propose func() error) e
 			return ErrLeaderChanged
 		case <-n.done:
 			return n.stopped()
+		}
+		if err := propose(); !errors.Is(err, raft.ErrProposalDropped) {
+			return err
 		}
 	}
 }

@@ -42,6 +42,8 @@ func newStoreCommand(run func(context.Context, raftnode.Config) error) *cobra.Co
 		heartbeatMS, electionMS    millis
 		maxRequestBytes, maxTxnOps uint
 		logFormat, logLevel        string
+		metricsURLs                []string
+		enablePprof                bool
 	)
 	cmd := &cobra.Command{
 		Use:     "store [flags]",
@@ -70,6 +72,16 @@ func newStoreCommand(run func(context.Context, raftnode.Config) error) *cobra.Co
 				return err
 			}
 			cfg.Logger = log
+			if err := metricsFlagsError(enablePprof, metricsURLs); err != nil {
+				return err
+			}
+			if enablePprof {
+				dbg, err := startDebugServer(metricsURLs)
+				if err != nil {
+					return err
+				}
+				defer dbg.close()
+			}
 			return run(cmd.Context(), cfg)
 		},
 	}
@@ -92,6 +104,8 @@ func newStoreCommand(run func(context.Context, raftnode.Config) error) *cobra.Co
 	f.UintVar(&maxTxnOps, "max-txn-ops", 0, "most operations in one transaction (default 128)")
 	f.StringVar(&logFormat, "log-format", "", `log format: "text" or "json" (default: text on a terminal, json otherwise)`)
 	f.StringVar(&logLevel, "log-level", "info", `log level: debug, info, warn or error`)
+	f.StringSliceVar(&metricsURLs, "listen-metrics-urls", nil, "URLs to serve Go's profiler on at /debug/pprof/ (with --enable-pprof)")
+	f.BoolVar(&enablePprof, "enable-pprof", false, "serve Go's profiler on --listen-metrics-urls")
 	return cmd
 }
 

@@ -40,14 +40,29 @@ func (l *Log) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snap
 		return err
 	}
 	// Encode before taking the writer slot.
+	// All entries go into one buffer (one allocation per Save, not per
+	// entry); vals[i] is entry i's part of it.
 	vals := make([][]byte, len(ents))
 	sizes := make([]uint64, len(ents))
+	total := 0
 	for i, e := range ents {
-		v, err := proto.Marshal(e)
+		sizes[i] = uint64(proto.Size(e))
+		total += int(sizes[i])
+	}
+	buf := make([]byte, total)
+	off := 0
+	for i, e := range ents {
+		end := off + int(sizes[i])
+		v, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf[off:off:end], e)
 		if err != nil {
 			return fmt.Errorf("raftlog: encode entry %d: %w", e.GetIndex(), err)
 		}
-		vals[i], sizes[i] = v, uint64(len(v))
+		if len(v) != end-off {
+			// Marshal appended past the reserved room (the entry changed
+			// since Size): v is a copy, still correct on its own.
+			sizes[i] = uint64(len(v))
+		}
+		vals[i], off = v, end
 	}
 	var hsVal, snapVal []byte
 	var err error

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"time"
 
 	"google.golang.org/grpc"
@@ -104,5 +105,10 @@ func ServerOptions(opts Options) []grpc.ServerOption {
 			MinTime:             5 * time.Second,
 			PermitWithoutStream: true,
 		}),
+		// A fixed pool of goroutines serves streams instead of a new
+		// goroutine (and a new, growing stack) per call.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// Connections share write buffers instead of holding 32 KiB each.
+		grpc.SharedWriteBuffer(true),
 	}
 }
