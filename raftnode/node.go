@@ -37,14 +37,14 @@ type Node struct {
 
 	store atomic.Pointer[kvstore.Store]
 
-	rn       *raft.RawNode // owned by the loop
-	loopc    chan func()
-	propc    chan proposal // client proposals, batched by the loop (proposals.go)
+	rn    *raft.RawNode // owned by the loop
+	loopc chan func()
+	propc chan proposal // client proposals, batched by the loop (proposals.go)
 	// propBatch is the loop's reusable batch buffer.
 	propBatch []proposal
-	stopc    chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	stopc     chan struct{}
+	done      chan struct{}
+	stopOnce  sync.Once
 	// failure is the error that stopped the loop, if any.
 	failure atomic.Pointer[error]
 
