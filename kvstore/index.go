@@ -3,6 +3,7 @@ package kvstore
 import (
 	"bytes"
 	"sort"
+	"unsafe"
 
 	"github.com/google/btree"
 )
@@ -143,17 +144,26 @@ func (ki *keyIndex) compact(at int64, drop func(revision)) (empty bool) {
 
 // treeIndex maps user keys to their keyIndex, ordered by key. It is not safe
 // for concurrent use; Store guards it with Store.mu.
+//
+// The btree serves ranges; byKey serves exact-key lookups (every put,
+// delete, compare and single-key range), which in the btree cost about
+// log2(keys) comparisons, each chasing two pointers. Invariant: both hold
+// the same keyIndexes. byKey's keys alias keyIndex.key, which is never
+// modified after creation.
 type treeIndex struct {
-	tree *btree.BTreeG[*keyIndex]
+	tree  *btree.BTreeG[*keyIndex]
+	byKey map[string]*keyIndex
 }
 
 func newTreeIndex() *treeIndex {
-	return &treeIndex{tree: btree.NewG(32, func(a, b *keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 })}
+	return &treeIndex{
+		tree:  btree.NewG(32, func(a, b *keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 }),
+		byKey: map[string]*keyIndex{},
+	}
 }
 
 func (t *treeIndex) get(key []byte) *keyIndex {
-	ki, _ := t.tree.Get(&keyIndex{key: key})
-	return ki
+	return t.byKey[string(key)] // no allocation: the conversion is only for the lookup
 }
 
 // getOrCreate returns the keyIndex of key, adding an empty one if absent.
@@ -164,10 +174,14 @@ func (t *treeIndex) getOrCreate(key []byte) *keyIndex {
 	}
 	ki := &keyIndex{key: append([]byte(nil), key...)}
 	t.tree.ReplaceOrInsert(ki)
+	t.byKey[unsafe.String(unsafe.SliceData(ki.key), len(ki.key))] = ki
 	return ki
 }
 
-func (t *treeIndex) delete(ki *keyIndex) { t.tree.Delete(ki) }
+func (t *treeIndex) delete(ki *keyIndex) {
+	t.tree.Delete(ki)
+	delete(t.byKey, string(ki.key))
+}
 
 // ascend calls fn for every keyIndex with key in [key, end) in key order
 // until fn returns false. end follows etcd: nil means only key; a single

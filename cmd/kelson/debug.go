@@ -8,6 +8,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -76,4 +77,17 @@ func metricsFlagsError(enablePprof bool, urls []string) error {
 		return usagef("--listen-metrics-urls %s serves only the profiler: add --enable-pprof", strings.Join(urls, ","))
 	}
 	return nil
+}
+
+// storeGCPercent is the member's GOGC unless the environment sets one: a
+// member allocates per request (gRPC, raft entries, events) against a
+// small live heap, so Go's default of 100 collects very often. 200 cut the
+// members' CPU per put by about 12% for 15% more RSS (3 members, 1000
+// clients; see the bench issue's notes).
+const storeGCPercent = 200
+
+func setDefaultGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(storeGCPercent)
+	}
 }
