@@ -22,7 +22,7 @@ SIGTERM; a second signal exits at once.
 Differences from etcd: Maintenance.Defragment is accepted and does nothing,
 because Pebble, the storage engine, reclaims space by itself and needs no
 defragmentation. Snapshots (etcdctl snapshot save) are in Kelson's format, not
-bbolt's: restore them with Kelson, not etcdutl.`
+bbolt's: restore them with "kelson snapshot restore" (etcdutl's flags), not etcdutl.`
 
 const storeExample = `  # one member on localhost
   kelson store --name a --data-dir /var/lib/kelson
