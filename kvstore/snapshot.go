@@ -119,7 +119,7 @@ func restore(dir string, r io.Reader, opts Options, appliedIndex *uint64) (info 
 	if err := mkdirDurable(opts.FS, dir); err != nil {
 		return info, fmt.Errorf("kvstore: restore: %w", err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: pebbleLogger{opts.Logger}})
+	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: newPebbleLogger(&opts, dir)})
 	if err != nil {
 		opts.FS.RemoveAll(dir)
 		return info, fmt.Errorf("kvstore: restore: %w", err)
