@@ -39,6 +39,11 @@ import (
 // old cluster's (kvstore.RestoreAtIndex). Member IDs and the cluster ID
 // derive from the peer URLs and the token, as in a bootstrap.
 //
+// The log holds none of the restored data, so a member added to the
+// restored cluster later catches up through a snapshot of the leader's
+// store (as etcd's do). That needs the snapshot the leader sends to include
+// the new member in its ConfState: see TestRestoredClusterAddsAMember.
+//
 // While the data dir is being written it holds the marker file RESTORING
 // (storedir.go), removed last: a member refuses to start from a data dir
 // with the marker, so a restore cut short by a crash is never booted. A

@@ -239,3 +239,66 @@ func TestStartRefusesAnInterruptedRestore(t *testing.T) {
 		t.Fatalf("start from an unfinished restore: %v, want ErrBadConfig", err)
 	}
 }
+
+// TestRestoredClusterAddsAMember: a restored cluster's log starts after the
+// restore's raft snapshot (the restored data is in no log entry), so a
+// member added later can only catch up with a snapshot from the leader: it
+// must end up with the restored data and the writes made since.
+//
+// Known bug: the leader sends its latest raft snapshot, whose ConfState
+// predates the new member, and raft on the new member refuses it ("not in
+// the ConfState") until the leader's next periodic snapshot — the chaos
+// suite's BUG 5 (TestNewMemberCatchesUpFromSnapshotWhenIdle), being fixed in
+// the snapshot sending. Skipped unless KELSON_CHAOS_KNOWN=1.
+func TestRestoredClusterAddsAMember(t *testing.T) {
+	if os.Getenv("KELSON_CHAOS_KNOWN") != "1" {
+		t.Skip("known bug (chaos BUG 5: a new member cannot install the leader's snapshot taken before it was added); run with KELSON_CHAOS_KNOWN=1")
+	}
+	path, rev := savedSnapshot(t)
+	tc := newTestCluster(t, 1, func(i int, c *Config) {
+		if _, err := RestoreSnapshot(*c, path, RestoreOptions{}); err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+	})
+	tc.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cli := quietClient(t, tc.endpoints()...)
+	if _, err := cli.Put(ctx, "before-add", "1"); err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 2)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	if _, err := cli.MemberAdd(ctx, []string{peerURL}); err != nil {
+		t.Fatalf("MemberAdd: %v", err)
+	}
+	base := tc.cfgs[0]
+	tc.cfgs = append(tc.cfgs, Config{
+		Name:                "m1",
+		DataDir:             filepath.Join(t.TempDir(), "m1"),
+		ListenClientURLs:    []string{fmt.Sprintf("http://127.0.0.1:%d", ports[0])},
+		ListenPeerURLs:      []string{peerURL},
+		InitialCluster:      base.InitialCluster + ",m1=" + peerURL,
+		InitialClusterState: "existing",
+		HeartbeatInterval:   base.HeartbeatInterval,
+		ElectionTimeout:     base.ElectionTimeout,
+		Logger:              testLogger(t).With("member", 1),
+	})
+	tc.servers = append(tc.servers, nil)
+	tc.start(1)
+	if _, err := cli.Put(ctx, "after-add", "2"); err != nil {
+		t.Fatal(err)
+	}
+	joiner := quietClient(t, tc.cfgs[1].ListenClientURLs[0])
+	eventually(t, 30*time.Second, "the new member holds the restored data", func() error {
+		r, err := joiner.Get(ctx, "", clientv3.WithFromKey(), clientv3.WithSerializable(), clientv3.WithCountOnly())
+		if err != nil {
+			return err
+		}
+		// 9 k* keys and "leased" from the snapshot, then two new keys.
+		if r.Count != 12 || r.Header.Revision != rev+2 {
+			return fmt.Errorf("%d keys at revision %d, want 12 at %d", r.Count, r.Header.Revision, rev+2)
+		}
+		return nil
+	})
+}
