@@ -51,7 +51,7 @@ func scanSnapshot(r io.Reader, fn func(key, val []byte) error) (SnapshotInfo, er
 	br := &crcReader{r: bufio.NewReaderSize(r, 256<<10), crc: crc}
 	magic := make([]byte, len(snapshotMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != string(snapshotMagic) {
-		return info, fmt.Errorf("%w: missing header (not a Kelson snapshot)", ErrBadSnapshot)
+		return info, fmt.Errorf("%w: missing header: not a Kelson snapshot (a snapshot saved from etcd is a bbolt file, which Kelson cannot read)", ErrBadSnapshot)
 	}
 	// Meta values are decoded only once the checksum vouches for them.
 	metas := map[string][]byte{}

@@ -180,7 +180,7 @@ func asciiTable(hdr, row []string) string {
 	line()
 	for i, h := range hdr {
 		pad := widths[i] - len(h)
-		b.WriteString("|" + strings.Repeat(" ", pad-pad/2) + h + strings.Repeat(" ", pad/2))
+		b.WriteString("|" + strings.Repeat(" ", pad/2) + h + strings.Repeat(" ", pad-pad/2)) // odd: the extra space right, as etcdctl
 	}
 	b.WriteString("|\n")
 	line()
