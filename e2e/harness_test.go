@@ -295,6 +295,10 @@ type cluster struct {
 type clusterOptions struct {
 	size  int
 	extra []string // more `kelson store` flags, e.g. --snapshot-count
+	// restoreFrom, if set, is a snapshot file: before its first start each
+	// member's data dir is made with `kelson snapshot restore` and the
+	// member's own flags (token "restored-cluster").
+	restoreFrom string
 }
 
 // newCluster starts size members on free loopback ports and waits until
@@ -353,6 +357,11 @@ func startCluster(t testing.TB, dir string, opts clusterOptions) (*cluster, erro
 			"--initial-cluster-state", "new",
 			"--log-format", "text",
 		}, opts.extra...)
+		if opts.restoreFrom != "" {
+			if err := restoreMember(m, opts.restoreFrom, strings.Join(initial, ",")); err != nil {
+				return nil, err
+			}
+		}
 		if err := m.start(); err != nil {
 			return nil, err
 		}
@@ -369,6 +378,19 @@ func startCluster(t testing.TB, dir string, opts clusterOptions) (*cluster, erro
 		}
 	}
 	return c, nil
+}
+
+// restoreMember runs `kelson snapshot restore` for m.
+func restoreMember(m *member, file, initialCluster string) error {
+	cmd := exec.Command(kelsonBin, "snapshot", "restore", file,
+		"--name", m.Name, "--data-dir", m.DataDir,
+		"--initial-cluster", initialCluster, "--initial-cluster-token", "restored-cluster",
+		"--initial-advertise-peer-urls", m.PeerURL)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v\n%s", cmd, err, out)
+	}
+	return nil
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.

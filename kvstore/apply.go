@@ -131,7 +131,7 @@ type committedRev struct {
 }
 
 func (a *applier) apply(req *pb.InternalRaftRequest) Result {
-	if err := validateRequest(req, a.s.opts.MaxTxnOps); err != nil {
+	if err := ValidateRequest(req, a.s.opts.MaxTxnOps); err != nil {
 		return Result{Err: err}
 	}
 	if a.enforceQuota && AddsData(req) && a.s.QuotaExceeded() {

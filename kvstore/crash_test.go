@@ -495,7 +495,7 @@ func crashCleanHash(cfg crashConfig, idx uint64) (uint32, error) {
 // crashCompactionState reads the compacted revision and how far space
 // reclamation got, straight from Pebble, before the store resumes it.
 func crashCompactionState(dir string) (compactRev, done int64, err error) {
-	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: pebbleLogger{slog.New(slog.DiscardHandler)}})
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: newPebbleLogger(&Options{Logger: slog.New(slog.DiscardHandler)}, dir)})
 	if err != nil {
 		return 0, 0, err
 	}

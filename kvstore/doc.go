@@ -59,6 +59,13 @@
 // then mu (index, leases, revisions), then the watch hub's locks. No lock is
 // held across a Pebble commit.
 //
+// # Disk failures
+//
+// A failed commit makes the store refuse writes until reopened. An error
+// Pebble itself cannot continue from (a failed WAL or MANIFEST write or
+// sync) goes to Options.Fatal, which never returns: by default one error
+// line and exit status 1 (pebble_logger.go).
+//
 // # Example
 //
 //	s, err := kvstore.Open(dir, kvstore.Options{})

@@ -34,6 +34,9 @@ var (
 	ErrLeaseExists = errors.New("kvstore: lease already exists")
 	// ErrLeaseInvalid: a lease grant with ID 0 or a TTL below 1.
 	ErrLeaseInvalid = errors.New("kvstore: lease ID must be non-zero and TTL positive")
+	// ErrInvalidSortOption: a range asks for an unknown sort order or
+	// sort target.
+	ErrInvalidSortOption = errors.New("kvstore: invalid sort option")
 	// ErrInvalidRequest: a request is malformed (no operation, unknown
 	// enum value, nil branch entry...). The wrapped message says what.
 	ErrInvalidRequest = errors.New("kvstore: invalid request")

@@ -33,6 +33,12 @@ type Options struct {
 	// WatchBatchEvents is the most events a catching-up watcher reads from
 	// history at a time. Default: 1000.
 	WatchBatchEvents int
+	// Fatal is called when Pebble meets an error it cannot continue from:
+	// a failed write or sync of its WAL or MANIFEST (a failing disk), or
+	// corruption found in the background. Pebble's state is undefined
+	// afterwards, so Fatal must not return (if it does, the store panics).
+	// Default: ExitOnFatal(Logger) — one error line, then exit status 1.
+	Fatal func(msg string)
 }
 
 // EnsureDefaults fills zero fields with their defaults and returns o.
@@ -60,6 +66,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.WatchBatchEvents == 0 {
 		o.WatchBatchEvents = 1000
+	}
+	if o.Fatal == nil {
+		o.Fatal = ExitOnFatal(o.Logger)
 	}
 	return o
 }

@@ -48,10 +48,10 @@ func checkRange(req *pb.RangeRequest) error {
 		return ErrEmptyKey
 	}
 	if _, ok := pb.RangeRequest_SortOrder_name[int32(req.SortOrder)]; !ok {
-		return fmt.Errorf("%w: unknown sort order %d", ErrInvalidRequest, req.SortOrder)
+		return fmt.Errorf("%w: unknown sort order %d", ErrInvalidSortOption, req.SortOrder)
 	}
 	if _, ok := pb.RangeRequest_SortTarget_name[int32(req.SortTarget)]; !ok {
-		return fmt.Errorf("%w: unknown sort target %d", ErrInvalidRequest, req.SortTarget)
+		return fmt.Errorf("%w: unknown sort target %d", ErrInvalidSortOption, req.SortTarget)
 	}
 	return nil
 }

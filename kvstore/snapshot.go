@@ -2,10 +2,10 @@ package kvstore
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
 	"io"
 
@@ -92,20 +92,37 @@ var ErrBadSnapshot = errors.New("kvstore: bad snapshot")
 // Restore creates a store in dir (which must not hold a store) from a stream
 // written by Snapshot. On any error the partial store is removed. Open the
 // store afterwards.
-func Restore(dir string, r io.Reader, opts Options) (err error) {
+func Restore(dir string, r io.Reader, opts Options) error {
+	_, err := restore(dir, r, opts, nil)
+	return err
+}
+
+// RestoreAtIndex is Restore for a store that will run under a new raft log
+// (a backup restored into a new cluster): the store records appliedIndex as
+// its last applied raft index instead of the one in the stream, which
+// belongs to the old cluster's log. It returns what the stream held.
+func RestoreAtIndex(dir string, r io.Reader, appliedIndex uint64, opts Options) (SnapshotInfo, error) {
+	return restore(dir, r, opts, &appliedIndex)
+}
+
+// restore writes the records of the stream into a new Pebble DB in dir, in
+// batches of restoreBatchBytes; the last batch is committed (synced) only
+// once the stream's checksum is verified. appliedIndex, if not nil,
+// replaces the stream's applied index.
+func restore(dir string, r io.Reader, opts Options, appliedIndex *uint64) (info SnapshotInfo, err error) {
 	opts.EnsureDefaults()
 	if ok, _ := vfsExists(opts.FS, dir); ok {
 		if names, _ := opts.FS.List(dir); len(names) > 0 {
-			return fmt.Errorf("kvstore: restore: %s is not empty; restore into a new directory", dir)
+			return info, fmt.Errorf("kvstore: restore: %s is not empty; restore into a new directory", dir)
 		}
 	}
 	if err := mkdirDurable(opts.FS, dir); err != nil {
-		return fmt.Errorf("kvstore: restore: %w", err)
+		return info, fmt.Errorf("kvstore: restore: %w", err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: pebbleLogger{opts.Logger}})
+	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: newPebbleLogger(&opts, dir)})
 	if err != nil {
 		opts.FS.RemoveAll(dir)
-		return fmt.Errorf("kvstore: restore: %w", err)
+		return info, fmt.Errorf("kvstore: restore: %w", err)
 	}
 	defer func() {
 		if cerr := db.Close(); err == nil && cerr != nil {
@@ -115,32 +132,11 @@ func Restore(dir string, r io.Reader, opts Options) (err error) {
 			opts.FS.RemoveAll(dir)
 		}
 	}()
-	crc := crc32.New(crcTable)
-	br := &crcReader{r: bufio.NewReaderSize(r, 256<<10), crc: crc}
-	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != string(snapshotMagic) {
-		return fmt.Errorf("%w: missing header", ErrBadSnapshot)
-	}
 	b := db.NewBatch()
 	defer func() { b.Close() }()
-	var key, val []byte
-	for {
-		klen, err := binary.ReadUvarint(br)
-		if err != nil {
-			return fmt.Errorf("%w: truncated: %v", ErrBadSnapshot, err)
-		}
-		if klen == 0 {
-			break
-		}
-		if key, err = readN(br, key, klen); err != nil {
-			return err
-		}
-		vlen, err := binary.ReadUvarint(br)
-		if err != nil {
-			return fmt.Errorf("%w: truncated: %v", ErrBadSnapshot, err)
-		}
-		if val, err = readN(br, val, vlen); err != nil {
-			return err
+	info, err = scanSnapshot(r, func(key, val []byte) error {
+		if appliedIndex != nil && bytes.Equal(key, metaAppliedIndex) {
+			return nil // replaced below
 		}
 		b.Set(key, val, nil)
 		if b.Len() >= restoreBatchBytes {
@@ -150,57 +146,18 @@ func Restore(dir string, r io.Reader, opts Options) (err error) {
 			b.Close()
 			b = db.NewBatch()
 		}
+		return nil
+	})
+	if err != nil {
+		return info, err
 	}
-	want := crc.Sum32()
-	var sum [4]byte
-	if _, err := io.ReadFull(br.r, sum[:]); err != nil {
-		return fmt.Errorf("%w: missing checksum", ErrBadSnapshot)
-	}
-	if binary.BigEndian.Uint32(sum[:]) != want {
-		return fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
+	if appliedIndex != nil {
+		b.Set(metaAppliedIndex, appendInt64(nil, int64(*appliedIndex)), nil)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("kvstore: restore: %w", err)
+		return info, fmt.Errorf("kvstore: restore: %w", err)
 	}
-	return db.Flush()
-}
-
-// maxSnapshotField bounds one key or value so a corrupt length cannot make
-// Restore allocate without limit.
-const maxSnapshotField = 1 << 30
-
-func readN(r io.Reader, buf []byte, n uint64) ([]byte, error) {
-	if n > maxSnapshotField {
-		return nil, fmt.Errorf("%w: record of %d bytes", ErrBadSnapshot, n)
-	}
-	if uint64(cap(buf)) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("%w: truncated: %v", ErrBadSnapshot, err)
-	}
-	return buf, nil
-}
-
-// crcReader feeds what it reads into crc.
-type crcReader struct {
-	r   *bufio.Reader
-	crc hash.Hash32
-}
-
-func (c *crcReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.crc.Write(p[:n])
-	return n, err
-}
-
-func (c *crcReader) ReadByte() (byte, error) {
-	b, err := c.r.ReadByte()
-	if err == nil {
-		c.crc.Write([]byte{b})
-	}
-	return b, err
+	return info, db.Flush()
 }
 
 // HashKV returns a checksum of the history at revisions <= rev (0 = current)

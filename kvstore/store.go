@@ -85,7 +85,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	db, err := pebble.Open(dir, &pebble.Options{
 		FS:                          opts.FS,
 		Cache:                       cache,
-		Logger:                      pebbleLogger{opts.Logger},
+		Logger:                      newPebbleLogger(&opts, dir),
 		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
@@ -301,21 +301,6 @@ func (s *Store) quotaLoop() {
 			s.diskUsage.Store(int64(s.db.Metrics().DiskSpaceUsage()))
 		}
 	}
-}
-
-// pebbleLogger routes Pebble's logs to slog.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	// Pebble calls Fatalf on unrecoverable corruption and expects no return.
-	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-	panic(fmt.Sprintf("pebble: "+format, args...))
 }
 
 func vfsExists(fs vfs.FS, path string) (bool, error) {

@@ -252,3 +252,30 @@ func TestQuotaRefusesPutsButNotDeletes(t *testing.T) {
 		t.Fatalf("replicated put: %v", res[0].Err)
 	}
 }
+
+func TestValidateRequestSentinels(t *testing.T) {
+	rng := func(r *pb.RangeRequest) *pb.InternalRaftRequest { return &pb.InternalRaftRequest{Range: r} }
+	inTxn := func(r *pb.RangeRequest) *pb.InternalRaftRequest {
+		return &pb.InternalRaftRequest{Txn: &pb.TxnRequest{Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: r}}}}}
+	}
+	for _, c := range []struct {
+		name string
+		req  *pb.InternalRaftRequest
+		want error
+	}{
+		{"sort order", rng(&pb.RangeRequest{Key: []byte("a"), SortOrder: 7}), ErrInvalidSortOption},
+		{"sort target in txn", inTxn(&pb.RangeRequest{Key: []byte("a"), SortTarget: -1}), ErrInvalidSortOption},
+		{"empty key", rng(&pb.RangeRequest{}), ErrEmptyKey},
+		{"nil", nil, ErrInvalidRequest},
+		{"no operation", &pb.InternalRaftRequest{}, ErrInvalidRequest},
+		{"too many ops", &pb.InternalRaftRequest{Txn: &pb.TxnRequest{Compare: make([]*pb.Compare, 3)}}, ErrTooManyOps},
+	} {
+		if err := ValidateRequest(c.req, 2); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	s := openMem(t, vfs.NewMem())
+	if _, err := s.Range(&pb.RangeRequest{Key: []byte("a"), SortOrder: 7}); !errors.Is(err, ErrInvalidSortOption) {
+		t.Errorf("Range with an unknown sort order: %v", err)
+	}
+}

@@ -13,10 +13,17 @@ import (
 // and operations per txn branch, no key written twice by one txn. raftnode
 // calls it before proposing; Apply calls it again before applying.
 func (s *Store) Validate(req *pb.InternalRaftRequest) error {
-	return validateRequest(req, s.opts.MaxTxnOps)
+	return ValidateRequest(req, s.opts.MaxTxnOps)
 }
 
-func validateRequest(req *pb.InternalRaftRequest, maxOps int) error {
+// ValidateRequest is Validate for a caller without a store (the gRPC layer,
+// which checks requests before they reach any store, as etcd's does), with
+// maxOps in place of Options.MaxTxnOps. The errors are the package's
+// sentinels, wrapped: ErrEmptyKey, ErrValueProvided, ErrLeaseProvided,
+// ErrInvalidSortOption, ErrTooManyOps, ErrDuplicateKey, and
+// ErrInvalidRequest for a malformed request (nil or unknown operations,
+// unknown compare enums, txns nested too deep).
+func ValidateRequest(req *pb.InternalRaftRequest, maxOps int) error {
 	if req == nil {
 		return fmt.Errorf("%w: nil request", ErrInvalidRequest)
 	}

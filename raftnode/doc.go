@@ -39,6 +39,11 @@
 // (kvstore.Snapshot -> transport -> kvstore.Restore into a staging
 // directory), swapped in when raft accepts the snapshot.
 //
+// A backup (etcdctl snapshot save) becomes a member of a new cluster with
+// RestoreSnapshot (restore.go): the store is restored from the file and the
+// raft log starts behind a raft snapshot holding the new membership, so the
+// first boot is a restart.
+//
 // # Leases
 //
 // The leader's lessor (lessor.go) keeps deadlines by its clock and proposes

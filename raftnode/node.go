@@ -128,6 +128,9 @@ func newNode(cfg Config) (*Node, error) {
 	if err := syncDir(filepath.Dir(filepath.Clean(cfg.DataDir))); err != nil {
 		return nil, fmt.Errorf("raftnode: sync parent of data dir: %w", err)
 	}
+	if err := checkRestoreFinished(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	storeDir, err := currentStoreDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -215,6 +218,10 @@ func (n *Node) restart(raftCfg *raft.Config, idBytes []byte) error {
 	// while conf changes are re-applied to raft's configuration.
 	raftCfg.Applied = n.snapIndex
 	n.applied.Store(n.snapIndex)
+	// Start waits for the commit index to be applied before serving; when
+	// that is the snapshot's own index (a restored backup's first boot, or
+	// a restart right after a snapshot) it is applied already.
+	n.appliedWait.advance(n.snapIndex)
 	rn, err := raft.NewRawNode(raftCfg)
 	if err != nil {
 		return fmt.Errorf("raftnode: restart raft: %w", err)
@@ -226,25 +233,15 @@ func (n *Node) restart(raftCfg *raft.Config, idBytes []byte) error {
 }
 
 func (n *Node) bootstrap(raftCfg *raft.Config) error {
-	names, urls, err := parseInitialCluster(n.cfg.InitialCluster)
+	ms, ids, err := initialMembership(n.cfg)
 	if err != nil {
 		return err
 	}
-	ms := &membership{Token: n.cfg.InitialClusterToken, Members: map[uint64]*Member{}, Removed: map[uint64]bool{}}
-	var ids []uint64
 	var peers []raft.Peer
-	for _, name := range names {
-		id := memberID(urls[name], n.cfg.InitialClusterToken)
-		if _, dup := ms.Members[id]; dup {
-			return fmt.Errorf("%w: --initial-cluster lists the same peer URLs twice", ErrBadConfig)
-		}
-		m := &Member{ID: id, Name: name, PeerURLs: urls[name]}
-		ms.Members[id] = m
-		ids = append(ids, id)
-		ctx, _ := jsonMember(m)
+	for _, id := range ids {
+		ctx, _ := jsonMember(ms.Members[id])
 		peers = append(peers, raft.Peer{ID: id, Context: ctx})
 	}
-	ms.ClusterID = clusterID(ids, n.cfg.InitialClusterToken)
 	n.id = memberID(n.cfg.InitialAdvertisePeerURLs, n.cfg.InitialClusterToken)
 	// The conf change entries of the bootstrap add the members as they are
 	// applied; start from an empty list with the cluster identity only.

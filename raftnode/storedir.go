@@ -82,3 +82,84 @@ func removeStaleStores(dataDir, live string) {
 		}
 	}
 }
+
+// restoreMarkerFile marks a data dir that `kelson snapshot restore` is
+// writing (restore.go). It is created, synced, before anything else and
+// removed after everything else is durable; newNode refuses a data dir that
+// holds it.
+const restoreMarkerFile = "RESTORING"
+
+// checkRestoreFinished fails if dataDir holds an interrupted restore.
+func checkRestoreFinished(dataDir string) error {
+	_, err := os.Stat(filepath.Join(dataDir, restoreMarkerFile))
+	if err == nil {
+		return fmt.Errorf("%w: data dir %s holds an unfinished snapshot restore (it was interrupted): remove the directory and run kelson snapshot restore again",
+			ErrBadConfig, dataDir)
+	}
+	if !os.IsNotExist(err) {
+		return fmt.Errorf("raftnode: data dir %s: %w", dataDir, err)
+	}
+	return nil
+}
+
+// beginRestore creates dataDir if missing (reporting whether it did) and
+// durably writes the restore marker into it.
+func beginRestore(dataDir string) (created bool, err error) {
+	if _, err := os.Stat(dataDir); os.IsNotExist(err) {
+		created = true
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return false, fmt.Errorf("raftnode: restore: create data dir: %w", err)
+	}
+	fail := func(err error) (bool, error) {
+		abandonRestore(dataDir, created)
+		return false, fmt.Errorf("raftnode: restore: %w", err)
+	}
+	if created {
+		if err := syncDir(filepath.Dir(filepath.Clean(dataDir))); err != nil {
+			return fail(err)
+		}
+	}
+	f, err := os.Create(filepath.Join(dataDir, restoreMarkerFile))
+	if err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	if err := syncDir(dataDir); err != nil {
+		return fail(err)
+	}
+	return created, nil
+}
+
+// finishRestore removes the marker once the restored data dir is durable.
+func finishRestore(dataDir string) error {
+	if err := os.Remove(filepath.Join(dataDir, restoreMarkerFile)); err != nil {
+		return fmt.Errorf("raftnode: restore: %w", err)
+	}
+	if err := syncDir(dataDir); err != nil {
+		return fmt.Errorf("raftnode: restore: %w", err)
+	}
+	return nil
+}
+
+// abandonRestore removes what a failed restore wrote: the data dir if the
+// restore created it, else its contents (it was empty before), marker last.
+func abandonRestore(dataDir string, created bool) {
+	if created {
+		os.RemoveAll(dataDir)
+		return
+	}
+	entries, _ := os.ReadDir(dataDir)
+	for _, e := range entries {
+		if e.Name() != restoreMarkerFile {
+			os.RemoveAll(filepath.Join(dataDir, e.Name()))
+		}
+	}
+	os.Remove(filepath.Join(dataDir, restoreMarkerFile))
+}

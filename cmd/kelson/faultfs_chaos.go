@@ -37,7 +37,8 @@ import (
 //	                can slow down or heal a running member's disk
 //
 // A member whose disk fails is expected to stop (the raft loop stops on a
-// failed log write; Pebble may panic on a failed MANIFEST write).
+// failed log write; a write Pebble cannot recover from — WAL or MANIFEST —
+// ends the process with one error line and exit status 1).
 const chaosDiskEnv = "KELSON_CHAOS_DISK"
 
 // The chaos build runs `kelson store` with Config.FS set to a faultFS when

@@ -21,9 +21,10 @@ SIGTERM; a second signal exits at once.
 
 Differences from etcd: Maintenance.Defragment is accepted and does nothing,
 because Pebble, the storage engine, reclaims space by itself and needs no
-defragmentation. Snapshots (etcdctl snapshot save) are in Kelson's format,
-not bbolt's: restore them with Kelson, not etcdutl. Go's collector runs at
-GOGC=200 unless GOGC is set: some memory for less CPU on the write path.`
+defragmentation. Snapshots (etcdctl snapshot save) are in Kelson's format, not
+bbolt's: restore them with "kelson snapshot restore" (etcdutl's flags), not
+etcdutl. Go's collector runs at GOGC=200 unless GOGC is set: some memory for
+less CPU on the write path.`
 
 const storeExample = `  # one member on localhost
   kelson store --name a --data-dir /var/lib/kelson

@@ -16,7 +16,7 @@ import (
 )
 
 func openRaw(fs vfs.FS) (*pebble.DB, error) {
-	return pebble.Open("/log", &pebble.Options{FS: fs, Logger: pebbleLogger{quietLogger()}})
+	return pebble.Open("/log", &pebble.Options{FS: fs, Logger: pebbleLogger{l: quietLogger(), fatal: func(msg string) { panic(msg) }}})
 }
 
 const (

@@ -71,7 +71,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	db, err := pebble.Open(dir, &pebble.Options{
 		FS:     opts.FS,
-		Logger: pebbleLogger{opts.Logger},
+		Logger: pebbleLogger{l: opts.Logger, dir: dir, fatal: opts.Fatal},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: open %s: %w", dir, err)
@@ -530,23 +530,4 @@ func (l *Log) writeOpts() *pebble.WriteOptions {
 		return pebble.NoSync
 	}
 	return pebble.Sync
-}
-
-// pebbleLogger routes Pebble's logs to slog.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
-}
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
-}
-
-// Fatalf is called by Pebble on an invariant violation it cannot continue
-// from; Pebble requires that it does not return.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := "pebble: " + fmt.Sprintf(format, args...)
-	p.l.Error(msg)
-	panic(msg)
 }

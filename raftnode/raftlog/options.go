@@ -25,6 +25,12 @@ type Options struct {
 	// UNSAFE: a machine crash may lose writes that were acknowledged, which
 	// breaks raft's safety. For benchmarks and tests only. Default: false.
 	NoSync bool
+	// Fatal is called when Pebble meets an error it cannot continue from:
+	// a failed write or sync of its WAL or MANIFEST (a failing disk), or
+	// corruption found in the background. Pebble's state is undefined
+	// afterwards, so Fatal must not return (if it does, the log panics).
+	// Default: ExitOnFatal(Logger) — one error line, then exit status 1.
+	Fatal func(msg string)
 }
 
 // EnsureDefaults fills zero fields with their defaults and returns o.
@@ -37,6 +43,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.CacheBytes == 0 {
 		o.CacheBytes = 8 << 20
+	}
+	if o.Fatal == nil {
+		o.Fatal = ExitOnFatal(o.Logger)
 	}
 	return o
 }

@@ -27,6 +27,7 @@ var kvstoreErrors = []struct {
 	{kvstore.ErrLeaseProvided, rpctypes.ErrGRPCLeaseProvided},
 	{kvstore.ErrDuplicateKey, rpctypes.ErrGRPCDuplicateKey},
 	{kvstore.ErrTooManyOps, rpctypes.ErrGRPCTooManyOps},
+	{kvstore.ErrInvalidSortOption, rpctypes.ErrGRPCInvalidSortOption},
 	{kvstore.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
 	{kvstore.ErrLeaseExists, rpctypes.ErrGRPCLeaseExist},
 	{kvstore.ErrClosed, rpctypes.ErrGRPCStopped},

@@ -28,6 +28,7 @@ func TestToGRPCError(t *testing.T) {
 		{kvstore.ErrLeaseProvided, rpctypes.ErrGRPCLeaseProvided},
 		{kvstore.ErrDuplicateKey, rpctypes.ErrGRPCDuplicateKey},
 		{kvstore.ErrTooManyOps, rpctypes.ErrGRPCTooManyOps},
+		{wrap(fmt.Errorf("%w: unknown sort order 7", kvstore.ErrInvalidSortOption)), rpctypes.ErrGRPCInvalidSortOption},
 		{wrap(kvstore.ErrLeaseNotFound), rpctypes.ErrGRPCLeaseNotFound},
 		{kvstore.ErrLeaseExists, rpctypes.ErrGRPCLeaseExist},
 		{kvstore.ErrClosed, rpctypes.ErrGRPCStopped},

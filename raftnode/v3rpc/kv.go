@@ -17,7 +17,7 @@ type kvServer struct {
 }
 
 func (s *kvServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	if err := checkRange(req); err != nil {
+	if err := s.validate(&pb.InternalRaftRequest{Range: req}); err != nil {
 		return nil, err
 	}
 	resp, err := s.b.Range(ctx, req)
@@ -71,7 +71,7 @@ func kvFieldSize(kv *mvccpb.KeyValue) int {
 }
 
 func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
-	if err := checkPut(req); err != nil {
+	if err := s.validate(&pb.InternalRaftRequest{Put: req}); err != nil {
 		return nil, err
 	}
 	if err := s.checkSize(req); err != nil {
@@ -89,7 +89,7 @@ func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse
 }
 
 func (s *kvServer) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
-	if err := checkDelete(req); err != nil {
+	if err := s.validate(&pb.InternalRaftRequest{DeleteRange: req}); err != nil {
 		return nil, err
 	}
 	if err := s.checkSize(req); err != nil {
@@ -107,7 +107,7 @@ func (s *kvServer) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) 
 }
 
 func (s *kvServer) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if err := checkTxn(req, s.opts.MaxTxnOps); err != nil {
+	if err := s.validate(&pb.InternalRaftRequest{Txn: req}); err != nil {
 		return nil, err
 	}
 	if err := s.checkSize(req); err != nil {

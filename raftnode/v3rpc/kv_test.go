@@ -9,6 +9,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func checkHeader(t *testing.T, what string, h *pb.ResponseHeader, rev int64) {
@@ -161,11 +163,30 @@ func TestKVErrors(t *testing.T) {
 			RequestRange: &pb.RangeRequest{Key: []byte("a"), SortTarget: 9}}}}})
 		return err
 	}
+	rawTxn := func(req *pb.TxnRequest) error {
+		_, err := kv.Txn(ctx, req)
+		return err
+	}
+	put := func(k string) *pb.RequestOp {
+		return &pb.RequestOp{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte(k)}}}
+	}
+	nested := func(ops ...*pb.RequestOp) *pb.RequestOp {
+		return &pb.RequestOp{Request: &pb.RequestOp_RequestTxn{RequestTxn: &pb.TxnRequest{Success: ops}}}
+	}
+	deep := put("deep")
+	for range 70 {
+		deep = nested(deep)
+	}
+	invalid := func(msg string) error { return status.Error(codes.InvalidArgument, msg) }
 	cases := []struct {
 		name string
 		err  error
 		want error
 	}{
+		{"empty key in compare", rawTxn(&pb.TxnRequest{Compare: []*pb.Compare{{Target: pb.Compare_VERSION}}}), rpctypes.ErrEmptyKey},
+		{"duplicate key in nested txn", rawTxn(&pb.TxnRequest{Success: []*pb.RequestOp{put("n"), nested(put("n"))}}), rpctypes.ErrDuplicateKey},
+		{"nil txn operation", rawTxn(&pb.TxnRequest{Success: []*pb.RequestOp{{}}}), invalid("kvstore: invalid request: txn operation without a request")},
+		{"txn nested too deep", rawTxn(&pb.TxnRequest{Success: []*pb.RequestOp{deep}}), invalid("kvstore: invalid request: txn nested deeper than 64")},
 		{"compacted", errOf(cli.Get(ctx, "a", clientv3.WithRev(3))), rpctypes.ErrCompacted},
 		{"future rev", errOf(cli.Get(ctx, "a", clientv3.WithRev(100))), rpctypes.ErrFutureRev},
 		{"compact again", errOf(cli.Compact(ctx, 3)), rpctypes.ErrCompacted},
@@ -185,6 +206,13 @@ func TestKVErrors(t *testing.T) {
 		{"too large", errOf(cli.Put(ctx, "big", strings.Repeat("x", 3<<19+1))), rpctypes.ErrRequestTooLarge},
 	}
 	for _, c := range cases {
+		if _, ok := status.FromError(c.want); ok && status.Code(c.want) == codes.InvalidArgument {
+			// Not an etcd error: the code and the store's message.
+			if gs, ws := status.Convert(c.err), status.Convert(c.want); gs.Code() != ws.Code() || gs.Message() != ws.Message() {
+				t.Errorf("%s: got %v, want %v", c.name, c.err, c.want)
+			}
+			continue
+		}
 		want := c.want
 		if ge := rpctypes.Error(want); ge != want {
 			want = ge
