@@ -207,7 +207,6 @@ func TestRemovedMemberStops(t *testing.T) {
 // log, whose first entry adds the removed member: it must join and serve,
 // not crash.
 func TestReplaceFirstMember(t *testing.T) {
-	knownBug(t, `BUG 3: a joining member that replays the add of a removed member first panics "removed all voters"`)
 	c := startTestCluster(t, 3)
 	first := c.Members[0]
 	lead, err := c.WaitLeader(nil, time.Minute)

@@ -52,7 +52,10 @@
 // whose context carries the member; names and client URLs are published
 // by each member once it runs. IDs derive from peer URLs and the cluster
 // token. A member started with --initial-cluster-state existing asks a
-// running member (peer port, kelson.raft.Membership/Get) for its IDs.
+// running member (peer port, kelson.raft.Membership/Get) for its IDs and
+// peers. Every replica applies each conf change against the membership the
+// log before it built — never a newer list it was told of — so all reach the
+// same raft configuration (membership.go).
 //
 // # Errors
 //

@@ -85,7 +85,9 @@ func (n *Node) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 }
 
 // The membership service on the peer port lets a member started with
-// --initial-cluster-state existing learn the cluster ID and its own ID.
+// --initial-cluster-state existing learn the cluster ID, its own ID and its
+// peers. A restarting member answers once it has replayed what it had
+// applied before (else its list may lack the very member asking).
 const membershipMethod = "/kelson.raft.Membership/Get"
 
 func registerMembershipService(s *grpc.Server, n *Node) {
@@ -97,6 +99,11 @@ func registerMembershipService(s *grpc.Server, n *Node) {
 			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 				if err := dec(new(wrapperspb.BytesValue)); err != nil {
 					return nil, err
+				}
+				select {
+				case <-n.appliedWait.wait(n.bootCommit):
+				case <-ctx.Done():
+					return nil, ctx.Err()
 				}
 				return wrapperspb.Bytes(n.membersSnapshot().encode()), nil
 			},
@@ -120,7 +127,8 @@ func fetchMembership(ctx context.Context, peerURL string) (*membership, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ms.ClusterID == 0 {
+	if ms.ClusterID == 0 || len(ms.Members) == 0 {
+		// A member that joined itself moments ago has applied nothing yet.
 		return nil, fmt.Errorf("%s does not know its cluster yet", peerURL)
 	}
 	return ms, nil
