@@ -281,7 +281,6 @@ func TestReplaceFirstMember(t *testing.T) {
 // up all the same (the leader's snapshot must include it), not wait for the
 // leader's next periodic snapshot.
 func TestNewMemberCatchesUpFromSnapshotWhenIdle(t *testing.T) {
-	knownBug(t, "BUG 5: a new member cannot install the leader's snapshot taken before it was added")
 	c := startTestCluster(t, 3, "--snapshot-count", "500")
 	cli := testClient(t, c.Endpoints()...)
 	// More than the leader keeps behind a snapshot (5000 entries).

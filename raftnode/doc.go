@@ -37,7 +37,10 @@
 // idempotent by index) while conf changes are re-applied. A follower behind
 // the compacted log receives the leader's whole store as a stream
 // (kvstore.Snapshot -> transport -> kvstore.Restore into a staging
-// directory), swapped in when raft accepts the snapshot.
+// directory), swapped in when raft accepts the snapshot. The leader does not
+// send the recorded snapshot but one made at that moment (applied index,
+// ConfState and membership), so a member added since the last recorded
+// snapshot finds itself in it and can install it (sendSnapshot).
 //
 // # Leases
 //

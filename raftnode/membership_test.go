@@ -467,3 +467,41 @@ func TestReplaceFirstBootstrapMember(t *testing.T) {
 		}
 	}
 }
+
+// TestNewMemberInstallsSnapshotWhenIdle: a member added after the leader's
+// last raft snapshot catches up from a snapshot that names it, without
+// waiting for more writes (and for the next periodic snapshot).
+func TestNewMemberInstallsSnapshotWhenIdle(t *testing.T) {
+	tc := newTestCluster(t, 3, func(i int, c *Config) {
+		c.SnapshotCount = 50
+		c.catchUpEntries = 10
+	})
+	lead := tc.waitLeaderKnown()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cli := quietClient(t, tc.endpoints()...)
+	for i := 0; i < 200; i++ {
+		if _, err := cli.Put(ctx, fmt.Sprintf("idle/%03d", i%50), fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := tc.replaceMember(ctx, (lead+1)%3)
+	// Idle from here: one write to know the revision to reach.
+	r, err := quietClient(t, tc.endpoints()[lead]).Put(ctx, "idle/last", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := quietClient(t, tc.cfgs[k].ListenClientURLs[0])
+	eventually(t, 20*time.Second, "the new member installs a snapshot and catches up", func() error {
+		g, err := nc.Get(ctx, "idle/last", clientv3.WithSerializable())
+		if err != nil {
+			return err
+		}
+		if g.Header.Revision < r.Header.Revision {
+			return fmt.Errorf("at revision %d, want %d", g.Header.Revision, r.Header.Revision)
+		}
+		return nil
+	})
+	tc.checkSameConfState(3)
+	checkConverged(t, tc.runningEndpoints())
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/kelson-dev/kelson/raftnode/transport"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Node is one member: a raft state machine driven by one goroutine (run),
@@ -478,17 +479,66 @@ func (n *Node) send(msgs []*raftpb.Message) {
 	}
 }
 
-// sendSnapshot streams the whole store to the follower. The store is at an
-// applied index >= the raft snapshot's; the follower skips the entries its
-// restored store already holds.
+// sendSnapshot sends the follower a snapshot made for it now, as etcd does,
+// not the one raft took from the log's storage: that was recorded up to
+// SnapshotCount entries ago, and its ConfState lacks any member added since
+// — such a member's raft ignores it ("not in the ConfState"), and would
+// wait for the next periodic snapshot while the leader streamed the whole
+// store again and again. The fresh snapshot is at the applied index, with
+// the applied ConfState and membership (consistent: all three change only
+// here, on the loop, between Readies).
+//
+// The store streamed with it is at an applied index >= the snapshot's (the
+// store is past the raft applied index while a restart replays; and the
+// stream begins when the transport reads it, maybe after more applies).
+// The follower makes that store live, then replays the entries after the
+// snapshot's index: the store skips those it holds, conf changes and member
+// attributes are re-applied on top of the snapshot's membership.
+//
+// raft set the follower's progress to wait for the older index; the
+// follower's answer (its new last index) moves it past that at once.
 func (n *Node) sendSnapshot(m *raftpb.Message) {
+	snap, err := n.currentSnapshot()
+	if err != nil {
+		n.log.Warn("cannot make a snapshot to send", "to", fmt.Sprintf("%x", m.GetTo()), "err", err)
+		// ReportSnapshot queues on the loop, which is running this.
+		go n.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+		return
+	}
+	m.Snapshot = snap
 	pr, pw := io.Pipe()
 	store := n.store.Load()
 	go func() {
 		pw.CloseWithError(store.Snapshot(pw))
 	}()
-	n.log.Info("sending snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", m.GetSnapshot().GetMetadata().GetIndex())
+	n.log.Info("sending snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", snap.GetMetadata().GetIndex(),
+		"log_snapshot_index", n.snapIndex)
 	n.tr.SendSnapshot(m, pr)
+}
+
+// currentSnapshot describes the applied state: index, term, ConfState and
+// membership. Called on the loop.
+func (n *Node) currentSnapshot() (*raftpb.Snapshot, error) {
+	applied := n.applied.Load()
+	term, err := n.rlog.Term(applied)
+	if err != nil {
+		return nil, fmt.Errorf("term of applied index %d: %w", applied, err)
+	}
+	n.mu.RLock()
+	data := n.members.encode()
+	n.mu.RUnlock()
+	cs := &raftpb.ConfState{}
+	if n.confSt != nil {
+		cs = proto.Clone(n.confSt).(*raftpb.ConfState) // the transport reads it later
+	}
+	return &raftpb.Snapshot{
+		Data: data,
+		Metadata: &raftpb.SnapshotMetadata{
+			Index:     new(applied),
+			Term:      new(term),
+			ConfState: raftpb.EnsureConfState(cs),
+		},
+	}, nil
 }
 
 // Stop stops the raft loop, the transport and the store. Pending requests
