@@ -486,7 +486,7 @@ func (n *Node) send(msgs []*raftpb.Message) {
 // wait for the next periodic snapshot while the leader streamed the whole
 // store again and again. The fresh snapshot is at the applied index, with
 // the applied ConfState and membership (consistent: all three change only
-// here, on the loop, between Readies).
+// on the loop, which runs this between applies).
 //
 // The store streamed with it is at an applied index >= the snapshot's (the
 // store is past the raft applied index while a restart replays; and the

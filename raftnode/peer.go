@@ -75,8 +75,12 @@ func (n *Node) ReportRemoved() {
 	n.Stop()
 }
 
-// isRemoved tells the transport which senders to refuse.
-func (n *Node) isRemoved(id uint64) bool { return n.membersSnapshot().Removed[id] }
+// isRemoved tells the transport which senders to refuse. Removal is for
+// good, so the newest list known at boot counts too: while the log replays,
+// the applied membership may not have reached the removal yet.
+func (n *Node) isRemoved(id uint64) bool {
+	return n.membersSnapshot().Removed[id] || (n.bootPeers != nil && n.bootPeers.Removed[id])
+}
 
 func (n *Node) ReportUnreachable(id uint64) { n.do(func() { n.rn.ReportUnreachable(id) }) }
 
@@ -86,8 +90,8 @@ func (n *Node) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 
 // The membership service on the peer port lets a member started with
 // --initial-cluster-state existing learn the cluster ID, its own ID and its
-// peers. A restarting member answers once it has replayed what it had
-// applied before (else its list may lack the very member asking).
+// peers. A restarting member answers once it has replayed the entries it
+// had committed before (else its list may lack the very member asking).
 const membershipMethod = "/kelson.raft.Membership/Get"
 
 func registerMembershipService(s *grpc.Server, n *Node) {
