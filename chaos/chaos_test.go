@@ -15,8 +15,7 @@ import (
 func TestChaos(t *testing.T) {
 	seed := testSeed(t)
 	dur := testDuration(t, 40*time.Second)
-	cfg := Config{Binary: kelsonBin, Dir: workDir(t), Seed: seed, Duration: dur, Logf: t.Logf,
-		KnownBugs: os.Getenv(envKnown) == "1"}
+	cfg := Config{Binary: kelsonBin, Dir: workDir(t), Seed: seed, Duration: dur, Logf: t.Logf}
 	if s := os.Getenv(envFaults); s != "" {
 		w, err := ParseFaultWeights(s)
 		if err != nil {

@@ -72,9 +72,7 @@ type Nemesis struct {
 	dir     string
 	weights map[string]int
 	deck    []string
-	// knownBugs: also inject what triggers known, unfixed bugs.
-	knownBugs bool
-	cli       *clientv3.Client
+	cli     *clientv3.Client
 
 	mu       sync.Mutex
 	counts   map[string]int
@@ -452,16 +450,6 @@ func (n *Nemesis) replaceMember() {
 		return
 	}
 	m := n.other(lead)
-	if m == n.c.Members[0] && !n.knownBugs {
-		// Replacing the first bootstrap member makes the new member panic
-		// while the log still starts at index 1 (BUG 3 in the report,
-		// TestReplaceFirstMember); pick another unless asked for it.
-		for _, o := range n.c.Members[1:] {
-			if o != lead {
-				m = o
-			}
-		}
-	}
 	id, err := n.c.ID(m)
 	if err != nil {
 		n.note("member-replace: ID of %s: %v; skipped", m.Name, err)

@@ -207,7 +207,6 @@ func TestRemovedMemberStops(t *testing.T) {
 // log, whose first entry adds the removed member: it must join and serve,
 // not crash.
 func TestReplaceFirstMember(t *testing.T) {
-	knownBug(t, `BUG 3: a joining member that replays the add of a removed member first panics "removed all voters"`)
 	c := startTestCluster(t, 3)
 	first := c.Members[0]
 	lead, err := c.WaitLeader(nil, time.Minute)
@@ -282,7 +281,6 @@ func TestReplaceFirstMember(t *testing.T) {
 // up all the same (the leader's snapshot must include it), not wait for the
 // leader's next periodic snapshot.
 func TestNewMemberCatchesUpFromSnapshotWhenIdle(t *testing.T) {
-	knownBug(t, "BUG 5: a new member cannot install the leader's snapshot taken before it was added")
 	c := startTestCluster(t, 3, "--snapshot-count", "500")
 	cli := testClient(t, c.Endpoints()...)
 	// More than the leader keeps behind a snapshot (5000 entries).

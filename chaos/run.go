@@ -33,10 +33,6 @@ type Config struct {
 	PorcupineTimeout time.Duration
 	// Logf logs progress. Default: discard.
 	Logf func(format string, args ...any)
-	// KnownBugs also injects the faults that trigger known, unfixed bugs
-	// (see the report); by default they are steered around so that a run
-	// finds new ones.
-	KnownBugs bool
 }
 
 // Report is the outcome of a run.
@@ -114,7 +110,6 @@ func Run(cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	nem.knownBugs = cfg.KnownBugs
 	defer nem.cli.Close()
 
 	time.Sleep(time.Second) // some history before the first fault

@@ -37,7 +37,10 @@
 // idempotent by index) while conf changes are re-applied. A follower behind
 // the compacted log receives the leader's whole store as a stream
 // (kvstore.Snapshot -> transport -> kvstore.Restore into a staging
-// directory), swapped in when raft accepts the snapshot.
+// directory), swapped in when raft accepts the snapshot. The leader does not
+// send the recorded snapshot but one made at that moment (applied index,
+// ConfState and membership), so a member added since the last recorded
+// snapshot finds itself in it and can install it (sendSnapshot).
 //
 // A backup (etcdctl snapshot save) becomes a member of a new cluster with
 // RestoreSnapshot (restore.go): the store is restored from the file and the
@@ -57,7 +60,10 @@
 // whose context carries the member; names and client URLs are published
 // by each member once it runs. IDs derive from peer URLs and the cluster
 // token. A member started with --initial-cluster-state existing asks a
-// running member (peer port, kelson.raft.Membership/Get) for its IDs.
+// running member (peer port, kelson.raft.Membership/Get) for its IDs and
+// peers. Every replica applies each conf change against the membership the
+// log before it built — never a newer list it was told of — so all reach the
+// same raft configuration (membership.go).
 //
 // # Errors
 //

@@ -29,8 +29,22 @@ func (m *Member) toPB() *pb.Member {
 }
 
 // membership is the replicated member list. It is changed only by applying
-// committed entries (in the raft loop) and persisted with the raft log's
-// metadata, so it always matches the applied conf state.
+// committed entries (in the raft loop), so it always matches the applied
+// conf state.
+//
+// Invariant: the membership a member applies an entry against is a pure
+// function of the log before that entry — the same on every replica. The
+// apply rules (an add of a Removed ID, or a removal of an unknown one, is
+// turned into an empty conf change) read it, so a replica that knew more
+// (say, a later removal) when replaying an entry would take another
+// decision and give raft another configuration: a joiner that had adopted
+// the running cluster's list and then replayed the bootstrap add of a member
+// removed since, rejected it and panicked on an empty configuration. So the
+// applied membership starts empty (bootstrap, join; the log's first entries
+// add the members) or from a raft snapshot's (taken at the snapshot's index;
+// restart, snapshot install), never from a newer list. The newest list a
+// member knows is persisted too (metaMembership) but is used only to find
+// peers (Node.bootPeers) until the replay catches up.
 type membership struct {
 	ClusterID uint64             `json:"clusterID"`
 	Token     string             `json:"token"`

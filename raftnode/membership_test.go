@@ -321,3 +321,187 @@ func TestRemoveLeaderThroughFollower(t *testing.T) {
 		t.Fatalf("MemberRemove(leader) through a follower: %v, although the removal was applied", err)
 	}
 }
+
+// replaceMember removes member i (through the others), stops it and adds a
+// new member in its place: a new ID on a fresh peer URL, an empty data
+// directory, started with --initial-cluster-state existing. It returns the
+// new member's index.
+func (tc *testCluster) replaceMember(ctx context.Context, i int) int {
+	tc.t.Helper()
+	var rest []string
+	for j, s := range tc.servers {
+		if j != i && s != nil {
+			rest = append(rest, tc.cfgs[j].ListenClientURLs[0])
+		}
+	}
+	cli := quietClient(tc.t, rest...)
+	id := tc.servers[i].Node.id
+	if _, err := cli.MemberRemove(ctx, id); err != nil {
+		tc.t.Fatalf("remove member %d (%x): %v", i, id, err)
+	}
+	tc.stop(i)
+	ports := freePorts(tc.t, 2)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	add, err := cli.MemberAdd(ctx, []string{peerURL})
+	if err != nil {
+		tc.t.Fatalf("add a member in place of member %d: %v", i, err)
+	}
+	base := tc.cfgs[0]
+	k := len(tc.cfgs)
+	cfg := Config{
+		Name:                    fmt.Sprintf("m%d", k),
+		DataDir:                 filepath.Join(tc.t.TempDir(), fmt.Sprintf("m%d", k)),
+		ListenClientURLs:        []string{fmt.Sprintf("http://127.0.0.1:%d", ports[0])},
+		ListenPeerURLs:          []string{peerURL},
+		InitialCluster:          base.InitialCluster + fmt.Sprintf(",m%d=%s", k, peerURL),
+		InitialClusterState:     "existing",
+		HeartbeatInterval:       base.HeartbeatInterval,
+		ElectionTimeout:         base.ElectionTimeout,
+		LeaseCheckpointInterval: base.LeaseCheckpointInterval,
+		SnapshotCount:           base.SnapshotCount,
+		Logger:                  testLogger(tc.t).With("member", k),
+		catchUpEntries:          base.catchUpEntries,
+	}
+	tc.cfgs = append(tc.cfgs, cfg)
+	tc.servers = append(tc.servers, nil)
+	tc.start(k)
+	if got := tc.servers[k].Node.id; got != add.Member.ID {
+		tc.t.Fatalf("joining member took ID %x, the cluster added %x", got, add.Member.ID)
+	}
+	tc.t.Logf("replaced member %d (%x) with member %d (%x)", i, id, k, add.Member.ID)
+	return k
+}
+
+// runningEndpoints returns the client URLs of the running members.
+func (tc *testCluster) runningEndpoints() []string {
+	var eps []string
+	for i, s := range tc.servers {
+		if s != nil {
+			eps = append(eps, tc.cfgs[i].ListenClientURLs[0])
+		}
+	}
+	return eps
+}
+
+// checkSameConfState fails unless every running member's raft
+// configuration (voters, learners) is the same and has want voters.
+func (tc *testCluster) checkSameConfState(want int) {
+	tc.t.Helper()
+	eventually(tc.t, 20*time.Second, "identical conf states", func() error {
+		var first string
+		for i, s := range tc.servers {
+			if s == nil {
+				continue
+			}
+			type conf struct {
+				desc   string
+				voters int
+			}
+			ch := make(chan conf, 1)
+			if !s.Node.do(func() { // rn belongs to the loop
+				cfg := s.Node.rn.Status().Config
+				ch <- conf{cfg.String(), len(cfg.Voters.IDs())}
+			}) {
+				return fmt.Errorf("member %d stopped: %v", i, s.Node.stopped())
+			}
+			c := <-ch
+			got := c.desc
+			if c.voters != want {
+				return fmt.Errorf("member %d has %d voters (%s), want %d", i, c.voters, got, want)
+			}
+			if first == "" {
+				first = got
+			} else if got != first {
+				return fmt.Errorf("member %d has %s, another %s", i, got, first)
+			}
+		}
+		return nil
+	})
+}
+
+// TestReplaceFirstBootstrapMember: the first --initial-cluster member is
+// removed and replaced while the log still starts at index 1. The joiner
+// replays the whole log, whose first entry adds the removed member; a
+// surviving member restarted replays it too. Both must come to the same
+// configuration as the others, not reject the replayed add (and panic on
+// an empty configuration) because they already know of the removal.
+func TestReplaceFirstBootstrapMember(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	tc.waitLeaderKnown()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cli := quietClient(t, tc.endpoints()[1:]...)
+	for i := 0; i < 20; i++ {
+		if _, err := cli.Put(ctx, fmt.Sprintf("rf/%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	firstID := tc.servers[0].Node.id
+	k := tc.replaceMember(ctx, 0)
+	eventually(t, 20*time.Second, "the new member catches up", func() error {
+		r, err := quietClient(t, tc.cfgs[k].ListenClientURLs[0]).Get(ctx, "rf/19", clientv3.WithSerializable())
+		if err != nil {
+			return err
+		}
+		if len(r.Kvs) != 1 {
+			return fmt.Errorf("rf/19 not there yet (revision %d)", r.Header.Revision)
+		}
+		return nil
+	})
+	tc.checkSameConfState(3)
+	// A surviving bootstrap member restarts from a log that starts at 1.
+	tc.stop(1)
+	tc.start(1)
+	after := quietClient(t, tc.runningEndpoints()...)
+	eventually(t, 20*time.Second, "a write after the restart", func() error {
+		_, err := after.Put(ctx, "rf/after", "x") // may meet an election
+		return err
+	})
+	tc.checkSameConfState(3)
+	checkConverged(t, tc.runningEndpoints())
+	// Every member, the joiner too (by replaying the removal), holds the
+	// removed ID as removed: its messages are refused, it is never re-added.
+	for i, s := range tc.servers {
+		if s != nil && !s.Node.membersSnapshot().Removed[firstID] {
+			t.Errorf("member %d does not know that %x was removed", i, firstID)
+		}
+	}
+}
+
+// TestNewMemberInstallsSnapshotWhenIdle: a member added after the leader's
+// last raft snapshot catches up from a snapshot that names it, without
+// waiting for more writes (and for the next periodic snapshot).
+func TestNewMemberInstallsSnapshotWhenIdle(t *testing.T) {
+	tc := newTestCluster(t, 3, func(i int, c *Config) {
+		c.SnapshotCount = 50
+		c.catchUpEntries = 10
+	})
+	lead := tc.waitLeaderKnown()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cli := quietClient(t, tc.endpoints()...)
+	for i := 0; i < 200; i++ {
+		if _, err := cli.Put(ctx, fmt.Sprintf("idle/%03d", i%50), fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := tc.replaceMember(ctx, (lead+1)%3)
+	// Idle from here: one write to know the revision to reach.
+	r, err := quietClient(t, tc.endpoints()[lead]).Put(ctx, "idle/last", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := quietClient(t, tc.cfgs[k].ListenClientURLs[0])
+	eventually(t, 20*time.Second, "the new member installs a snapshot and catches up", func() error {
+		g, err := nc.Get(ctx, "idle/last", clientv3.WithSerializable())
+		if err != nil {
+			return err
+		}
+		if g.Header.Revision < r.Header.Revision {
+			return fmt.Errorf("at revision %d, want %d", g.Header.Revision, r.Header.Revision)
+		}
+		return nil
+	})
+	tc.checkSameConfState(3)
+	checkConverged(t, tc.runningEndpoints())
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/kelson-dev/kelson/raftnode/transport"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Node is one member: a raft state machine driven by one goroutine (run),
@@ -70,10 +71,15 @@ type Node struct {
 	staged         map[uint64]string // snapshot index -> restored store dir awaiting install
 	storeOpts      kvstore.Options
 	requestTimeout time.Duration
-	// bootPeers are the members to connect to before any conf change is
-	// applied (the bootstrap list, or the cluster a joiner was told of).
+	// bootPeers are the members to connect to before the log replays: the
+	// bootstrap list, the cluster a joiner was told of, or the newest list
+	// a restarting member knew. Set by boot, read-only afterwards.
 	bootPeers *membership
-	fwd       leaderConns
+	// bootCommit is the commit index this member had durably before it
+	// started: until it has applied that far again, its applied state is
+	// older than what it once served. Set by boot, read-only afterwards.
+	bootCommit uint64
+	fwd        leaderConns
 
 	// leaderChange is closed (and replaced) whenever the leader changes.
 	leaderChangeMu sync.Mutex
@@ -182,7 +188,10 @@ func (n *Node) boot(ctx context.Context) error {
 }
 
 func (n *Node) restart(raftCfg *raft.Config, idBytes []byte) error {
-	ms, err := n.loadMembership()
+	// newest is the newest member list this member knew: the peers to talk
+	// to until the replay catches up. It is not the base the replay
+	// applies against (see membership).
+	newest, err := n.loadMembership()
 	if err != nil {
 		return err
 	}
@@ -194,23 +203,27 @@ func (n *Node) restart(raftCfg *raft.Config, idBytes []byte) error {
 		return fmt.Errorf("raftnode: read snapshot: %w", err)
 	}
 	n.snapIndex = snap.GetMetadata().GetIndex()
-	if len(snap.GetData()) > 0 && n.snapIndex > 0 {
-		// The snapshot's membership is the base; entries after it are
-		// replayed and re-apply their conf changes.
-		if sm, err := decodeMembership(snap.GetData()); err == nil && len(ms.Members) == 0 {
-			ms = sm
+	// The base is the membership at the snapshot's index (empty before the
+	// first snapshot: the log starts with the bootstrap adds); the entries
+	// after it are replayed and re-apply their conf changes.
+	base := &membership{ClusterID: newest.ClusterID, Token: newest.Token, Members: map[uint64]*Member{}, Removed: map[uint64]bool{}}
+	if n.snapIndex > 0 {
+		if base, err = decodeMembership(snap.GetData()); err != nil {
+			return fmt.Errorf("raftnode: membership of snapshot %d: %w", n.snapIndex, err)
 		}
 	}
-	if self, ok := ms.Members[n.id]; ok && !sameSet(self.PeerURLs, n.cfg.InitialAdvertisePeerURLs) {
+	if self, ok := newest.Members[n.id]; ok && !sameSet(self.PeerURLs, n.cfg.InitialAdvertisePeerURLs) {
 		return fmt.Errorf("%w: data dir %s belongs to member %x of cluster %x, whose peer URLs are %v, but this member advertises %v: "+
 			"point --data-dir at this member's own directory, or change the member's URLs with `etcdctl member update`",
-			ErrBadConfig, n.cfg.DataDir, n.id, ms.ClusterID, self.PeerURLs, n.cfg.InitialAdvertisePeerURLs)
+			ErrBadConfig, n.cfg.DataDir, n.id, newest.ClusterID, self.PeerURLs, n.cfg.InitialAdvertisePeerURLs)
 	}
-	n.members = ms
-	_, cs, err := n.rlog.InitialState()
+	n.members = base
+	n.bootPeers = newest
+	hs, cs, err := n.rlog.InitialState()
 	if err != nil {
 		return err
 	}
+	n.bootCommit = hs.GetCommit()
 	n.confSt = cs
 	raftCfg.ID = n.id
 	// Replay from the snapshot: raft re-delivers committed entries after it;
@@ -227,7 +240,7 @@ func (n *Node) restart(raftCfg *raft.Config, idBytes []byte) error {
 		return fmt.Errorf("raftnode: restart raft: %w", err)
 	}
 	n.rn = rn
-	n.log.Info("restarting member", "id", fmt.Sprintf("%x", n.id), "cluster", fmt.Sprintf("%x", ms.ClusterID),
+	n.log.Info("restarting member", "id", fmt.Sprintf("%x", n.id), "cluster", fmt.Sprintf("%x", newest.ClusterID),
 		"snapshot_index", n.snapIndex, "store_revision", n.store.Load().Rev(), "store_applied", n.store.Load().AppliedIndex())
 	return nil
 }
@@ -302,13 +315,16 @@ func (n *Node) join(ctx context.Context, raftCfg *raft.Config) error {
 		return fmt.Errorf("%w: the cluster has no member with peer URLs %v: add it first (etcdctl member add %s --peer-urls=%s)",
 			ErrBadConfig, n.cfg.InitialAdvertisePeerURLs, n.cfg.Name, n.cfg.InitialAdvertisePeerURLs[0])
 	}
-	// Adopt the running cluster's member list at once (so member list and
-	// status are right before the log replays); replaying the conf changes
-	// later leaves it unchanged.
+	// The running cluster's member list tells whom to talk to (and is
+	// persisted as the newest list known, for a restart before anything is
+	// applied); the applied membership starts empty like everyone's and is
+	// built by the log or a snapshot (see membership). Adopting the remote
+	// list here would make this member judge the replayed conf changes
+	// against a later state than the others did.
 	if err := n.saveIdentity(remote); err != nil {
 		return err
 	}
-	n.members = remote
+	n.members = &membership{ClusterID: remote.ClusterID, Token: remote.Token, Members: map[uint64]*Member{}, Removed: map[uint64]bool{}}
 	n.confSt = &raftpb.ConfState{}
 	n.bootPeers = remote
 	raftCfg.ID = n.id
@@ -466,17 +482,66 @@ func (n *Node) send(msgs []*raftpb.Message) {
 	}
 }
 
-// sendSnapshot streams the whole store to the follower. The store is at an
-// applied index >= the raft snapshot's; the follower skips the entries its
-// restored store already holds.
+// sendSnapshot sends the follower a snapshot made for it now, as etcd does,
+// not the one raft took from the log's storage: that was recorded up to
+// SnapshotCount entries ago, and its ConfState lacks any member added since
+// — such a member's raft ignores it ("not in the ConfState"), and would
+// wait for the next periodic snapshot while the leader streamed the whole
+// store again and again. The fresh snapshot is at the applied index, with
+// the applied ConfState and membership (consistent: all three change only
+// on the loop, which runs this between applies).
+//
+// The store streamed with it is at an applied index >= the snapshot's (the
+// store is past the raft applied index while a restart replays; and the
+// stream begins when the transport reads it, maybe after more applies).
+// The follower makes that store live, then replays the entries after the
+// snapshot's index: the store skips those it holds, conf changes and member
+// attributes are re-applied on top of the snapshot's membership.
+//
+// raft set the follower's progress to wait for the older index; the
+// follower's answer (its new last index) moves it past that at once.
 func (n *Node) sendSnapshot(m *raftpb.Message) {
+	snap, err := n.currentSnapshot()
+	if err != nil {
+		n.log.Warn("cannot make a snapshot to send", "to", fmt.Sprintf("%x", m.GetTo()), "err", err)
+		// ReportSnapshot queues on the loop, which is running this.
+		go n.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+		return
+	}
+	m.Snapshot = snap
 	pr, pw := io.Pipe()
 	store := n.store.Load()
 	go func() {
 		pw.CloseWithError(store.Snapshot(pw))
 	}()
-	n.log.Info("sending snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", m.GetSnapshot().GetMetadata().GetIndex())
+	n.log.Info("sending snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", snap.GetMetadata().GetIndex(),
+		"log_snapshot_index", n.snapIndex)
 	n.tr.SendSnapshot(m, pr)
+}
+
+// currentSnapshot describes the applied state: index, term, ConfState and
+// membership. Called on the loop.
+func (n *Node) currentSnapshot() (*raftpb.Snapshot, error) {
+	applied := n.applied.Load()
+	term, err := n.rlog.Term(applied)
+	if err != nil {
+		return nil, fmt.Errorf("term of applied index %d: %w", applied, err)
+	}
+	n.mu.RLock()
+	data := n.members.encode()
+	n.mu.RUnlock()
+	cs := &raftpb.ConfState{}
+	if n.confSt != nil {
+		cs = proto.Clone(n.confSt).(*raftpb.ConfState) // the transport reads it later
+	}
+	return &raftpb.Snapshot{
+		Data: data,
+		Metadata: &raftpb.SnapshotMetadata{
+			Index:     new(applied),
+			Term:      new(term),
+			ConfState: raftpb.EnsureConfState(cs),
+		},
+	}, nil
 }
 
 // Stop stops the raft loop, the transport and the store. Pending requests

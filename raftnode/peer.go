@@ -75,8 +75,12 @@ func (n *Node) ReportRemoved() {
 	n.Stop()
 }
 
-// isRemoved tells the transport which senders to refuse.
-func (n *Node) isRemoved(id uint64) bool { return n.membersSnapshot().Removed[id] }
+// isRemoved tells the transport which senders to refuse. Removal is for
+// good, so the newest list known at boot counts too: while the log replays,
+// the applied membership may not have reached the removal yet.
+func (n *Node) isRemoved(id uint64) bool {
+	return n.membersSnapshot().Removed[id] || (n.bootPeers != nil && n.bootPeers.Removed[id])
+}
 
 func (n *Node) ReportUnreachable(id uint64) { n.do(func() { n.rn.ReportUnreachable(id) }) }
 
@@ -85,7 +89,9 @@ func (n *Node) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 }
 
 // The membership service on the peer port lets a member started with
-// --initial-cluster-state existing learn the cluster ID and its own ID.
+// --initial-cluster-state existing learn the cluster ID, its own ID and its
+// peers. A restarting member answers once it has replayed the entries it
+// had committed before (else its list may lack the very member asking).
 const membershipMethod = "/kelson.raft.Membership/Get"
 
 func registerMembershipService(s *grpc.Server, n *Node) {
@@ -97,6 +103,11 @@ func registerMembershipService(s *grpc.Server, n *Node) {
 			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 				if err := dec(new(wrapperspb.BytesValue)); err != nil {
 					return nil, err
+				}
+				select {
+				case <-n.appliedWait.wait(n.bootCommit):
+				case <-ctx.Done():
+					return nil, ctx.Err()
 				}
 				return wrapperspb.Bytes(n.membersSnapshot().encode()), nil
 			},
@@ -120,7 +131,8 @@ func fetchMembership(ctx context.Context, peerURL string) (*membership, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ms.ClusterID == 0 {
+	if ms.ClusterID == 0 || len(ms.Members) == 0 {
+		// A member that joined itself moments ago has applied nothing yet.
 		return nil, fmt.Errorf("%s does not know its cluster yet", peerURL)
 	}
 	return ms, nil

@@ -121,11 +121,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// Serve clients only once the entries committed before a restart are
 	// applied again (store applies are not synced, so a crash may have lost
 	// some): a client must not see this member older than it once was.
-	if hs, _, err := n.rlog.InitialState(); err == nil && hs.GetCommit() > 0 {
+	if n.bootCommit > 0 {
 		select {
-		case <-n.appliedWait.wait(hs.GetCommit()):
+		case <-n.appliedWait.wait(n.bootCommit):
 		case <-time.After(n.requestTimeout):
-			cfg.Logger.Warn("replaying the raft log takes long; serving anyway", "commit", hs.GetCommit(), "applied", n.applied.Load())
+			cfg.Logger.Warn("replaying the raft log takes long; serving anyway", "commit", n.bootCommit, "applied", n.applied.Load())
 		}
 	}
 	m.clientSrv = grpc.NewServer(v3rpc.ServerOptions(rpcOpts)...)

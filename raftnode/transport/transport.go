@@ -47,14 +47,6 @@ type RemovedHandler interface {
 	ReportRemoved()
 }
 
-// SnapshotOpener may be implemented by a Handler. When it is, Send routes a
-// MsgSnap to SendSnapshot with the body OpenSnapshot returns; otherwise the
-// body is empty (the message's Snapshot.Data travels with the header).
-// OpenSnapshot is called from a transport goroutine.
-type SnapshotOpener interface {
-	OpenSnapshot(m *raftpb.Message) (io.ReadCloser, error)
-}
-
 // Transport carries raft messages between the members of one cluster.
 // Create it with New, serve it with Register, and name the peers with
 // AddPeer. All methods are safe for concurrent use.
@@ -207,7 +199,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 			continue
 		}
 		if m.GetType() == raftpb.MsgSnap {
-			t.sendSnapshot(m, nil, true)
+			t.SendSnapshot(m, nil) // no body: Snapshot.Data travels with the header
 			continue
 		}
 		if t.cfg.Filter != nil {
@@ -273,10 +265,6 @@ func (t *Transport) later(d time.Duration, f func()) {
 // returned nil, SnapshotFailure otherwise (including an unknown peer, a
 // snapshot to that peer already in flight, or a stop).
 func (t *Transport) SendSnapshot(m *raftpb.Message, body io.ReadCloser) {
-	t.sendSnapshot(m, body, false)
-}
-
-func (t *Transport) sendSnapshot(m *raftpb.Message, body io.ReadCloser, open bool) {
 	fail := func(reason string, err error) {
 		if body != nil {
 			_ = body.Close()
@@ -324,9 +312,6 @@ func (t *Transport) sendSnapshot(m *raftpb.Message, body io.ReadCloser, open boo
 				timer.Stop()
 			}
 		}
-		if open {
-			body = t.openSnapshot(m)
-		}
 		err := p.streamSnapshot(m, body)
 		// Free the slot before reporting: raft may send the next snapshot
 		// as soon as it hears about this one.
@@ -342,25 +327,6 @@ func (t *Transport) sendSnapshot(m *raftpb.Message, body io.ReadCloser, open boo
 		t.rep.snapshot(p.id, raft.SnapshotFinish)
 	}()
 }
-
-// openSnapshot asks the handler for the body of m, if it can give one.
-func (t *Transport) openSnapshot(m *raftpb.Message) io.ReadCloser {
-	o, ok := t.h.(SnapshotOpener)
-	if !ok {
-		return nil
-	}
-	body, err := o.OpenSnapshot(m)
-	if err != nil {
-		return errReader{fmt.Errorf("transport: open snapshot at %d: %w", m.GetSnapshot().GetMetadata().GetIndex(), err)}
-	}
-	return body
-}
-
-// errReader fails every Read with err.
-type errReader struct{ err error }
-
-func (r errReader) Read([]byte) (int, error) { return 0, r.err }
-func (r errReader) Close() error             { return nil }
 
 // Stop closes every stream, waits for the transport's goroutines (including
 // Handler calls in progress, whose ctx is cancelled) and delivers the pending
