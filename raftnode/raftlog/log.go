@@ -72,6 +72,12 @@ func Open(dir string, opts Options) (*Log, error) {
 	db, err := pebble.Open(dir, &pebble.Options{
 		FS:     opts.FS,
 		Logger: pebbleLogger{l: opts.Logger, dir: dir, fatal: opts.Fatal},
+		// Entries live briefly: the log is compacted every SnapshotCount
+		// entries (10,000 by default, ~4 MB of 256-byte puts). A memtable
+		// holding several such spans is flushed when most of it is already
+		// deleted, so few entries are ever written to (and compacted out
+		// of) sstables; Pebble's default of 4 MB flushed them all.
+		MemTableSize: 16 << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: open %s: %w", dir, err)
