@@ -138,7 +138,14 @@ func (n *Node) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 			return 0, err
 		}
 		if n.isLead.Load() {
-			if err := n.appliedCommitted(ctx); err != nil {
+			// Confirm the leadership (a ReadIndex round, which also waits
+			// for what was committed to be applied) before renewing, as
+			// etcd does since 3.5: a leader cut off from the others keeps
+			// its role until CheckQuorum demotes it, while a new leader
+			// counts the lease from its own promotion, which may be before
+			// this keep-alive's call — acknowledging it would promise a TTL
+			// the real leader does not grant.
+			if err := n.linearizable(ctx); err != nil {
 				return 0, err
 			}
 			ttl, err := n.lessor.renew(id)
