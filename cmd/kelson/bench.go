@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/kelson-dev/kelson/bench"
 	"github.com/spf13/cobra"
@@ -65,11 +64,11 @@ func newBenchCommand() *cobra.Command {
 	}
 	f := cmd.PersistentFlags()
 	f.SortFlags = false
-	f.StringSliceVar(&o.common.Endpoints, "endpoints", []string{"127.0.0.1:2379"}, "client addresses of the members, host:port or URLs, comma-separated")
-	f.IntVar(&o.common.Conns, "conns", 1, "gRPC connections; connection i dials endpoint i mod the number of endpoints")
-	f.IntVar(&o.common.Clients, "clients", 1, "concurrent clients, each waiting for its answer before its next request (the putters in the watch workloads)")
+	f.StringSliceVar(&o.common.Endpoints, "endpoints", nil, "client addresses of the members, host:port or URLs, comma-separated (default 127.0.0.1:2379)")
+	f.IntVar(&o.common.Conns, "conns", 0, "gRPC connections; connection i dials endpoint i mod the number of endpoints (default 1)")
+	f.IntVar(&o.common.Clients, "clients", 0, "concurrent clients, each waiting for its answer before its next request (the putters in the watch workloads) (default 1)")
 	f.BoolVar(&o.common.TargetLeader, "target-leader", false, "send every request to the leader only")
-	f.DurationVar(&o.common.DialTimeout, "dial-timeout", 5*time.Second, "how long to wait for each endpoint to answer before giving up")
+	f.DurationVar(&o.common.DialTimeout, "dial-timeout", 0, "how long to wait for each endpoint to answer before giving up (default 5s)")
 	f.Uint64Var(&o.common.Seed, "seed", 0, "seed of the random key, value and operation choices (0: from the clock; the seed used is in --json's config)")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON instead of text")
 	f.StringVar(&o.out, "out", "", "also write a self-contained chart to this file: .html or .svg")
@@ -183,13 +182,13 @@ func (o *benchOptions) commonFor(cmd *cobra.Command, rate float64) bench.Common 
 }
 
 func addKeyFlags(f *pflag.FlagSet, k *bench.Keys) {
-	f.IntVar(&k.KeySize, "key-size", 8, "bytes per key (keys are zero-padded decimal numbers)")
-	f.Int64Var(&k.KeySpaceSize, "key-space-size", 1, "number of distinct keys")
+	f.IntVar(&k.KeySize, "key-size", 0, "bytes per key (keys are zero-padded decimal numbers) (default 8)")
+	f.Int64Var(&k.KeySpaceSize, "key-space-size", 0, "number of distinct keys (default 1)")
 	f.BoolVar(&k.SequentialKeys, "sequential-keys", false, "use keys in order (request i: key i mod key-space-size) instead of at random")
 }
 
 func addConsistencyFlag(f *pflag.FlagSet, s *string) {
-	f.StringVar(s, "consistency", "l", "read consistency: l (linearizable) or s (serializable)")
+	f.StringVar(s, "consistency", "", "read consistency: l (linearizable) or s (serializable) (default l)")
 }
 
 func parseConsistency(s string) (bench.Consistency, error) {
@@ -210,10 +209,10 @@ func benchPutCommand(o *benchOptions) *cobra.Command {
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of puts")
+	f.Int64Var(&c.Total, "total", 0, "number of puts (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "puts per second over all clients (0: no limit)")
 	addKeyFlags(f, &c.Keys)
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
 	return cmd
 }
 
@@ -235,7 +234,7 @@ range [key, end) when key is given (just key when end is not).`, 2,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of reads")
+	f.Int64Var(&c.Total, "total", 0, "number of reads (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "reads per second over all clients (0: no limit)")
 	addKeyFlags(f, &c.Keys)
 	addConsistencyFlag(f, &cons)
@@ -254,11 +253,11 @@ func benchTxnPutCommand(o *benchOptions) *cobra.Command {
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of transactions")
+	f.Int64Var(&c.Total, "total", 0, "number of transactions (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "transactions per second over all clients (0: no limit)")
 	addKeyFlags(f, &c.Keys)
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
-	f.IntVar(&c.TxnOps, "txn-ops", 1, "puts per transaction (at most --key-space-size)")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
+	f.IntVar(&c.TxnOps, "txn-ops", 0, "puts per transaction (at most --key-space-size) (default 1)")
 	return cmd
 }
 
@@ -281,11 +280,11 @@ range [key, end) when given) or writes (a key of the key space), at
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of transactions")
+	f.Int64Var(&c.Total, "total", 0, "number of transactions (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "transactions per second over all clients (0: no limit)")
 	addKeyFlags(f, &c.Keys)
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
-	f.Float64Var(&c.RWRatio, "rw-ratio", 1, "reads per write")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
+	f.Float64Var(&c.RWRatio, "rw-ratio", 0, "reads per write (default 1)")
 	addConsistencyFlag(f, &cons)
 	f.Int64Var(&c.Limit, "limit", 0, "most keys returned per read (0: no limit)")
 	return cmd
@@ -308,13 +307,13 @@ exactly once and in revision order.`, 0,
 		})
 	cmd.Aliases = []string{"watch-fanout"}
 	f := cmd.Flags()
-	f.IntVar(&c.Watchers, "watchers", 1000, "watchers on the key")
-	f.IntVar(&c.Streams, "streams", 10, "gRPC watch streams the watchers share")
-	f.Int64Var(&c.Puts, "puts", 100, "puts to the key")
+	f.IntVar(&c.Watchers, "watchers", 0, "watchers on the key (default 1000)")
+	f.IntVar(&c.Streams, "streams", 0, "gRPC watch streams the watchers share (default 10)")
+	f.Int64Var(&c.Puts, "puts", 0, "puts to the key (default 100)")
 	f.Float64Var(&rate, "rate", 0, "puts per second (0: no limit)")
-	f.StringVar(&c.Key, "key", "/kelson-bench/watch", "the key watched and written")
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
-	f.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long to wait after the last put for every event to arrive")
+	f.StringVar(&c.Key, "key", "", "the key watched and written (default /kelson-bench/watch)")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
+	f.DurationVar(&c.DrainTimeout, "drain-timeout", 0, "how long to wait after the last put for every event to arrive (default 30s)")
 	return cmd
 }
 
@@ -330,11 +329,11 @@ latency from just before each put is sent to the receipt of its event.`, 0,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Puts, "puts", 1000, "puts to the key")
-	f.Float64Var(&rate, "rate", 100, "puts per second")
-	f.StringVar(&c.Key, "key", "/kelson-bench/watch-latency", "the key watched and written")
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
-	f.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long to wait after the last put for every event to arrive")
+	f.Int64Var(&c.Puts, "puts", 0, "puts to the key (default 1000)")
+	f.Float64Var(&rate, "rate", 0, "puts per second (default 100)")
+	f.StringVar(&c.Key, "key", "", "the key watched and written (default /kelson-bench/watch-latency)")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
+	f.DurationVar(&c.DrainTimeout, "drain-timeout", 0, "how long to wait after the last put for every event to arrive (default 30s)")
 	return cmd
 }
 
@@ -350,9 +349,9 @@ headline latency is the whole cycle; the steps are reported as kinds.`, 0,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of lease cycles")
+	f.Int64Var(&c.Total, "total", 0, "number of lease cycles (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "cycles per second over all clients (0: no limit)")
-	f.Int64Var(&c.TTL, "ttl", 10, "lease TTL in seconds")
+	f.Int64Var(&c.TTL, "ttl", 0, "lease TTL in seconds (default 10)")
 	return cmd
 }
 
@@ -381,15 +380,15 @@ event delivery latency as the kind "watch".`, 0,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "requests in the measured phase")
+	f.Int64Var(&c.Total, "total", 0, "requests in the measured phase (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "requests per second over all clients (0: no limit)")
-	f.StringSliceVar(&c.Resources, "resources", []string{"pods", "configmaps", "secrets", "services"}, "resource names")
-	f.IntVar(&c.Namespaces, "namespaces", 10, "namespaces per resource")
-	f.IntVar(&c.Objects, "objects", 1000, "objects created before measuring")
-	f.IntVar(&c.MinObjectSize, "min-object-size", 1024, "smallest object in bytes")
-	f.IntVar(&c.MaxObjectSize, "max-object-size", 5120, "largest object in bytes")
-	f.StringVar(&mix, "mix", "create=10,update=30,get=40,list=20", "relative weights of the request kinds")
-	f.Int64Var(&c.ListLimit, "list-limit", 500, "most objects a list returns")
+	f.StringSliceVar(&c.Resources, "resources", nil, "resource names (default pods,configmaps,secrets,services)")
+	f.IntVar(&c.Namespaces, "namespaces", 0, "namespaces per resource (default 10)")
+	f.IntVar(&c.Objects, "objects", 0, "objects created before measuring (default 1000)")
+	f.IntVar(&c.MinObjectSize, "min-object-size", 0, "smallest object in bytes (default 1024)")
+	f.IntVar(&c.MaxObjectSize, "max-object-size", 0, "largest object in bytes (default 5120, or --min-object-size if larger)")
+	f.StringVar(&mix, "mix", "", "relative weights of the request kinds (default create=10,update=30,get=40,list=20)")
+	f.Int64Var(&c.ListLimit, "list-limit", 0, "most objects a list returns (default 500)")
 	f.IntVar(&c.Watchers, "watchers", 0, "watchers on /registry/<resource>/ prefixes, round-robin over --resources (0: one per resource; -1: none)")
 	addConsistencyFlag(f, &cons)
 	return cmd
