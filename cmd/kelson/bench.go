@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/kelson-dev/kelson/bench"
 	"github.com/spf13/cobra"
@@ -37,7 +38,13 @@ const benchExample = `  # 100,000 puts from 1000 clients over 100 connections, 2
   kelson bench range --consistency s --clients 1000 --conns 100 --key-space-size 100000 --json
 
   # 10,000 watchers on one key over 10 streams, 100 puts; chart to a file
-  kelson bench watch --watchers 10000 --streams 10 --puts 100 --out watch.html`
+  kelson bench watch --watchers 10000 --streams 10 --puts 100 --out watch.html
+
+  # put p99 before and during the compaction of 1M keys of 1 KB, overwritten once
+  kelson bench compact --endpoints 127.0.0.1:2379 --conns 10 --keys 1000000 --rate 1000
+
+  # time until a member started just now serves a linearizable read
+  kelson bench ready --endpoints 127.0.0.1:2379 --since "$(date +%s%N)"`
 
 // benchOptions are the flags shared by every bench subcommand.
 type benchOptions struct {
@@ -66,7 +73,7 @@ func newBenchCommand() *cobra.Command {
 	f.SortFlags = false
 	f.StringSliceVar(&o.common.Endpoints, "endpoints", nil, "client addresses of the members, host:port or URLs, comma-separated (default 127.0.0.1:2379)")
 	f.IntVar(&o.common.Conns, "conns", 0, "gRPC connections; connection i dials endpoint i mod the number of endpoints (default 1)")
-	f.IntVar(&o.common.Clients, "clients", 0, "concurrent clients, each waiting for its answer before its next request (the putters in the watch workloads) (default 1)")
+	f.IntVar(&o.common.Clients, "clients", 0, "concurrent clients, each waiting for its answer before its next request (the putters in the watch and compact workloads) (default 1; compact: 16)")
 	f.BoolVar(&o.common.TargetLeader, "target-leader", false, "send every request to the leader only")
 	f.DurationVar(&o.common.DialTimeout, "dial-timeout", 0, "how long to wait for each endpoint to answer before giving up (default 5s)")
 	f.Uint64Var(&o.common.Seed, "seed", 0, "seed of the random key, value and operation choices (0: from the clock; the seed used is in --json's config)")
@@ -77,6 +84,7 @@ func newBenchCommand() *cobra.Command {
 	cmd.AddCommand(
 		benchPutCommand(o), benchRangeCommand(o), benchTxnPutCommand(o), benchTxnMixedCommand(o),
 		benchWatchCommand(o), benchWatchLatencyCommand(o), benchLeaseChurnCommand(o), benchK8sMixCommand(o),
+		benchCompactCommand(o), benchReadyCommand(o),
 	)
 	return cmd
 }
@@ -159,6 +167,9 @@ func runBench(cmd *cobra.Command, o *benchOptions, w bench.Workload) error {
 	if res.Watch != nil && res.Watch.ViolationCount() > 0 {
 		return fmt.Errorf("%d watch delivery violations (events missing, duplicated, reordered or unexpected; see the report)",
 			res.Watch.ViolationCount())
+	}
+	if res.Ready != nil && !res.Ready.Served {
+		return fmt.Errorf("%s did not serve a linearizable read after %d attempts", strings.Join(res.Endpoints, ","), res.Ready.Attempts)
 	}
 	if res.Ops == 0 && res.Errors > 0 {
 		msg := ""
@@ -403,4 +414,64 @@ func rangeArgs(args []string) (key, end string) {
 		end = args[1]
 	}
 	return key, end
+}
+
+func benchCompactCommand(o *benchOptions) *cobra.Command {
+	var c bench.CompactConfig
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "compact", "Put latency during the compaction of a large history; space given back",
+		`Writes --keys keys of --val-size bytes (--load-txn-ops puts per transaction,
+--load-clients clients), writes --overwrite of them again, then puts random
+keys at --rate from --clients clients: for --baseline, then while a
+compaction of the whole history (Compact at the current revision, physical,
+sent to the leader) runs, then for --after. Reports the put p99 before and
+during the compaction and their ratio, the compaction's duration, and each
+member's reported DbSize before the compaction and once it has stopped
+shrinking (at most --settle). No defragmentation is requested. Puts are
+reported as kinds "baseline", "compacting" and "after" by the phase in which
+they were sent.`, 0,
+		func([]string) (bench.Workload, error) {
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&c.Keys, "keys", 0, "distinct keys written before the compaction (default 1000000)")
+	f.IntVar(&c.KeySize, "key-size", 0, "bytes per key (default 8)")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 1024)")
+	f.Float64Var(&c.Overwrite, "overwrite", 0, "fraction of the keys written a second time, history for the compaction to remove; negative: none (default 1)")
+	f.IntVar(&c.LoadClients, "load-clients", 0, "concurrent clients writing the keys (default 100)")
+	f.IntVar(&c.LoadTxnOps, "load-txn-ops", 0, "puts per transaction while writing the keys (default 16)")
+	f.Float64Var(&rate, "rate", 0, "measured puts per second over all --clients, before, during and after the compaction (default 1000)")
+	f.DurationVar(&c.Baseline, "baseline", 0, "how long puts are measured before the compaction (default 10s)")
+	f.DurationVar(&c.After, "after", 0, "how long puts go on after the compaction (default 2s)")
+	f.DurationVar(&c.CompactTimeout, "compact-timeout", 0, "longest wait for the compaction (default 10m)")
+	f.DurationVar(&c.Settle, "settle", 0, "longest wait for the members' DbSize to stop shrinking; negative: none (default 30s)")
+	return cmd
+}
+
+func benchReadyCommand(o *benchOptions) *cobra.Command {
+	var c bench.ReadyConfig
+	var since int64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "ready", "Time until a member serves a linearizable read",
+		`Sends a linearizable Get to the one --endpoints member every --interval (each
+bounded by --timeout) until one succeeds, and reports the time from --since
+to that answer: give --since the moment the member's process was started
+(Unix nanoseconds, as date +%s%N prints) to measure its start-up. Exits 1
+when the member did not serve within --wait.`, 0,
+		func([]string) (bench.Workload, error) {
+			c.Common = o.commonFor(cmd, 0)
+			if since != 0 {
+				c.Since = time.Unix(0, since)
+			}
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&since, "since", 0, "start of the measured time, Unix nanoseconds (default: now)")
+	f.StringVar(&c.Key, "key", "", "the key read (default /kelson-bench/ready)")
+	f.DurationVar(&c.Interval, "interval", 0, "time between attempts (default 20ms)")
+	f.DurationVar(&c.Timeout, "timeout", 0, "longest wait for one attempt (default 500ms)")
+	f.DurationVar(&c.Wait, "wait", 0, "give up after this long (default 2m)")
+	return cmd
 }
