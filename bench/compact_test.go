@@ -147,6 +147,11 @@ func TestCompactRun(t *testing.T) {
 	if err != nil || all.Count != 2000 {
 		t.Fatalf("keys in the store: %v, %v; want 2000", all, err)
 	}
+	// Values are ValSize bytes and differ from put to put.
+	two, err := cli.Get(t.Context(), "00000000", clientv3.WithRange("00000002"))
+	if err != nil || len(two.Kvs) != 2 || len(two.Kvs[0].Value) != 100 || string(two.Kvs[0].Value) == string(two.Kvs[1].Value) {
+		t.Fatalf("two keys: %v, %v", two, err)
+	}
 	if _, err := cli.Get(t.Context(), "00000000", clientv3.WithRev(cs.Revision-1)); !errors.Is(err, rpctypes.ErrCompacted) {
 		t.Fatalf("read below the compacted revision %d: %v, want ErrCompacted", cs.Revision, err)
 	}
