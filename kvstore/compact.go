@@ -20,8 +20,10 @@ import (
 //     deletes in a batch, then releases both and commits the batch, unsynced.
 //     Writers thus wait only for the in-memory part of a step, never for its
 //     Pebble commit (a 1000-key step's commit took up to ~80ms on a busy
-//     machine, and every put behind it waited that long). The last step
-//     records metaCompactDone, after every step's batch has committed.
+//     machine, and every put behind it waited that long). After the last
+//     step, metaCompactDone is recorded; then, when the compaction deleted
+//     many revisions, Pebble is asked to compact their key range (reclaim),
+//     and only then is the compaction done for WaitCompaction.
 //
 // Committing a step's deletes after releasing applyMu is safe: the deleted
 // records are at revisions <= the compacted revision, which no writer
@@ -90,14 +92,17 @@ func (s *Store) runCompaction() error {
 	if done >= target {
 		return nil
 	}
-	var cursor []byte // first key of the next step; nil = start
+	var (
+		cursor  []byte // first key of the next step; nil = start
+		dropped droppedRange
+	)
 	for {
 		select {
 		case <-s.stop:
 			return nil
 		default:
 		}
-		next, err := s.compactStep(target, cursor)
+		next, err := s.compactStep(target, cursor, &dropped)
 		if err != nil {
 			return err
 		}
@@ -106,6 +111,23 @@ func (s *Store) runCompaction() error {
 		}
 		cursor = next
 	}
+	if err := s.recordCompactDone(target); err != nil {
+		return err
+	}
+	// Done only once Pebble has freed the space too: WaitCompaction (and a
+	// client's physical Compact) return after this.
+	s.reclaim(dropped)
+	s.mu.Lock()
+	s.compactDone = target
+	s.compactCond.Broadcast()
+	s.mu.Unlock()
+	return nil
+}
+
+// recordCompactDone records on disk that the revisions below target are
+// deleted: a reopen does not compact again (it does not reclaim again
+// either; Pebble then frees the space in its own time).
+func (s *Store) recordCompactDone(target int64) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	if s.failed != nil {
@@ -115,19 +137,55 @@ func (s *Store) runCompaction() error {
 		s.setFailedLocked(fmt.Errorf("%w: record compaction done, reopen the store: %v", ErrCorrupt, err))
 		return s.failed
 	}
-	s.mu.Lock()
-	s.compactDone = target
-	s.compactCond.Broadcast()
-	s.mu.Unlock()
 	return nil
+}
+
+// droppedRange is what one compaction deleted from Pebble: how many
+// revisions, the lowest and the highest.
+type droppedRange struct {
+	n      int64
+	lo, hi revision
+}
+
+func (d *droppedRange) add(r revision) {
+	if d.n == 0 || r.less(d.lo) {
+		d.lo = r
+	}
+	if d.n == 0 || d.hi.less(r) {
+		d.hi = r
+	}
+	d.n++
+}
+
+// reclaimMinRevisions is how many revisions a compaction must delete for
+// reclaim to ask Pebble to compact their range.
+const reclaimMinRevisions = 10000
+
+// reclaim asks Pebble to compact the key range of the revisions a
+// compaction deleted, once every step has committed. The deletes are point
+// tombstones: left alone, they reach the data they delete (and free its
+// space) only when Pebble's own compactions, driven by level sizes, happen
+// to carry them down; with no further writes that may be never. A manual
+// compaction of the range drops tombstones and data together now. It runs
+// in the compactor goroutine, holding no lock: writers and readers go on,
+// and Close waits for it (Pebble's manual compactions cannot be cancelled).
+func (s *Store) reclaim(d droppedRange) {
+	if d.n < reclaimMinRevisions {
+		return
+	}
+	start := appendRevKey(nil, d.lo)
+	end := appendRevKey(nil, revision{Main: d.hi.Main, Sub: d.hi.Sub + 1})
+	if err := s.db.Compact(start, end, false); err != nil {
+		s.log.Warn("kvstore: compacting the reclaimed range failed; Pebble reclaims it later by itself", "err", err)
+	}
 }
 
 // compactStep compacts up to CompactionBatch keys from cursor and returns
 // the key to continue from, or nil when the index is done.
-func (s *Store) compactStep(target int64, cursor []byte) ([]byte, error) {
+func (s *Store) compactStep(target int64, cursor []byte, dropped *droppedRange) ([]byte, error) {
 	b := s.db.NewBatch()
 	defer b.Close()
-	next, err := s.compactIndexStep(b, target, cursor)
+	next, err := s.compactIndexStep(b, target, cursor, dropped)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +206,7 @@ func (s *Store) compactStep(target int64, cursor []byte) ([]byte, error) {
 // CompactionBatch keys from cursor from the index, with applyMu and mu
 // held, and adds their Pebble deletes to b. It returns the key to continue
 // from, or nil when the index is done.
-func (s *Store) compactIndexStep(b *pebble.Batch, target int64, cursor []byte) ([]byte, error) {
+func (s *Store) compactIndexStep(b *pebble.Batch, target int64, cursor []byte, dropped *droppedRange) ([]byte, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	if s.failed != nil {
@@ -161,6 +219,7 @@ func (s *Store) compactIndexStep(b *pebble.Batch, target int64, cursor []byte) (
 		n      int
 	)
 	drop := func(r revision) {
+		dropped.add(r)
 		keyBuf = appendRevKey(keyBuf[:0], r)
 		b.Delete(keyBuf, nil)
 	}

@@ -81,3 +81,50 @@ func TestCompactStepCommitOutsideApplyMu(t *testing.T) {
 		t.Fatalf("%d revision records in Pebble after the compaction, want 11", n)
 	}
 }
+
+// TestCompactReclaimsPebbleSpace: a compaction that deletes many revisions
+// leaves no table space to them once WaitCompaction returns — Pebble was
+// asked to compact their range — rather than point tombstones sitting
+// above the data until Pebble's own compactions get to it.
+func TestCompactReclaimsPebbleSpace(t *testing.T) {
+	s, err := Open("db", Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	val := string(make([]byte, 100))
+	for i := 0; i < 2*reclaimMinRevisions; i++ {
+		mustPut(t, s, fmt.Sprintf("k%03d", i%100), val)
+	}
+	if err := s.db.Flush(); err != nil { // the history into tables
+		t.Fatal(err)
+	}
+	tables := func() (n int64) {
+		for _, l := range s.db.Metrics().Levels {
+			n += l.Size
+		}
+		return n
+	}
+	before := tables()
+	if err := s.Compact(s.Rev()); err != nil {
+		t.Fatal(err)
+	}
+	s.WaitCompaction()
+	// 100 live records of ~120 bytes remain of 20,000.
+	if after := tables(); after > before/20 {
+		t.Fatalf("tables hold %d bytes after the compaction, %d before: the deleted history's space was not reclaimed", after, before)
+	}
+	if r := get(t, s, "k000", 0); r.Count != 1 || len(r.Kvs[0].Value) != 100 {
+		t.Fatalf("live key after the compaction: %v", r)
+	}
+}
+
+func TestDroppedRange(t *testing.T) {
+	var d droppedRange
+	for _, r := range []revision{{5, 1}, {3, 0}, {9, 2}, {3, 1}, {9, 0}} {
+		d.add(r)
+	}
+	if d.n != 5 || d.lo != (revision{3, 0}) || d.hi != (revision{9, 2}) {
+		t.Fatalf("droppedRange %+v", d)
+	}
+}
