@@ -51,7 +51,8 @@ clean:
 # BIG=1 adds the big phase after it (bench-big alone runs just that phase):
 # 1M keys of 1 KB written twice, put p99 during their compaction, disk use
 # after it, and the restart time of a member holding them; ~15 min, and
-# ~3 GB free per member in $$TMPDIR. BIG_KEYS=n, BIG_RATE=puts/s.
+# ~3 GB free per member in $$TMPDIR. BIG_KEYS=n, BIG_RATE=puts/s,
+# BIG_SYSTEMS=kelson (or etcd) for one system only.
 .PHONY: bench-compare bench-big
 bench-compare: build
 	./scripts/bench-compare.sh

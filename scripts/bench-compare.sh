@@ -20,13 +20,17 @@
 # has settled and the size of their data dirs (du), with no defragmentation;
 # then a follower holding the data is stopped (SIGTERM, then later SIGKILL)
 # and restarted with the same flags, and `kelson bench ready` measures the
-# time from its start to its first linearizable read served.
+# time from its start to its first linearizable read served. BIG_KEYS and
+# BIG_RATE change the size and the put rate; BIG_SYSTEMS="kelson" measures
+# one system only (the table then shows "-" for the other).
 #
 # etcd is $ETCD_BIN if set, else `etcd` on PATH, else Debian's etcd-server
 # package (etcd 3.4), installed with apt-get. jq (Debian's jq) reads the
 # JSON results. Everything listens on 127.0.0.1 ports from $BENCH_PORT_BASE
-# (default 40379); data directories live in a temporary directory removed
-# on exit, and every member started here is stopped on exit.
+# (default 20379: below Linux's ephemeral range, from which outgoing
+# connections take their ports); data directories live in a temporary
+# directory removed on exit, and every member started here is stopped on
+# exit.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,7 +38,7 @@ QUICK=${QUICK:-0}
 BIG=${BIG:-0}
 BIG_KEYS=${BIG_KEYS:-1000000}
 BIG_RATE=${BIG_RATE:-1000}
-PORT_BASE=${BENCH_PORT_BASE:-40379}
+PORT_BASE=${BENCH_PORT_BASE:-20379}
 KELSON=${KELSON_BIN:-bin/kelson}
 
 log() { printf '%s\n' "$*" >&2; }
@@ -298,8 +302,9 @@ if [ "$BIG" != only ]; then
 	done
 fi
 if [ "$BIG" != 0 ]; then
-	run_big etcd
-	run_big kelson
+	for system in ${BIG_SYSTEMS:-etcd kelson}; do
+		run_big "$system"
+	done
 fi
 
 # suite_table: the suite's table, both systems side by side.
