@@ -48,9 +48,17 @@ clean:
 # bench-compare: the same benchmark suite against a local etcd (Debian's
 # etcd-server, or $$ETCD_BIN) and Kelson, three members then one; prints a
 # table, keeps JSON and charts in bench/results/. QUICK=1 for a ~1 min run.
-.PHONY: bench-compare
+# BIG=1 adds the big phase after it (bench-big alone runs just that phase):
+# 1M keys of 1 KB written twice, put p99 during their compaction, disk use
+# after it, and the restart time of a member holding them; 10-15 min, and
+# ~3 GB free per member in $$TMPDIR. BIG_KEYS=n, BIG_RATE=puts/s,
+# BIG_SYSTEMS=kelson (or etcd) for one system only.
+.PHONY: bench-compare bench-big
 bench-compare: build
 	./scripts/bench-compare.sh
+
+bench-big: build
+	BIG=only ./scripts/bench-compare.sh
 
 # chaos: the robustness suite (package chaos) at length: three `kelson store`
 # processes under a client workload and injected faults (kills, partitions,

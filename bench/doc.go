@@ -17,6 +17,11 @@
 //	LeaseChurnConfig   grant, one keep-alive, revoke
 //	K8sMixConfig       create/update/get/list of 1-5 KB objects under
 //	                   /registry/<resource>/<ns>/<name>, with prefix watchers
+//	CompactConfig      load N keys, overwrite them, then put p99 at a fixed
+//	                   rate before and during a physical compaction of the
+//	                   whole history; members' DbSize once it has settled
+//	ReadyConfig        time from a given moment (a member's start) to the
+//	                   first linearizable read it serves
 //
 // Every Config embeds Common: endpoints, connections, clients, rate,
 // target-leader. The flags of `kelson bench` map one to one onto these

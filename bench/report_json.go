@@ -8,7 +8,7 @@ import (
 
 // The JSON report. Latencies are in milliseconds (float), durations in
 // seconds; field names are stable for scripts (scripts/bench-compare.sh
-// reads throughput, latency_ms.p99 and watch.*).
+// reads throughput, latency_ms.p99, watch.*, compact.* and ready.*).
 type jsonResult struct {
 	Workload    string           `json:"workload"`
 	Config      any              `json:"config"`
@@ -24,6 +24,8 @@ type jsonResult struct {
 	Counters    map[string]int64 `json:"counters,omitempty"`
 	TopErrors   []jsonError      `json:"top_errors,omitempty"`
 	Watch       *jsonWatch       `json:"watch,omitempty"`
+	Compact     *jsonCompact     `json:"compact,omitempty"`
+	Ready       *jsonReady       `json:"ready,omitempty"`
 	Interrupted bool             `json:"interrupted"`
 	Timeline    []jsonWindow     `json:"timeline"`
 	Histogram   []jsonBucket     `json:"histogram"`
@@ -67,6 +69,38 @@ type jsonWatch struct {
 	ViolationSamples []string         `json:"violation_samples,omitempty"`
 	Cancelled        int64            `json:"cancelled"`
 	DrainTimedOut    bool             `json:"drain_timed_out"`
+}
+
+type jsonCompact struct {
+	Keys           int64        `json:"keys"`
+	Overwritten    int64        `json:"overwritten"`
+	LoadS          float64      `json:"load_s"`
+	OverwriteS     float64      `json:"overwrite_s"`
+	Leader         string       `json:"leader"`
+	Revision       int64        `json:"revision"`
+	DurationS      float64      `json:"compaction_s"`
+	Error          string       `json:"error,omitempty"`
+	BaselineP99    float64      `json:"baseline_p99_ms"`
+	CompactingP99  float64      `json:"compacting_p99_ms"`
+	CompactingMax  float64      `json:"compacting_max_ms"`
+	Ratio          float64      `json:"p99_ratio"`
+	Members        []jsonMember `json:"members"`
+	SettledS       float64      `json:"settled_s"`
+	SettleTimedOut bool         `json:"settle_timed_out"`
+}
+
+type jsonMember struct {
+	Endpoint     string `json:"endpoint"`
+	DBSizeBefore int64  `json:"db_size_before"`
+	InUseBefore  int64  `json:"db_size_in_use_before"`
+	DBSizeAfter  int64  `json:"db_size_after"`
+	InUseAfter   int64  `json:"db_size_in_use_after"`
+}
+
+type jsonReady struct {
+	Served   bool    `json:"served"`
+	ReadyS   float64 `json:"ready_s"`
+	Attempts int64   `json:"attempts"`
 }
 
 type jsonWindow struct {
@@ -114,6 +148,19 @@ func WriteJSON(w io.Writer, r *Result) error {
 			jw.ViolationSamples = append(jw.ViolationSamples, v.String())
 		}
 		j.Watch = jw
+	}
+	if cs := r.Compact; cs != nil {
+		jc := &jsonCompact{Keys: cs.Keys, Overwritten: cs.Overwritten, LoadS: cs.Load.Seconds(),
+			OverwriteS: cs.Overwrite.Seconds(), Leader: cs.Leader, Revision: cs.Revision, DurationS: cs.Duration.Seconds(), Error: cs.Error,
+			BaselineP99: ms(cs.BaselineP99), CompactingP99: ms(cs.CompactingP99), CompactingMax: ms(cs.CompactingMax),
+			Ratio: cs.Ratio, Members: []jsonMember{}, SettledS: cs.Settled.Seconds(), SettleTimedOut: cs.SettleTimedOut}
+		for _, m := range cs.Members {
+			jc.Members = append(jc.Members, jsonMember(m))
+		}
+		j.Compact = jc
+	}
+	if rs := r.Ready; rs != nil {
+		j.Ready = &jsonReady{Served: rs.Served, ReadyS: rs.Ready.Seconds(), Attempts: rs.Attempts}
 	}
 	for _, win := range r.Timeline {
 		j.Timeline = append(j.Timeline, jsonWindow{StartS: win.Start.Seconds(), Ops: win.Ops, Errors: win.Errors,

@@ -88,6 +88,17 @@ func WriteText(w io.Writer, r *Result) error {
 		}
 	}
 
+	if cs := r.Compact; cs != nil {
+		writeCompactText(p, cs)
+	}
+	if rs := r.Ready; rs != nil {
+		if rs.Served {
+			p("\nReady: served a linearizable read %.3fs after the start, at attempt %d\n", rs.Ready.Seconds(), rs.Attempts)
+		} else {
+			p("\nReady: NOT SERVING after %d attempts\n", rs.Attempts)
+		}
+	}
+
 	if len(r.Counters) > 0 {
 		names := make([]string, 0, len(r.Counters))
 		for n := range r.Counters {
@@ -125,6 +136,29 @@ func WriteText(w io.Writer, r *Result) error {
 	}
 	return ew.err
 }
+
+// writeCompactText prints the compact workload's section.
+func writeCompactText(p func(string, ...any), cs *CompactStats) {
+	p("\nCompaction: %d keys loaded in %.1fs, %d overwritten in %.1fs; compacted to revision %d in %.3fs\n",
+		cs.Keys, cs.Load.Seconds(), cs.Overwritten, cs.Overwrite.Seconds(), cs.Revision, cs.Duration.Seconds())
+	if cs.Error != "" {
+		p("  compaction error: %s\n", cs.Error)
+	}
+	p("  put p99: %s before, %s during (ratio %.2f); max during %s\n",
+		fmtLatency(cs.BaselineP99), fmtLatency(cs.CompactingP99), cs.Ratio, fmtLatency(cs.CompactingMax))
+	p("  reported sizes (MiB)   %12s %12s %12s %12s\n", "db before", "in use", "db after", "in use")
+	for _, m := range cs.Members {
+		p("  %-22s %12.1f %12.1f %12.1f %12.1f\n", m.Endpoint, mib(m.DBSizeBefore), mib(m.InUseBefore),
+			mib(m.DBSizeAfter), mib(m.InUseAfter))
+	}
+	state := "settled"
+	if cs.SettleTimedOut {
+		state = "still changing"
+	}
+	p("  sizes %s after %.1fs\n", state, cs.Settled.Seconds())
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // displayBins regroups h's buckets into at most n bins of equal width on a
 // log scale from h's minimum to its maximum. Each bucket counts in the bin

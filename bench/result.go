@@ -7,7 +7,8 @@ import "time"
 // workloads), per-kind digests, a timeline and the latency histogram.
 type Result struct {
 	// Workload is the name: "put", "range", "txn-put", "txn-mixed",
-	// "watch", "watch-latency", "lease-churn" or "k8s-mix".
+	// "watch", "watch-latency", "lease-churn", "k8s-mix", "compact" or
+	// "ready".
 	Workload string
 	// Config is the workload's Config with its defaults filled in (the
 	// seed used included).
@@ -41,6 +42,9 @@ type Result struct {
 	TopErrors []ErrorCount
 	// Watch is set by the watch workloads.
 	Watch *WatchStats
+	// Compact is set by the compact workload, Ready by the ready workload.
+	Compact *CompactStats
+	Ready   *ReadyStats
 	// Interrupted is set when the context was cancelled before the run
 	// finished: the numbers cover what ran.
 	Interrupted bool

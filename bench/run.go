@@ -7,7 +7,7 @@ import (
 
 // Workload is a benchmark's configuration: PutConfig, RangeConfig,
 // TxnPutConfig, TxnMixedConfig, WatchConfig, WatchLatencyConfig,
-// LeaseChurnConfig or K8sMixConfig. Run runs it.
+// LeaseChurnConfig, K8sMixConfig, CompactConfig or ReadyConfig. Run runs it.
 type Workload interface {
 	// run fills in the defaults, validates and runs the workload.
 	run(ctx context.Context) (*Result, error)

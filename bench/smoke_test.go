@@ -189,3 +189,28 @@ func BenchmarkWatchFanout(b *testing.B) {
 	b.ReportMetric(float64(res.Latency.P99.Microseconds()), "p99-µs")
 	b.ReportMetric(res.Throughput, "events/s")
 }
+
+// BenchmarkCompact runs the compact workload against an in-process member:
+// b.N keys of 1 KB written twice, then puts at 1000/s from 16 clients
+// before and during the compaction. Profile the member with it, e.g.
+//
+//	go test -run '^$' -bench Compact -benchtime 300000x -mutexprofile mutex.out -cpuprofile cpu.out ./bench/
+func BenchmarkCompact(b *testing.B) {
+	ep := startMember(b)
+	b.ResetTimer()
+	res, err := Run(context.Background(), CompactConfig{
+		Common: Common{Endpoints: []string{ep}, Conns: 4}, Keys: int64(b.N),
+		Baseline: 5 * time.Second, Settle: -1,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cs := res.Compact
+	if cs.Error != "" {
+		b.Fatal(cs.Error)
+	}
+	b.ReportMetric(float64(cs.BaselineP99.Microseconds()), "p99-before-µs")
+	b.ReportMetric(float64(cs.CompactingP99.Microseconds()), "p99-during-µs")
+	b.ReportMetric(float64(cs.CompactingMax.Microseconds()), "max-during-µs")
+	b.ReportMetric(cs.Duration.Seconds(), "compaction-s")
+}

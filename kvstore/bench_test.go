@@ -5,6 +5,7 @@ package kvstore
 //
 //	go test -run XXX -bench . -benchtime 2s ./kvstore/
 //	KELSON_BENCH_COMPACT_REVS=1000000 go test -run XXX -bench Compact -benchtime 1x ./kvstore/
+//	KELSON_BENCH_COMPACT_CPUPROFILE=compact.prof ...   # CPU profile of the compaction alone
 //
 // BenchmarkCompact writes KELSON_BENCH_COMPACT_REVS revisions (default
 // 1,000,000) before each iteration, so run it with -benchtime 1x, or set
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -267,10 +269,12 @@ func BenchmarkCompact(b *testing.B) {
 			}
 		}()
 		m0 := s.db.Metrics()
+		stopProfile := benchProfileCompaction(b)
 		b.StartTimer()
 		benchApply(b, s, idx+1, []*pb.InternalRaftRequest{{Compaction: &pb.CompactionRequest{Revision: s.Rev()}}}, false)
 		s.WaitCompaction()
 		b.StopTimer()
+		stopProfile()
 		close(stop)
 		wg.Wait()
 		m1 := s.db.Metrics()
@@ -294,6 +298,27 @@ func BenchmarkCompact(b *testing.B) {
 	b.ReportMetric(baseSlow, "base-puts-over-10ms")
 	b.ReportMetric(flushes, "pebble-flushes")
 	b.ReportMetric(compactions, "pebble-compactions")
+}
+
+// benchProfileCompaction starts a CPU profile of the compaction alone (the
+// preload left out) into the file KELSON_BENCH_COMPACT_CPUPROFILE, if set;
+// the returned function stops it.
+func benchProfileCompaction(b *testing.B) (stop func()) {
+	path := os.Getenv("KELSON_BENCH_COMPACT_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 func benchOver(ds []time.Duration, limit time.Duration) float64 {

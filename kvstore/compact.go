@@ -14,10 +14,24 @@ import (
 //     batch and, once committed, makes it the compacted revision: reads below
 //     it fail with ErrCompacted from then on.
 //  2. The compactor goroutine reclaims the space: it walks the key index in
-//     steps of Options.CompactionBatch keys; each step holds applyMu (so it
-//     excludes writers only for one step) and mu (for the index change),
-//     drops the superseded revisions from the index and deletes them from
-//     Pebble in one unsynced batch. The last step records metaCompactDone.
+//     steps of Options.CompactionBatch keys; each step holds applyMu (writers
+//     read the index without mu, so it must exclude them) and mu while it
+//     drops the superseded revisions from the index and gathers their Pebble
+//     deletes in a batch, then releases both and commits the batch, unsynced.
+//     Writers thus wait only for the in-memory part of a step, never for its
+//     Pebble commit (a 1000-key step's commit took up to ~80ms on a busy
+//     machine, and every put behind it waited that long). After the last
+//     step, metaCompactDone is recorded; then, when the compaction deleted
+//     many revisions, Pebble is asked to compact their key range (reclaim),
+//     and only then is the compaction done for WaitCompaction.
+//
+// Committing a step's deletes after releasing applyMu is safe: the deleted
+// records are at revisions <= the compacted revision, which no writer
+// writes again, and which nothing resolves once the index has dropped them
+// (reads below the compacted revision fail with ErrCompacted). A Snapshot
+// taken between a step's index change and its commit holds records the
+// index no longer has; the store restored from it rebuilds its index from
+// those records and, as compactDone < compactRev there, compacts again.
 //
 // A crash in between is harmless: on open the index is rebuilt from what is
 // left on disk and, when compactDone < compactRev, the compactor runs again
@@ -78,14 +92,17 @@ func (s *Store) runCompaction() error {
 	if done >= target {
 		return nil
 	}
-	var cursor []byte // first key of the next step; nil = start
+	var (
+		cursor  []byte // first key of the next step; nil = start
+		dropped droppedRange
+	)
 	for {
 		select {
 		case <-s.stop:
 			return nil
 		default:
 		}
-		next, err := s.compactStep(target, cursor)
+		next, err := s.compactStep(target, cursor, &dropped)
 		if err != nil {
 			return err
 		}
@@ -94,6 +111,23 @@ func (s *Store) runCompaction() error {
 		}
 		cursor = next
 	}
+	if err := s.recordCompactDone(target); err != nil {
+		return err
+	}
+	// Done only once Pebble has freed the space too: WaitCompaction (and a
+	// client's physical Compact) return after this.
+	s.reclaim(dropped)
+	s.mu.Lock()
+	s.compactDone = target
+	s.compactCond.Broadcast()
+	s.mu.Unlock()
+	return nil
+}
+
+// recordCompactDone records on disk that the revisions below target are
+// deleted: a reopen does not compact again (it does not reclaim again
+// either; Pebble then frees the space in its own time).
+func (s *Store) recordCompactDone(target int64) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	if s.failed != nil {
@@ -103,23 +137,81 @@ func (s *Store) runCompaction() error {
 		s.setFailedLocked(fmt.Errorf("%w: record compaction done, reopen the store: %v", ErrCorrupt, err))
 		return s.failed
 	}
-	s.mu.Lock()
-	s.compactDone = target
-	s.compactCond.Broadcast()
-	s.mu.Unlock()
 	return nil
+}
+
+// droppedRange is what one compaction deleted from Pebble: how many
+// revisions, the lowest and the highest.
+type droppedRange struct {
+	n      int64
+	lo, hi revision
+}
+
+func (d *droppedRange) add(r revision) {
+	if d.n == 0 || r.less(d.lo) {
+		d.lo = r
+	}
+	if d.n == 0 || d.hi.less(r) {
+		d.hi = r
+	}
+	d.n++
+}
+
+// reclaimMinRevisions is how many revisions a compaction must delete for
+// reclaim to ask Pebble to compact their range.
+const reclaimMinRevisions = 10000
+
+// reclaim asks Pebble to compact the key range of the revisions a
+// compaction deleted, once every step has committed. The deletes are point
+// tombstones: left alone, they reach the data they delete (and free its
+// space) only when Pebble's own compactions, driven by level sizes, happen
+// to carry them down; with no further writes that may be never. A manual
+// compaction of the range drops tombstones and data together now. It runs
+// in the compactor goroutine, holding no lock: writers and readers go on,
+// and Close waits for it (Pebble's manual compactions cannot be cancelled).
+func (s *Store) reclaim(d droppedRange) {
+	if d.n < reclaimMinRevisions {
+		return
+	}
+	start := appendRevKey(nil, d.lo)
+	end := appendRevKey(nil, revision{Main: d.hi.Main, Sub: d.hi.Sub + 1})
+	if err := s.db.Compact(start, end, false); err != nil {
+		s.log.Warn("kvstore: compacting the reclaimed range failed; Pebble reclaims it later by itself", "err", err)
+	}
 }
 
 // compactStep compacts up to CompactionBatch keys from cursor and returns
 // the key to continue from, or nil when the index is done.
-func (s *Store) compactStep(target int64, cursor []byte) ([]byte, error) {
+func (s *Store) compactStep(target int64, cursor []byte, dropped *droppedRange) ([]byte, error) {
+	b := s.db.NewBatch()
+	defer b.Close()
+	next, err := s.compactIndexStep(b, target, cursor, dropped)
+	if err != nil {
+		return nil, err
+	}
+	// applyMu is released: writers go on while the deletes are committed.
+	if s.stepCommitHook != nil {
+		s.stepCommitHook()
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		s.applyMu.Lock()
+		defer s.applyMu.Unlock()
+		s.setFailedLocked(fmt.Errorf("%w: compaction commit failed, reopen the store: %v", ErrCorrupt, err))
+		return nil, s.failed
+	}
+	return next, nil
+}
+
+// compactIndexStep drops the revisions below target of up to
+// CompactionBatch keys from cursor from the index, with applyMu and mu
+// held, and adds their Pebble deletes to b. It returns the key to continue
+// from, or nil when the index is done.
+func (s *Store) compactIndexStep(b *pebble.Batch, target int64, cursor []byte, dropped *droppedRange) ([]byte, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	if s.failed != nil {
 		return nil, s.failed
 	}
-	b := s.db.NewBatch()
-	defer b.Close()
 	var (
 		keyBuf []byte
 		empty  []*keyIndex
@@ -127,6 +219,7 @@ func (s *Store) compactStep(target int64, cursor []byte) ([]byte, error) {
 		n      int
 	)
 	drop := func(r revision) {
+		dropped.add(r)
 		keyBuf = appendRevKey(keyBuf[:0], r)
 		b.Delete(keyBuf, nil)
 	}
@@ -153,11 +246,7 @@ func (s *Store) compactStep(target int64, cursor []byte) ([]byte, error) {
 	s.mu.Unlock()
 	// The index no longer points at the dropped revisions, and readers
 	// opened their Pebble iterators before this point or resolve only
-	// revisions still indexed, so deleting them now is safe.
-	if err := b.Commit(pebble.NoSync); err != nil {
-		s.setFailedLocked(fmt.Errorf("%w: compaction commit failed, reopen the store: %v", ErrCorrupt, err))
-		return nil, s.failed
-	}
+	// revisions still indexed, so deleting them from now on is safe.
 	if next != nil {
 		next = append([]byte(nil), next...)
 	}

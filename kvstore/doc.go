@@ -38,7 +38,10 @@
 // ones (ErrCompacted and ErrFutureRev otherwise) with etcd's limit, sort,
 // count and filter rules. Compact(rev) takes effect at once for reads; a
 // background compactor reclaims space in steps of CompactionBatch keys, each
-// holding the write lock only briefly, and resumes after a crash.
+// holding the write lock only for its in-memory index work (never for its
+// Pebble commit), and resumes after a crash. A compaction that deleted many
+// revisions then has Pebble compact their key range, so their space is
+// freed at once, with no defragmentation step (compact.go).
 //
 // # Watches
 //

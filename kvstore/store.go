@@ -61,6 +61,11 @@ type Store struct {
 	// mu (or applyMu) while !closed.
 	readers sync.WaitGroup
 
+	// stepCommitHook, when set (by tests, before the compactor runs), is
+	// called by each compaction step after it has released applyMu and
+	// before it commits its deletes.
+	stepCommitHook func()
+
 	compactKick chan struct{} // wakes the compactor (cap 1)
 	stop        chan struct{} // closed by Close
 	wg          sync.WaitGroup

@@ -7,17 +7,38 @@
 #   make bench-compare            # full suite (under 10 minutes on 2 cores)
 #   QUICK=1 make bench-compare    # about a minute: fewer requests and puts
 #   ETCD_BIN=/path/to/etcd make bench-compare
+#   BIG=1 make bench-compare      # the suite, then the big phase (below)
+#   make bench-big                # the big phase alone (BIG=only)
+#
+# The big phase (about 10-15 minutes on 2 cores, ~3 GB free disk per member
+# of the system being measured, one system at a time) starts each system as
+# three members with --quota-backend-bytes 8 GiB and --snapshot-count 10000
+# and runs `kelson bench compact`: BIG_KEYS keys (default 1000000) of 1 KB,
+# each written twice, then put p99 at BIG_RATE puts/s (default 1000) before
+# and during a compaction of the whole history (and in the 15 s after it,
+# while the stores' own background work goes on); the members' DbSize once it
+# has settled and the size of their data dirs (du), with no defragmentation;
+# then a follower holding the data is stopped (SIGTERM, then later SIGKILL)
+# and restarted with the same flags, and `kelson bench ready` measures the
+# time from its start to its first linearizable read served. BIG_KEYS and
+# BIG_RATE change the size and the put rate; BIG_SYSTEMS="kelson" measures
+# one system only (the table then shows "-" for the other).
 #
 # etcd is $ETCD_BIN if set, else `etcd` on PATH, else Debian's etcd-server
 # package (etcd 3.4), installed with apt-get. jq (Debian's jq) reads the
 # JSON results. Everything listens on 127.0.0.1 ports from $BENCH_PORT_BASE
-# (default 40379); data directories live in a temporary directory removed
-# on exit, and every member started here is stopped on exit.
+# (default 20379: below Linux's ephemeral range, from which outgoing
+# connections take their ports); data directories live in a temporary
+# directory removed on exit, and every member started here is stopped on
+# exit.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 QUICK=${QUICK:-0}
-PORT_BASE=${BENCH_PORT_BASE:-40379}
+BIG=${BIG:-0}
+BIG_KEYS=${BIG_KEYS:-1000000}
+BIG_RATE=${BIG_RATE:-1000}
+PORT_BASE=${BENCH_PORT_BASE:-20379}
 KELSON=${KELSON_BIN:-bin/kelson}
 
 log() { printf '%s\n' "$*" >&2; }
@@ -84,27 +105,39 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_members SYSTEM N: start N members of SYSTEM (etcd or kelson) with
-# the same flags; sets ENDPOINTS.
-start_members() {
-	local system=$1 n=$2 i cluster="" bin
+# EXTRA_FLAGS are added to every member's command line (the big phase's
+# quota and snapshot count).
+EXTRA_FLAGS=()
+
+# launch SYSTEM N I TAG: start member I of an N-member cluster of SYSTEM
+# (etcd or kelson), data in $WORK/SYSTEM-TAG-mI, log appended to
+# $RESULTS/SYSTEM-TAG-mI.log; sets PIDS[I]. The same call restarts it.
+launch() {
+	local system=$1 n=$2 i=$3 tag=$4 j cluster="" bin
 	case $system in
 	etcd) bin=("$ETCD") ;;
 	kelson) bin=("$KELSON" store) ;;
 	esac
-	for ((i = 0; i < n; i++)); do
-		cluster+="${cluster:+,}m$i=http://127.0.0.1:$((PORT_BASE + 1000 * i + 1))"
+	for ((j = 0; j < n; j++)); do
+		cluster+="${cluster:+,}m$j=http://127.0.0.1:$((PORT_BASE + 1000 * j + 1))"
 	done
+	local cport=$((PORT_BASE + 1000 * i)) pport=$((PORT_BASE + 1000 * i + 1))
+	"${bin[@]}" --name "m$i" --data-dir "$WORK/$system-$tag-m$i" \
+		--listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
+		--listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+		--initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$system-$tag" \
+		--log-level warn ${EXTRA_FLAGS[@]+"${EXTRA_FLAGS[@]}"} >>"$RESULTS/$system-$tag-m$i.log" 2>&1 &
+	PIDS[i]=$!
+}
+
+# start_members SYSTEM N [TAG]: start N members of SYSTEM with the same
+# flags (TAG names their data dirs and logs, default N); sets ENDPOINTS.
+start_members() {
+	local system=$1 n=$2 tag=${3:-$2} i
 	ENDPOINTS=""
 	for ((i = 0; i < n; i++)); do
-		local cport=$((PORT_BASE + 1000 * i)) pport=$((PORT_BASE + 1000 * i + 1))
-		ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:$cport"
-		"${bin[@]}" --name "m$i" --data-dir "$WORK/$system-$n-m$i" \
-			--listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
-			--listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-			--initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$system-$n" \
-			--log-level warn >"$RESULTS/$system-$n-m$i.log" 2>&1 &
-		PIDS+=($!)
+		ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:$((PORT_BASE + 1000 * i))"
+		launch "$system" "$n" "$i" "$tag"
 	done
 	# Ready when a linearizable read succeeds (the cluster has a leader).
 	for _ in $(seq 60); do
@@ -112,11 +145,11 @@ start_members() {
 			return 0
 		fi
 		for pid in "${PIDS[@]}"; do
-			kill -0 "$pid" 2>/dev/null || die "$system member exited at start; see $RESULTS/$system-$n-m*.log"
+			kill -0 "$pid" 2>/dev/null || die "$system member exited at start; see $RESULTS/$system-$tag-m*.log"
 		done
 		sleep 0.5
 	done
-	die "$system ($n members) not ready after 30 s; see $RESULTS/$system-$n-m*.log"
+	die "$system ($n members) not ready after 30 s; see $RESULTS/$system-$tag-m*.log"
 }
 
 # rss_mib: VmRSS of the running members, summed, in MiB.
@@ -157,13 +190,6 @@ run_setup() {
 	stop_members
 }
 
-START=$(date +%s)
-log "etcd $ETCD_VERSION ($ETCD) vs $KELSON_VERSION; results in $RESULTS; data in $WORK"
-for n in 3 1; do
-	run_setup etcd "$n"
-	run_setup kelson "$n"
-done
-
 # field FILE JQ: a number from a result, "-" if missing.
 field() {
 	[ -s "$1" ] || { echo "-"; return; }
@@ -176,9 +202,113 @@ num() {
 	awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else if (v + 0 >= 100) printf "%.0f", v; else printf "%.2f", v }'
 }
 
-{
-	printf '\nkelson bench-compare %s%s: etcd %s vs %s, %s cores, data in %s\n' \
-		"$STAMP" "$([ "$QUICK" = 1 ] && echo ' (QUICK=1)')" "$ETCD_VERSION" "$KELSON_VERSION" "$(nproc)" "${TMPDIR:-/tmp}"
+# du_mib DIR: the disk space DIR takes, in MiB ("-" when missing).
+du_mib() {
+	[ -e "$1" ] || { echo "-"; return; }
+	du -sk "$1" | awk '{printf "%.0f", $1 / 1024}'
+}
+
+# disk_usage SYSTEM: one line per member: total MiB of its data dir, then
+# the MiB of its key-value data (Kelson's store dir, etcd's bbolt file) and
+# of its replication log (Kelson's raft dir, etcd's wal and snap files
+# other than the db).
+disk_usage() {
+	local system=$1 i d store log
+	for i in 0 1 2; do
+		d="$WORK/$system-big-m$i"
+		case $system in
+		kelson)
+			store=$(du_mib "$d/$(cat "$d/STORE" 2>/dev/null || echo store)")
+			log=$(du_mib "$d/raft")
+			;;
+		etcd)
+			store=$(du_mib "$d/member/snap/db")
+			log=$(($(du_mib "$d/member") - store))
+			;;
+		esac
+		echo "m$i $(du_mib "$d") $store $log"
+	done
+}
+
+# sample_disk SYSTEM: every 2 s until killed, "seconds total-MiB" of the
+# three members' data dirs, for the disk-over-time record.
+sample_disk() {
+	local t0=$SECONDS
+	while :; do
+		echo "$((SECONDS - t0)) $(du -sk "$WORK/$1-big-m"* 2>/dev/null | awk '{s += $1} END {printf "%.0f", s / 1024}')"
+		sleep 2
+	done
+}
+
+# restart_member SYSTEM I SIG: stop member I of the big cluster with SIG,
+# start it again with the same flags, and measure with `kelson bench ready`
+# the time from its start to its first linearizable read.
+restart_member() {
+	local system=$1 i=$2 sig=$3 pid t0
+	pid=${PIDS[$i]}
+	{
+		kill "-$sig" "$pid" || true
+		for _ in $(seq 300); do
+			kill -0 "$pid" || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" || true
+		wait "$pid" || true
+	} 2>/dev/null # also quiets the shell's "Killed" notice
+	sleep 1
+	t0=$(date +%s%N)
+	launch "$system" 3 "$i" big
+	"$KELSON" bench ready --endpoints "127.0.0.1:$((PORT_BASE + 1000 * i))" --since "$t0" --wait 2m \
+		--progress=false --json >"$RESULTS/$system-big-restart-$sig.json" 2>"$RESULTS/$system-big-restart-$sig.err" ||
+		log "   (restart after SIG$sig: not serving; see $RESULTS/$system-big-restart-$sig.err and $system-big-m$i.log)"
+}
+
+run_big() {
+	local system=$1 json leader i sampler
+	json="$RESULTS/$system-big-compact.json"
+	log "== $system, 3 members, big phase: $BIG_KEYS keys of 1 KB, written twice, compacted; restart"
+	log "   disk free in $WORK: $(df -h --output=avail "$WORK" | tail -1 | tr -d ' ')"
+	EXTRA_FLAGS=(--quota-backend-bytes $((8 << 30)) --snapshot-count 10000)
+	start_members "$system" 3 big
+	sample_disk "$system" >"$RESULTS/$system-big-disk.txt" &
+	sampler=$!
+	log "   compact"
+	"$KELSON" bench compact --endpoints "$ENDPOINTS" --conns 10 --keys "$BIG_KEYS" --rate "$BIG_RATE" --after 15s \
+		--progress=false --json --out "$RESULTS/$system-big-compact.html" >"$json" 2>"$RESULTS/$system-big-compact.err" ||
+		log "   (compact exited $?; see $RESULTS/$system-big-compact.err)"
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
+	disk_usage "$system" >"$RESULTS/$system-big-du"
+	# Restart a follower: a leader's restart would add an election.
+	leader=$(field "$json" .compact.leader)
+	for i in 2 1 0; do
+		[ "127.0.0.1:$((PORT_BASE + 1000 * i))" != "$leader" ] && break
+	done
+	log "   restart m$i (SIGTERM, then SIGKILL)"
+	restart_member "$system" "$i" TERM
+	restart_member "$system" "$i" KILL
+	find "$RESULTS" -name "$system-big-*.err" -empty -delete
+	stop_members
+	rm -rf "$WORK/$system-big-"*
+	EXTRA_FLAGS=()
+}
+
+START=$(date +%s)
+log "etcd $ETCD_VERSION ($ETCD) vs $KELSON_VERSION; results in $RESULTS; data in $WORK"
+if [ "$BIG" != only ]; then
+	for n in 3 1; do
+		run_setup etcd "$n"
+		run_setup kelson "$n"
+	done
+fi
+if [ "$BIG" != 0 ]; then
+	for system in ${BIG_SYSTEMS:-etcd kelson}; do
+		run_big "$system"
+	done
+fi
+
+# suite_table: the suite's table, both systems side by side.
+suite_table() {
 	printf 'throughput in requests/s (watch: events/s); p99 in ms (watch: put-to-event delivery); k/e = kelson / etcd\n\n'
 	printf '%-8s %-15s %12s %12s %6s  %10s %10s %6s  %s\n' members benchmark "etcd /s" "kelson /s" "k/e" "etcd p99" "kelson p99" "k/e" "errors e/k"
 	for n in 3 1; do
@@ -196,5 +326,56 @@ num() {
 		er=$(cat "$RESULTS/etcd-$n-rss") kr=$(cat "$RESULTS/kelson-$n-rss")
 		printf '%-8s %-15s %12s %12s %6s  (VmRSS after the suite, MiB, all members)\n' "$n" "RSS MiB" "$er" "$kr" "$(ratio "$er" "$kr")"
 	done
+}
+
+# sum_col FILE COL: the sum of column COL of a disk_usage file ("-" if none).
+sum_col() {
+	[ -s "$1" ] || { echo "-"; return; }
+	awk -v c="$2" '$c == "-" {bad = 1} {s += $c} END {if (bad) print "-"; else print s}' "$1"
+}
+
+# big_row LABEL ETCD KELSON [NOTE]: one row of the big phase's table.
+big_row() {
+	printf '%-34s %10s %10s %6s  %s\n' "$1" "$(num "$2")" "$(num "$3")" "$(ratio "$2" "$3")" "${4:-}"
+}
+
+# big_table: the big phase's figures, both systems side by side.
+big_table() {
+	local e="$RESULTS/etcd-big-compact.json" k="$RESULTS/kelson-big-compact.json" sys
+	printf '\nbig phase: 3 members, %s keys of 1 KB written twice, then compacted (no defragmentation); puts at %s/s\n\n' \
+		"$BIG_KEYS" "$BIG_RATE"
+	printf '%-34s %10s %10s %6s  %s\n' "" etcd kelson "k/e" "target"
+	big_row "load + overwrite (s)" "$(field "$e" '.compact.load_s + .compact.overwrite_s')" \
+		"$(field "$k" '.compact.load_s + .compact.overwrite_s')"
+	big_row "put p99 before compaction (ms)" "$(field "$e" .compact.baseline_p99_ms)" "$(field "$k" .compact.baseline_p99_ms)"
+	big_row "put p99 during compaction (ms)" "$(field "$e" .compact.compacting_p99_ms)" "$(field "$k" .compact.compacting_p99_ms)"
+	big_row "  during / before" "$(field "$e" .compact.p99_ratio)" "$(field "$k" .compact.p99_ratio)" "kelson <= 2"
+	big_row "put p99 in 15 s after it (ms)" "$(field "$e" '.kinds[] | select(.name == "after") | .latency_ms.p99')" \
+		"$(field "$k" '.kinds[] | select(.name == "after") | .latency_ms.p99')"
+	big_row "put max during compaction (ms)" "$(field "$e" .compact.compacting_max_ms)" "$(field "$k" .compact.compacting_max_ms)"
+	big_row "compaction (s)" "$(field "$e" .compact.compaction_s)" "$(field "$k" .compact.compaction_s)"
+	big_row "DbSize before, 3 members (MiB)" "$(field "$e" '[.compact.members[].db_size_before] | add / 1048576')" \
+		"$(field "$k" '[.compact.members[].db_size_before] | add / 1048576')"
+	big_row "DbSize after, 3 members (MiB)" "$(field "$e" '[.compact.members[].db_size_after] | add / 1048576')" \
+		"$(field "$k" '[.compact.members[].db_size_after] | add / 1048576')"
+	big_row "disk after, 3 data dirs (MiB)" "$(sum_col "$RESULTS/etcd-big-du" 2)" "$(sum_col "$RESULTS/kelson-big-du" 2)" "k/e <= 1"
+	big_row "  of which kv data (MiB)" "$(sum_col "$RESULTS/etcd-big-du" 3)" "$(sum_col "$RESULTS/kelson-big-du" 3)" "(bbolt db / Pebble store)"
+	big_row "  of which log (MiB)" "$(sum_col "$RESULTS/etcd-big-du" 4)" "$(sum_col "$RESULTS/kelson-big-du" 4)" "(wal+snap / raft log)"
+	big_row "restart after SIGTERM: serving (s)" "$(field "$RESULTS/etcd-big-restart-TERM.json" .ready.ready_s)" \
+		"$(field "$RESULTS/kelson-big-restart-TERM.json" .ready.ready_s)" "kelson <= 5"
+	big_row "restart after SIGKILL: serving (s)" "$(field "$RESULTS/etcd-big-restart-KILL.json" .ready.ready_s)" \
+		"$(field "$RESULTS/kelson-big-restart-KILL.json" .ready.ready_s)" "kelson <= 5"
+	for sys in etcd kelson; do
+		[ -s "$RESULTS/$sys-big-compact.json" ] && [ "$(field "$RESULTS/$sys-big-compact.json" .compact.error)" != "-" ] &&
+			printf '%s compaction error: %s\n' "$sys" "$(field "$RESULTS/$sys-big-compact.json" .compact.error)"
+	done
+	printf 'errors during the compact run e/k: %s/%s; disk over time: *-big-disk.txt\n' "$(field "$e" .errors)" "$(field "$k" .errors)"
+}
+
+{
+	printf '\nkelson bench-compare %s%s: etcd %s vs %s, %s cores, data in %s\n' \
+		"$STAMP" "$([ "$QUICK" = 1 ] && echo ' (QUICK=1)')" "$ETCD_VERSION" "$KELSON_VERSION" "$(nproc)" "${TMPDIR:-/tmp}"
+	[ "$BIG" != only ] && suite_table
+	[ "$BIG" != 0 ] && big_table
 	printf '\nraw JSON, charts (.html) and member logs: %s/  (%ds)\n' "$RESULTS" $(($(date +%s) - START))
 } | tee "$RESULTS/table.txt"

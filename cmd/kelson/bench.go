@@ -38,7 +38,13 @@ const benchExample = `  # 100,000 puts from 1000 clients over 100 connections, 2
   kelson bench range --consistency s --clients 1000 --conns 100 --key-space-size 100000 --json
 
   # 10,000 watchers on one key over 10 streams, 100 puts; chart to a file
-  kelson bench watch --watchers 10000 --streams 10 --puts 100 --out watch.html`
+  kelson bench watch --watchers 10000 --streams 10 --puts 100 --out watch.html
+
+  # put p99 before and during the compaction of 1M keys of 1 KB, overwritten once
+  kelson bench compact --endpoints 127.0.0.1:2379 --conns 10 --keys 1000000 --rate 1000
+
+  # time until a member started just now serves a linearizable read
+  kelson bench ready --endpoints 127.0.0.1:2379 --since "$(date +%s%N)"`
 
 // benchOptions are the flags shared by every bench subcommand.
 type benchOptions struct {
@@ -65,11 +71,11 @@ func newBenchCommand() *cobra.Command {
 	}
 	f := cmd.PersistentFlags()
 	f.SortFlags = false
-	f.StringSliceVar(&o.common.Endpoints, "endpoints", []string{"127.0.0.1:2379"}, "client addresses of the members, host:port or URLs, comma-separated")
-	f.IntVar(&o.common.Conns, "conns", 1, "gRPC connections; connection i dials endpoint i mod the number of endpoints")
-	f.IntVar(&o.common.Clients, "clients", 1, "concurrent clients, each waiting for its answer before its next request (the putters in the watch workloads)")
+	f.StringSliceVar(&o.common.Endpoints, "endpoints", nil, "client addresses of the members, host:port or URLs, comma-separated (default 127.0.0.1:2379)")
+	f.IntVar(&o.common.Conns, "conns", 0, "gRPC connections; connection i dials endpoint i mod the number of endpoints (default 1)")
+	f.IntVar(&o.common.Clients, "clients", 0, "concurrent clients, each waiting for its answer before its next request (the putters in the watch and compact workloads) (default 1; compact: 16)")
 	f.BoolVar(&o.common.TargetLeader, "target-leader", false, "send every request to the leader only")
-	f.DurationVar(&o.common.DialTimeout, "dial-timeout", 5*time.Second, "how long to wait for each endpoint to answer before giving up")
+	f.DurationVar(&o.common.DialTimeout, "dial-timeout", 0, "how long to wait for each endpoint to answer before giving up (default 5s)")
 	f.Uint64Var(&o.common.Seed, "seed", 0, "seed of the random key, value and operation choices (0: from the clock; the seed used is in --json's config)")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON instead of text")
 	f.StringVar(&o.out, "out", "", "also write a self-contained chart to this file: .html or .svg")
@@ -78,6 +84,7 @@ func newBenchCommand() *cobra.Command {
 	cmd.AddCommand(
 		benchPutCommand(o), benchRangeCommand(o), benchTxnPutCommand(o), benchTxnMixedCommand(o),
 		benchWatchCommand(o), benchWatchLatencyCommand(o), benchLeaseChurnCommand(o), benchK8sMixCommand(o),
+		benchCompactCommand(o), benchReadyCommand(o),
 	)
 	return cmd
 }
@@ -161,6 +168,9 @@ func runBench(cmd *cobra.Command, o *benchOptions, w bench.Workload) error {
 		return fmt.Errorf("%d watch delivery violations (events missing, duplicated, reordered or unexpected; see the report)",
 			res.Watch.ViolationCount())
 	}
+	if res.Ready != nil && !res.Ready.Served {
+		return fmt.Errorf("%s did not serve a linearizable read after %d attempts", strings.Join(res.Endpoints, ","), res.Ready.Attempts)
+	}
 	if res.Ops == 0 && res.Errors > 0 {
 		msg := ""
 		if len(res.TopErrors) > 0 {
@@ -183,13 +193,13 @@ func (o *benchOptions) commonFor(cmd *cobra.Command, rate float64) bench.Common 
 }
 
 func addKeyFlags(f *pflag.FlagSet, k *bench.Keys) {
-	f.IntVar(&k.KeySize, "key-size", 8, "bytes per key (keys are zero-padded decimal numbers)")
-	f.Int64Var(&k.KeySpaceSize, "key-space-size", 1, "number of distinct keys")
+	f.IntVar(&k.KeySize, "key-size", 0, "bytes per key (keys are zero-padded decimal numbers) (default 8)")
+	f.Int64Var(&k.KeySpaceSize, "key-space-size", 0, "number of distinct keys (default 1)")
 	f.BoolVar(&k.SequentialKeys, "sequential-keys", false, "use keys in order (request i: key i mod key-space-size) instead of at random")
 }
 
 func addConsistencyFlag(f *pflag.FlagSet, s *string) {
-	f.StringVar(s, "consistency", "l", "read consistency: l (linearizable) or s (serializable)")
+	f.StringVar(s, "consistency", "", "read consistency: l (linearizable) or s (serializable) (default l)")
 }
 
 func parseConsistency(s string) (bench.Consistency, error) {
@@ -210,10 +220,10 @@ func benchPutCommand(o *benchOptions) *cobra.Command {
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of puts")
+	f.Int64Var(&c.Total, "total", 0, "number of puts (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "puts per second over all clients (0: no limit)")
 	addKeyFlags(f, &c.Keys)
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
 	return cmd
 }
 
@@ -235,7 +245,7 @@ range [key, end) when key is given (just key when end is not).`, 2,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of reads")
+	f.Int64Var(&c.Total, "total", 0, "number of reads (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "reads per second over all clients (0: no limit)")
 	addKeyFlags(f, &c.Keys)
 	addConsistencyFlag(f, &cons)
@@ -254,11 +264,11 @@ func benchTxnPutCommand(o *benchOptions) *cobra.Command {
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of transactions")
+	f.Int64Var(&c.Total, "total", 0, "number of transactions (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "transactions per second over all clients (0: no limit)")
 	addKeyFlags(f, &c.Keys)
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
-	f.IntVar(&c.TxnOps, "txn-ops", 1, "puts per transaction (at most --key-space-size)")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
+	f.IntVar(&c.TxnOps, "txn-ops", 0, "puts per transaction (at most --key-space-size) (default 1)")
 	return cmd
 }
 
@@ -281,11 +291,11 @@ range [key, end) when given) or writes (a key of the key space), at
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of transactions")
+	f.Int64Var(&c.Total, "total", 0, "number of transactions (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "transactions per second over all clients (0: no limit)")
 	addKeyFlags(f, &c.Keys)
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
-	f.Float64Var(&c.RWRatio, "rw-ratio", 1, "reads per write")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
+	f.Float64Var(&c.RWRatio, "rw-ratio", 0, "reads per write (default 1)")
 	addConsistencyFlag(f, &cons)
 	f.Int64Var(&c.Limit, "limit", 0, "most keys returned per read (0: no limit)")
 	return cmd
@@ -308,13 +318,13 @@ exactly once and in revision order.`, 0,
 		})
 	cmd.Aliases = []string{"watch-fanout"}
 	f := cmd.Flags()
-	f.IntVar(&c.Watchers, "watchers", 1000, "watchers on the key")
-	f.IntVar(&c.Streams, "streams", 10, "gRPC watch streams the watchers share")
-	f.Int64Var(&c.Puts, "puts", 100, "puts to the key")
+	f.IntVar(&c.Watchers, "watchers", 0, "watchers on the key (default 1000)")
+	f.IntVar(&c.Streams, "streams", 0, "gRPC watch streams the watchers share (default 10)")
+	f.Int64Var(&c.Puts, "puts", 0, "puts to the key (default 100)")
 	f.Float64Var(&rate, "rate", 0, "puts per second (0: no limit)")
-	f.StringVar(&c.Key, "key", "/kelson-bench/watch", "the key watched and written")
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
-	f.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long to wait after the last put for every event to arrive")
+	f.StringVar(&c.Key, "key", "", "the key watched and written (default /kelson-bench/watch)")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
+	f.DurationVar(&c.DrainTimeout, "drain-timeout", 0, "how long to wait after the last put for every event to arrive (default 30s)")
 	return cmd
 }
 
@@ -330,11 +340,11 @@ latency from just before each put is sent to the receipt of its event.`, 0,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Puts, "puts", 1000, "puts to the key")
-	f.Float64Var(&rate, "rate", 100, "puts per second")
-	f.StringVar(&c.Key, "key", "/kelson-bench/watch-latency", "the key watched and written")
-	f.IntVar(&c.ValSize, "val-size", 8, "bytes per value")
-	f.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "how long to wait after the last put for every event to arrive")
+	f.Int64Var(&c.Puts, "puts", 0, "puts to the key (default 1000)")
+	f.Float64Var(&rate, "rate", 0, "puts per second (default 100)")
+	f.StringVar(&c.Key, "key", "", "the key watched and written (default /kelson-bench/watch-latency)")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
+	f.DurationVar(&c.DrainTimeout, "drain-timeout", 0, "how long to wait after the last put for every event to arrive (default 30s)")
 	return cmd
 }
 
@@ -350,9 +360,9 @@ headline latency is the whole cycle; the steps are reported as kinds.`, 0,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "number of lease cycles")
+	f.Int64Var(&c.Total, "total", 0, "number of lease cycles (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "cycles per second over all clients (0: no limit)")
-	f.Int64Var(&c.TTL, "ttl", 10, "lease TTL in seconds")
+	f.Int64Var(&c.TTL, "ttl", 0, "lease TTL in seconds (default 10)")
 	return cmd
 }
 
@@ -381,15 +391,15 @@ event delivery latency as the kind "watch".`, 0,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 10000, "requests in the measured phase")
+	f.Int64Var(&c.Total, "total", 0, "requests in the measured phase (default 10000)")
 	f.Float64Var(&rate, "rate", 0, "requests per second over all clients (0: no limit)")
-	f.StringSliceVar(&c.Resources, "resources", []string{"pods", "configmaps", "secrets", "services"}, "resource names")
-	f.IntVar(&c.Namespaces, "namespaces", 10, "namespaces per resource")
-	f.IntVar(&c.Objects, "objects", 1000, "objects created before measuring")
-	f.IntVar(&c.MinObjectSize, "min-object-size", 1024, "smallest object in bytes")
-	f.IntVar(&c.MaxObjectSize, "max-object-size", 5120, "largest object in bytes")
-	f.StringVar(&mix, "mix", "create=10,update=30,get=40,list=20", "relative weights of the request kinds")
-	f.Int64Var(&c.ListLimit, "list-limit", 500, "most objects a list returns")
+	f.StringSliceVar(&c.Resources, "resources", nil, "resource names (default pods,configmaps,secrets,services)")
+	f.IntVar(&c.Namespaces, "namespaces", 0, "namespaces per resource (default 10)")
+	f.IntVar(&c.Objects, "objects", 0, "objects created before measuring (default 1000)")
+	f.IntVar(&c.MinObjectSize, "min-object-size", 0, "smallest object in bytes (default 1024)")
+	f.IntVar(&c.MaxObjectSize, "max-object-size", 0, "largest object in bytes (default 5120, or --min-object-size if larger)")
+	f.StringVar(&mix, "mix", "", "relative weights of the request kinds (default create=10,update=30,get=40,list=20)")
+	f.Int64Var(&c.ListLimit, "list-limit", 0, "most objects a list returns (default 500)")
 	f.IntVar(&c.Watchers, "watchers", 0, "watchers on /registry/<resource>/ prefixes, round-robin over --resources (0: one per resource; -1: none)")
 	addConsistencyFlag(f, &cons)
 	return cmd
@@ -404,4 +414,64 @@ func rangeArgs(args []string) (key, end string) {
 		end = args[1]
 	}
 	return key, end
+}
+
+func benchCompactCommand(o *benchOptions) *cobra.Command {
+	var c bench.CompactConfig
+	var rate float64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "compact", "Put latency during the compaction of a large history; space given back",
+		`Writes --keys keys of --val-size bytes (--load-txn-ops puts per transaction,
+--load-clients clients), writes --overwrite of them again, then puts random
+keys at --rate from --clients clients: for --baseline, then while a
+compaction of the whole history (Compact at the current revision, physical,
+sent to the leader) runs, then for --after. Reports the put p99 before and
+during the compaction and their ratio, the compaction's duration, and each
+member's reported DbSize before the compaction and once it has stopped
+shrinking (at most --settle). No defragmentation is requested. Puts are
+reported as kinds "baseline", "compacting" and "after" by the phase in which
+they were sent.`, 0,
+		func([]string) (bench.Workload, error) {
+			c.Common = o.commonFor(cmd, rate)
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&c.Keys, "keys", 0, "distinct keys written before the compaction (default 1000000)")
+	f.IntVar(&c.KeySize, "key-size", 0, "bytes per key (default 8)")
+	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 1024)")
+	f.Float64Var(&c.Overwrite, "overwrite", 0, "fraction of the keys written a second time, history for the compaction to remove; negative: none (default 1)")
+	f.IntVar(&c.LoadClients, "load-clients", 0, "concurrent clients writing the keys (default 100)")
+	f.IntVar(&c.LoadTxnOps, "load-txn-ops", 0, "puts per transaction while writing the keys (default 16)")
+	f.Float64Var(&rate, "rate", 0, "measured puts per second over all --clients, before, during and after the compaction (default 1000)")
+	f.DurationVar(&c.Baseline, "baseline", 0, "how long puts are measured before the compaction (default 10s)")
+	f.DurationVar(&c.After, "after", 0, "how long puts go on after the compaction (default 2s)")
+	f.DurationVar(&c.CompactTimeout, "compact-timeout", 0, "longest wait for the compaction (default 10m)")
+	f.DurationVar(&c.Settle, "settle", 0, "longest wait for the members' DbSize to stop shrinking; negative: none (default 30s)")
+	return cmd
+}
+
+func benchReadyCommand(o *benchOptions) *cobra.Command {
+	var c bench.ReadyConfig
+	var since int64
+	var cmd *cobra.Command
+	cmd = benchSub(o, "ready", "Time until a member serves a linearizable read",
+		`Sends a linearizable Get to the one --endpoints member every --interval (each
+bounded by --timeout) until one succeeds, and reports the time from --since
+to that answer: give --since the moment the member's process was started
+(Unix nanoseconds, as date +%s%N prints) to measure its start-up. Exits 1
+when the member did not serve within --wait.`, 0,
+		func([]string) (bench.Workload, error) {
+			c.Common = o.commonFor(cmd, 0)
+			if since != 0 {
+				c.Since = time.Unix(0, since)
+			}
+			return c, nil
+		})
+	f := cmd.Flags()
+	f.Int64Var(&since, "since", 0, "start of the measured time, Unix nanoseconds (default: now)")
+	f.StringVar(&c.Key, "key", "", "the key read (default /kelson-bench/ready)")
+	f.DurationVar(&c.Interval, "interval", 0, "time between attempts (default 20ms)")
+	f.DurationVar(&c.Timeout, "timeout", 0, "longest wait for one attempt (default 500ms)")
+	f.DurationVar(&c.Wait, "wait", 0, "give up after this long (default 2m)")
+	return cmd
 }
