@@ -167,18 +167,33 @@ const reclaimMinRevisions = 10000
 // space) only when Pebble's own compactions, driven by level sizes, happen
 // to carry them down; with no further writes that may be never. A manual
 // compaction of the range drops tombstones and data together now. It runs
-// in the compactor goroutine, holding no lock: writers and readers go on,
-// and Close waits for it (Pebble's manual compactions cannot be cancelled).
+// in the compactor goroutine, holding no lock: writers and readers go on.
+// Pebble's manual compactions cannot be cancelled, so the range is compacted
+// in reclaimSlices slices by revision, and Close (which waits for the
+// compactor) waits for one slice at most, not for the whole range.
 func (s *Store) reclaim(d droppedRange) {
 	if d.n < reclaimMinRevisions {
 		return
 	}
-	start := appendRevKey(nil, d.lo)
-	end := appendRevKey(nil, revision{Main: d.hi.Main, Sub: d.hi.Sub + 1})
-	if err := s.db.Compact(start, end, false); err != nil {
-		s.log.Warn("kvstore: compacting the reclaimed range failed; Pebble reclaims it later by itself", "err", err)
+	lo, hi := d.lo.Main, d.hi.Main+1 // compact [lo, hi) main revisions
+	step := max((hi-lo+reclaimSlices-1)/reclaimSlices, 1)
+	for from := lo; from < hi; from += step {
+		select {
+		case <-s.stop:
+			return // Pebble reclaims the rest in its own time
+		default:
+		}
+		start := appendRevKey(nil, revision{Main: from})
+		end := appendRevKey(nil, revision{Main: min(from+step, hi)})
+		if err := s.db.Compact(start, end, false); err != nil {
+			s.log.Warn("kvstore: compacting the reclaimed range failed; Pebble reclaims it later by itself", "err", err)
+			return
+		}
 	}
 }
+
+// reclaimSlices is how many pieces reclaim compacts the range in.
+const reclaimSlices = 16
 
 // compactStep compacts up to CompactionBatch keys from cursor and returns
 // the key to continue from, or nil when the index is done.
