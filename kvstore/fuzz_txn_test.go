@@ -29,7 +29,7 @@ var fuzzSentinels = []error{
 	ErrEmptyKey, ErrValueProvided, ErrLeaseProvided, ErrDuplicateKey,
 	ErrTooManyOps, ErrLeaseNotFound, ErrLeaseExists, ErrLeaseInvalid,
 	ErrInvalidRequest, ErrClosed, ErrCorrupt, ErrWatcherNotFound,
-	ErrWatchIDExists,
+	ErrWatchIDExists, ErrInvalidSortOption,
 }
 
 func fuzzIsSentinel(err error) bool {
