@@ -69,10 +69,10 @@ func (n *Node) proposeConfChange(ctx context.Context, cc *raftpb.ConfChange) err
 }
 
 // wait registers id, calls propose (which hands the entry to the raft loop
-// and returns raft's verdict) and waits for the
-// entry to be applied here. A proposal raft drops (no leader known yet, or a
-// leadership transfer) entered no log, so it is retried once a leader is
-// known, until the request timeout.
+// and returns raft's verdict) and waits for the entry to be applied here. A
+// proposal raft drops (no leader known yet, or a leadership transfer)
+// entered no log, so it is retried once a leader is known, until the
+// request timeout.
 func (n *Node) wait(ctx context.Context, id uint64, propose func() error) (kvstore.Result, error) {
 	ch := n.waits.register(id)
 	if err := n.proposeUntilAccepted(ctx, propose); err != nil {
