@@ -47,6 +47,7 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/kelson-dev/kelson/internal/pebblelog"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
@@ -495,7 +496,7 @@ func crashCleanHash(cfg crashConfig, idx uint64) (uint32, error) {
 // crashCompactionState reads the compacted revision and how far space
 // reclamation got, straight from Pebble, before the store resumes it.
 func crashCompactionState(dir string) (compactRev, done int64, err error) {
-	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: newPebbleLogger(&Options{Logger: slog.New(slog.DiscardHandler)}, dir)})
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: pebblelog.Logger{Log: slog.New(slog.DiscardHandler), Fatal: func(msg string) { panic(msg) }}})
 	if err != nil {
 		return 0, 0, err
 	}

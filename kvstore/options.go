@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/kelson-dev/kelson/internal/pebblelog"
 )
 
 // Options configures a Store. The zero value of every field means its
@@ -37,7 +38,7 @@ type Options struct {
 	// a failed write or sync of its WAL or MANIFEST (a failing disk), or
 	// corruption found in the background. Pebble's state is undefined
 	// afterwards, so Fatal must not return (if it does, the store panics).
-	// Default: ExitOnFatal(Logger) — one error line, then exit status 1.
+	// Default: pebblelog.ExitOnFatal(Logger) — one error line, then exit status 1.
 	Fatal func(msg string)
 }
 
@@ -68,7 +69,7 @@ func (o *Options) EnsureDefaults() *Options {
 		o.WatchBatchEvents = 1000
 	}
 	if o.Fatal == nil {
-		o.Fatal = ExitOnFatal(o.Logger)
+		o.Fatal = pebblelog.ExitOnFatal(o.Logger)
 	}
 	return o
 }

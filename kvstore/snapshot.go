@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/kelson-dev/kelson/internal/pebblelog"
 )
 
 // Snapshot format, a stream:
@@ -119,7 +120,7 @@ func restore(dir string, r io.Reader, opts Options, appliedIndex *uint64) (info 
 	if err := mkdirDurable(opts.FS, dir); err != nil {
 		return info, fmt.Errorf("kvstore: restore: %w", err)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: newPebbleLogger(&opts, dir)})
+	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: pebblelog.Logger{Log: opts.Logger, What: "store " + dir, Fatal: opts.Fatal}})
 	if err != nil {
 		opts.FS.RemoveAll(dir)
 		return info, fmt.Errorf("kvstore: restore: %w", err)

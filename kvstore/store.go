@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/kelson-dev/kelson/internal/pebblelog"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
@@ -90,7 +91,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	db, err := pebble.Open(dir, &pebble.Options{
 		FS:                          opts.FS,
 		Cache:                       cache,
-		Logger:                      newPebbleLogger(&opts, dir),
+		Logger:                      pebblelog.Logger{Log: opts.Logger, What: "store " + dir, Fatal: opts.Fatal},
 		MemTableSize:                64 << 20,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,

@@ -13,10 +13,11 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/kelson-dev/kelson/internal/pebblelog"
 )
 
 func openRaw(fs vfs.FS) (*pebble.DB, error) {
-	return pebble.Open("/log", &pebble.Options{FS: fs, Logger: pebbleLogger{l: quietLogger(), fatal: func(msg string) { panic(msg) }}})
+	return pebble.Open("/log", &pebble.Options{FS: fs, Logger: pebblelog.Logger{Log: quietLogger(), Fatal: func(msg string) { panic(msg) }}})
 }
 
 const (

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/kelson-dev/kelson/internal/pebblelog"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -71,7 +72,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	db, err := pebble.Open(dir, &pebble.Options{
 		FS:     opts.FS,
-		Logger: pebbleLogger{l: opts.Logger, dir: dir, fatal: opts.Fatal},
+		Logger: pebblelog.Logger{Log: opts.Logger, What: "raft log " + dir, Fatal: opts.Fatal},
 		// Entries live briefly: the log is compacted every SnapshotCount
 		// entries (10,000 by default, ~4 MB of 256-byte puts). A memtable
 		// holding several such spans is flushed when most of it is already
