@@ -285,41 +285,7 @@ func TestNewMemberCatchesUpFromSnapshotWhenIdle(t *testing.T) {
 	cli := testClient(t, c.Endpoints()...)
 	// More than the leader keeps behind a snapshot (5000 entries).
 	fillHistory(t, cli, "idle/", 6000, 1, 1000)
-	lead, err := c.WaitLeader(nil, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m *Member
-	for _, o := range c.Members[1:] {
-		if o != lead {
-			m = o
-		}
-	}
-	id, err := c.ID(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var eps []string
-	for _, o := range c.Members {
-		if o != m {
-			eps = append(eps, o.ClientURL)
-		}
-	}
-	others := testClient(t, eps...)
-	m.ExpectExit(true)
-	if _, err := others.MemberRemove(ctxT(t, 10*time.Second), id); err != nil {
-		t.Fatal(err)
-	}
-	m.Kill()
-	if err := m.Wipe(); err != nil {
-		t.Fatal(err)
-	}
-	add, err := others.MemberAdd(ctxT(t, 10*time.Second), []string{m.PeerURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Args = setFlag(m.Args, "--initial-cluster-state", "existing")
-	c.forgetID(m.Name)
+	m, others, id, newID := replaceFollowerEmpty(t, c)
 	r, err := others.Put(ctxT(t, 10*time.Second), "idle/last", "x")
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +293,7 @@ func TestNewMemberCatchesUpFromSnapshotWhenIdle(t *testing.T) {
 	if err := c.Restart(m, "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("replaced %s (%x -> %x); the cluster is at revision %d and idle", m.Name, id, add.Member.ID, r.Header.Revision)
+	t.Logf("replaced %s (%x -> %x); the cluster is at revision %d and idle", m.Name, id, newID, r.Header.Revision)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st, err := m.Status(2 * time.Second)
@@ -365,40 +331,7 @@ func TestWatchAcrossSnapshotInstall(t *testing.T) {
 	if _, err := cli.Compact(ctxT(t, 10*time.Second), compactAt, clientv3.WithCompactPhysical()); err != nil {
 		t.Fatal(err)
 	}
-	lead, err := c.WaitLeader(nil, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m *Member
-	for _, o := range c.Members[1:] {
-		if o != lead {
-			m = o
-		}
-	}
-	id, err := c.ID(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var eps []string
-	for _, o := range c.Members {
-		if o != m {
-			eps = append(eps, o.ClientURL)
-		}
-	}
-	others := testClient(t, eps...)
-	m.ExpectExit(true)
-	if _, err := others.MemberRemove(ctxT(t, 10*time.Second), id); err != nil {
-		t.Fatal(err)
-	}
-	m.Kill()
-	if err := m.Wipe(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := others.MemberAdd(ctxT(t, 10*time.Second), []string{m.PeerURL()}); err != nil {
-		t.Fatal(err)
-	}
-	m.Args = setFlag(m.Args, "--initial-cluster-state", "existing")
-	c.forgetID(m.Name)
+	m, others, _, _ := replaceFollowerEmpty(t, c)
 	if err := c.Restart(m, "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -451,4 +384,46 @@ func TestWatchAcrossSnapshotInstall(t *testing.T) {
 			t.Fatalf("watch from %d on %s: events up to %d only, want %d", from, m.Name, next-1, last)
 		}
 	}
+}
+
+// replaceFollowerEmpty removes a follower other than Members[0], wipes its
+// data and adds it back as a new, empty member (not started: the caller
+// restarts it with c.Restart). It returns the member, a client of the
+// others, and the member's old and new IDs.
+func replaceFollowerEmpty(t *testing.T, c *Cluster) (m *Member, others *clientv3.Client, oldID, newID uint64) {
+	t.Helper()
+	lead, err := c.WaitLeader(nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range c.Members[1:] {
+		if o != lead {
+			m = o
+		}
+	}
+	if oldID, err = c.ID(m); err != nil {
+		t.Fatal(err)
+	}
+	var eps []string
+	for _, o := range c.Members {
+		if o != m {
+			eps = append(eps, o.ClientURL)
+		}
+	}
+	others = testClient(t, eps...)
+	m.ExpectExit(true)
+	if _, err := others.MemberRemove(ctxT(t, 10*time.Second), oldID); err != nil {
+		t.Fatal(err)
+	}
+	m.Kill()
+	if err := m.Wipe(); err != nil {
+		t.Fatal(err)
+	}
+	add, err := others.MemberAdd(ctxT(t, 10*time.Second), []string{m.PeerURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Args = setFlag(m.Args, "--initial-cluster-state", "existing")
+	c.forgetID(m.Name)
+	return m, others, oldID, add.Member.ID
 }
