@@ -3,13 +3,12 @@ package chaos
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelson-dev/kelson/internal/testbin"
 )
 
 // kelsonBin is the binary TestMain built with -tags chaos.
@@ -26,15 +25,8 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	kelsonBin = filepath.Join(dir, "kelson")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	build := exec.Command(goTool, "build", "-tags", "chaos", "-o", kelsonBin, "github.com/kelson-dev/kelson/cmd/kelson")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "chaos: building the kelson binary with -tags chaos (%s) failed: %v\n", build, err)
+	if kelsonBin, err = testbin.Build(dir, "chaos"); err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
 		return 1
 	}
 	return m.Run()

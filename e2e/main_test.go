@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/kelson-dev/kelson/internal/testbin"
 )
 
 var (
@@ -34,15 +34,8 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	kelsonBin = filepath.Join(dir, "kelson")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	build := exec.Command(goTool, "build", "-o", kelsonBin, "github.com/kelson-dev/kelson/cmd/kelson")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building the kelson binary (%s) failed: %v\n", build, err)
+	if kelsonBin, err = testbin.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	if p, err := exec.LookPath("etcdctl"); err == nil {

@@ -1,0 +1,3 @@
+// Package testbin builds the kelson binary for tests that run it as a
+// process (packages e2e and chaos).
+package testbin
