@@ -1,18 +1,12 @@
 package kvstore
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/cockroachdb/pebble/vfs"
-	"github.com/cockroachdb/pebble/vfs/errorfs"
+	"github.com/kelson-dev/kelson/internal/testbin"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
@@ -29,40 +23,13 @@ func TestFatalDiskErrorExits(t *testing.T) {
 		fatalChild()
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFatalDiskErrorExits$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envFatalChild+"=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	out := stderr.String()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("child: %v, want exit status 1\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), out)
-	}
-	if n := strings.Count(out, "fatal storage error"); n != 1 {
-		t.Errorf("stderr has %d lines naming the fatal storage error, want 1:\n%s", n, out)
-	}
-	if !strings.Contains(out, "injected error") || !strings.Contains(out, "store db") {
-		t.Errorf("the line does not name the disk error and the store:\n%s", out)
-	}
-	for _, bad := range []string{"panic:", "goroutine ", "child: the write returned"} {
-		if strings.Contains(out, bad) {
-			t.Errorf("stderr contains %q:\n%s", bad, out)
-		}
-	}
+	testbin.ExpectFatalExit(t, "TestFatalDiskErrorExits", envFatalChild, "injected error", "store db")
 }
 
 // fatalChild opens a store on a disk whose WAL writes start failing after
 // one good write, then writes; it never returns.
 func fatalChild() {
-	var failing atomic.Bool
-	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op, path string) error {
-		if failing.Load() && strings.HasSuffix(path, ".log") &&
-			(op == errorfs.OpFileWrite || op == errorfs.OpFileWriteAt || op == errorfs.OpFileSync) {
-			return errorfs.ErrInjected
-		}
-		return nil
-	}))
+	fs, failing := testbin.FailingWALFS()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	s, err := Open("db", Options{FS: fs, Logger: log})
 	if err != nil {

@@ -1,18 +1,12 @@
 package raftlog
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/cockroachdb/pebble/vfs"
-	"github.com/cockroachdb/pebble/vfs/errorfs"
+	"github.com/kelson-dev/kelson/internal/testbin"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -29,37 +23,13 @@ func TestFatalDiskErrorExits(t *testing.T) {
 		fatalChild()
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFatalDiskErrorExits$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envFatalChild+"=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	out := stderr.String()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("child: %v, want exit status 1\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), out)
-	}
-	if n := strings.Count(out, "fatal storage error"); n != 1 || !strings.Contains(out, "injected error") || !strings.Contains(out, "raft log /log") {
-		t.Errorf("want one line naming the fatal storage error, the disk error and the log:\n%s", out)
-	}
-	for _, bad := range []string{"panic:", "goroutine ", "child: Save returned"} {
-		if strings.Contains(out, bad) {
-			t.Errorf("stderr contains %q:\n%s", bad, out)
-		}
-	}
+	testbin.ExpectFatalExit(t, "TestFatalDiskErrorExits", envFatalChild, "injected error", "raft log /log")
 }
 
 // fatalChild opens a log on a disk whose WAL writes fail after the first
 // Save, then saves again; it never returns.
 func fatalChild() {
-	var failing atomic.Bool
-	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op, path string) error {
-		if failing.Load() && strings.HasSuffix(path, ".log") &&
-			(op == errorfs.OpFileWrite || op == errorfs.OpFileWriteAt || op == errorfs.OpFileSync) {
-			return errorfs.ErrInjected
-		}
-		return nil
-	}))
+	fs, failing := testbin.FailingWALFS()
 	l, err := Open("/log", Options{FS: fs, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: open:", err)
