@@ -64,7 +64,7 @@ func (s *Store) kickCompactor() {
 func (s *Store) WaitCompaction() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for !s.closed && s.failedErr == nil && s.compactDone < s.compactRev {
+	for !s.closed && s.failed == nil && s.compactDone < s.compactRev {
 		s.compactCond.Wait()
 	}
 }

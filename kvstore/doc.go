@@ -67,7 +67,7 @@
 // A failed commit makes the store refuse writes until reopened. An error
 // Pebble itself cannot continue from (a failed WAL or MANIFEST write or
 // sync) goes to Options.Fatal, which never returns: by default one error
-// line and exit status 1 (pebble_logger.go).
+// line and exit status 1 (internal/pebblelog).
 //
 // # Example
 //

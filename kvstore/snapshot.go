@@ -172,8 +172,8 @@ func (s *Store) HashKV(rev int64) (hash uint32, compactRev int64, err error) {
 		s.mu.RUnlock()
 		return 0, 0, ErrClosed
 	}
-	if s.failedErr != nil {
-		err := s.failedErr
+	if s.failed != nil {
+		err := s.failed
 		s.mu.RUnlock()
 		return 0, 0, err
 	}

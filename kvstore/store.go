@@ -39,6 +39,7 @@ type Store struct {
 	pending map[revision]*mvccpb.KeyValue
 	// failed is set when a commit failed: the in-memory state may then be
 	// ahead of the disk, so every later write is refused until reopen.
+	// Written with applyMu and mu both held; read under either.
 	failed error
 
 	// appliedIndex is the last raft index applied (atomic: read by anyone).
@@ -54,7 +55,6 @@ type Store struct {
 	compactRev  int64 // reads below it fail with ErrCompacted
 	compactDone int64
 	compactCond *sync.Cond // signalled when compactDone changes, on failure or close
-	failedErr   error      // copy of failed, readable under mu
 	closed      bool
 
 	// readers counts reads holding Pebble iterators or snapshots outside
@@ -350,9 +350,8 @@ func mkdirDurable(fs vfs.FS, dir string) error {
 // setFailedLocked records a fatal write-path error (applyMu held): writes are
 // refused from now on, and waiters for compaction are released.
 func (s *Store) setFailedLocked(err error) {
-	s.failed = err
 	s.mu.Lock()
-	s.failedErr = err
+	s.failed = err
 	s.compactCond.Broadcast()
 	s.mu.Unlock()
 }

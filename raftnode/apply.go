@@ -164,9 +164,7 @@ func (n *Node) applyConfChange(index uint64, cc *raftpb.ConfChange) error {
 				case <-time.After(2 * n.cfg.ElectionTimeout):
 				case <-n.stopc:
 				}
-				err := fmt.Errorf("%w: this member was removed from the cluster", ErrStopped)
-				n.failure.CompareAndSwap(nil, &err)
-				n.Stop()
+				n.ReportRemoved()
 			}()
 		}
 	case raftpb.ConfChangeType_ConfChangeUpdateNode:

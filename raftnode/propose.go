@@ -116,20 +116,15 @@ func (n *Node) wait(ctx context.Context, id uint64, propose func() error) (kvsto
 // time-to-live from its own store, which may lag what a follower already
 // applied and acknowledged (the leader sends commits before applying them).
 func (n *Node) appliedCommitted(ctx context.Context) error {
-	commit := make(chan uint64, 1)
-	if !n.do(func() { commit <- n.rn.BasicStatus().GetCommit() }) {
-		return n.stopped()
+	var commit uint64
+	if err := n.onLoop(func() error { commit = n.rn.BasicStatus().GetCommit(); return nil }); err != nil {
+		return err
 	}
 	select {
-	case c := <-commit:
-		select {
-		case <-n.appliedWait.wait(c):
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.done:
-			return n.stopped()
-		}
+	case <-n.appliedWait.wait(commit):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-n.done:
 		return n.stopped()
 	}

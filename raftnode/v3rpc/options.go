@@ -108,7 +108,5 @@ func ServerOptions(opts Options) []grpc.ServerOption {
 		// A fixed pool of goroutines serves streams instead of a new
 		// goroutine (and a new, growing stack) per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
-		// Connections share write buffers instead of holding 32 KiB each.
-		grpc.SharedWriteBuffer(true),
 	}
 }
