@@ -10,7 +10,7 @@ import (
 // then checks the history: linearizability (porcupine), watches against
 // the store's history, HashKV agreement, acknowledged writes, leases.
 //
-// By default a short run (30s of faults); `make chaos SEED=… DURATION=…`
+// By default a short run (40s of faults); `make chaos SEED=… DURATION=…`
 // runs longer.
 func TestChaos(t *testing.T) {
 	seed := testSeed(t)

@@ -88,29 +88,32 @@ func TestWatchCheckCatches(t *testing.T) {
 	if v.Total() != 0 {
 		t.Fatalf("violations in a good watch:\n%s", v)
 	}
-	cases := map[string]func(h []Segment){
-		"missed": func(h []Segment) { h[0].Responses[2].Events = nil },
-		"dup": func(h []Segment) {
+	// inPlace adapts a mutation that edits the history without growing it.
+	inPlace := func(f func([]Segment)) func([]Segment) []Segment {
+		return func(h []Segment) []Segment { f(h); return h }
+	}
+	cases := map[string]func(h []Segment) []Segment{
+		"missed": inPlace(func(h []Segment) { h[0].Responses[2].Events = nil }),
+		"dup": inPlace(func(h []Segment) {
 			h[0].Responses[1].Events = append(h[0].Responses[1].Events, h[0].Responses[1].Events[0])
-		},
-		"altered":  func(h []Segment) { h[0].Responses[1].Events[0].KV.Value = "x" },
-		"prev":     func(h []Segment) { h[0].Responses[1].Events[0].PrevKV = kvp("kv/a", "a0", 1, 1, 1) },
-		"split":    func(h []Segment) { h[0].Responses[3].Events = h[0].Responses[3].Events[:1] },
-		"short":    func(h []Segment) { h[0].Responses = h[0].Responses[:3] },
-		"before":   func(h []Segment) { h[0].StartRev = 4 },
-		"progress": func(h []Segment) { h[0].Responses[2] = WatchResp{HeaderRev: 5, Progress: true} },
-		"progress-behind": func(h []Segment) {
+		}),
+		"altered":  inPlace(func(h []Segment) { h[0].Responses[1].Events[0].KV.Value = "x" }),
+		"prev":     inPlace(func(h []Segment) { h[0].Responses[1].Events[0].PrevKV = kvp("kv/a", "a0", 1, 1, 1) }),
+		"split":    inPlace(func(h []Segment) { h[0].Responses[3].Events = h[0].Responses[3].Events[:1] }),
+		"short":    inPlace(func(h []Segment) { h[0].Responses = h[0].Responses[:3] }),
+		"before":   inPlace(func(h []Segment) { h[0].StartRev = 4 }),
+		"progress": inPlace(func(h []Segment) { h[0].Responses[2] = WatchResp{HeaderRev: 5, Progress: true} }),
+		"progress-behind": inPlace(func(h []Segment) {
 			h[0].Responses = append(h[0].Responses[:2], append([]WatchResp{{HeaderRev: 3, Progress: true}}, h[0].Responses[2:]...)...)
-		},
-		"compacted-wrongly": func(h []Segment) {
+		}),
+		"compacted-wrongly": func(h []Segment) []Segment {
 			h[0].Responses = append(h[0].Responses[:2], WatchResp{CompactRev: 4, Canceled: true})
 			h[0].Ended = "compacted"
-			h = append(h, Segment{StartRev: 4})
+			return append(h, Segment{StartRev: 4}) // and resumed at 4
 		},
 	}
 	for name, mutate := range cases {
-		h := good()
-		mutate(h)
+		h := mutate(good())
 		v := &Violations{}
 		CheckWatcher(h, "w", "kv/", true, ref, map[int64]bool{4: true}, 6, nil, v, &WatchStats{})
 		if v.Total() == 0 {

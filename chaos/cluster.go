@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -393,9 +392,4 @@ func freePorts(n int) ([]int, error) {
 		return nil, fmt.Errorf("chaos: found only %d free ports", len(ports))
 	}
 	return ports, nil
-}
-
-// withTimeout is context.WithTimeout from Background.
-func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
 }

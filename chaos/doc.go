@@ -107,8 +107,7 @@
 // once). `make chaos SEED=7 DURATION=10m` runs
 // longer (KELSON_CHAOS_SEED, KELSON_CHAOS_DURATION, KELSON_CHAOS_FAULTS
 // such as "kill=3,partition=1", KELSON_CHAOS_KEEP=1 to keep the work
-// directory, KELSON_CHAOS_KNOWN=1 to also run the regression tests of known,
-// unfixed bugs in a short run; make chaos runs those tests anyway). A failure prints the seed and keeps the work directory: the
+// directory). A failure prints the seed and keeps the work directory: the
 // members' logs and the artifacts. A seed fixes the fault schedule and the
 // clients' choices, not the interleaving of goroutines and processes.
 //

@@ -53,11 +53,10 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 
 // method is one etcd v3 RPC.
 type method struct {
-	name          string // /etcdserverpb.KV/Range
-	serverStream  bool
-	clientStream  bool
-	typed         func(r *rand.Rand) proto.Message // a valid message type with hostile values
-	skipRandBytes bool
+	name         string // /etcdserverpb.KV/Range
+	serverStream bool
+	clientStream bool
+	typed        func(r *rand.Rand) proto.Message // a valid message type with hostile values
 }
 
 func etcdMethods() []method {

@@ -35,21 +35,10 @@ func runMain(m *testing.M) int {
 // The environment of `make chaos`.
 const (
 	envSeed     = "KELSON_CHAOS_SEED"     // seed; "random" for one from the clock. Default 1.
-	envDuration = "KELSON_CHAOS_DURATION" // fault phase of TestChaos, e.g. 5m. Default 30s.
+	envDuration = "KELSON_CHAOS_DURATION" // fault phase of TestChaos, e.g. 5m. Default 40s.
 	envFaults   = "KELSON_CHAOS_FAULTS"   // fault weights, e.g. "kill=3,partition=1". Default: all.
 	envKeep     = "KELSON_CHAOS_KEEP"     // "1": keep the work directory even when the test passes.
-	envKnown    = "KELSON_CHAOS_KNOWN"    // "1": run the tests of known, unfixed bugs in the short suite too.
 )
-
-// knownBug skips a test that reproduces a known, not yet fixed bug in the
-// default (short) run, so that `make test` stays green until it is fixed;
-// `make chaos` and KELSON_CHAOS_KNOWN=1 run it. Remove the call with the fix.
-func knownBug(t *testing.T, bug string) {
-	t.Helper()
-	if !longRun() && os.Getenv(envKnown) != "1" {
-		t.Skipf("reproduces a known bug (%s); run with make chaos or %s=1", bug, envKnown)
-	}
-}
 
 // testSeed returns the run's seed and arranges for it to be printed if
 // the test fails.

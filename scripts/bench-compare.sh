@@ -98,7 +98,9 @@ stop_members() {
 	done
 	PIDS=()
 }
+SAMPLER="" # the big phase's disk sampler, while it runs
 cleanup() {
+	if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; fi
 	stop_members
 	rm -rf "$WORK"
 }
@@ -139,15 +141,17 @@ start_members() {
 		ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:$((PORT_BASE + 1000 * i))"
 		launch "$system" "$n" "$i" "$tag"
 	done
-	# Ready when a linearizable read succeeds (the cluster has a leader).
+	# Ready when a linearizable read succeeds (the cluster has a leader) and
+	# every member started is still running (a member that found its port
+	# taken exits; the read may then have reached whatever holds the port).
 	for _ in $(seq 60); do
+		sleep 0.5
+		for pid in "${PIDS[@]}"; do
+			kill -0 "$pid" 2>/dev/null || die "$system member exited at start (port in use?); see $RESULTS/$system-$tag-m*.log"
+		done
 		if "$KELSON" bench range --endpoints "$ENDPOINTS" --total 1 --dial-timeout 1s --progress=false >/dev/null 2>&1; then
 			return 0
 		fi
-		for pid in "${PIDS[@]}"; do
-			kill -0 "$pid" 2>/dev/null || die "$system member exited at start; see $RESULTS/$system-$tag-m*.log"
-		done
-		sleep 0.5
 	done
 	die "$system ($n members) not ready after 30 s; see $RESULTS/$system-$tag-m*.log"
 }
@@ -193,7 +197,9 @@ run_setup() {
 # field FILE JQ: a number from a result, "-" if missing.
 field() {
 	[ -s "$1" ] || { echo "-"; return; }
-	jq -r "$2 // \"-\"" "$1" 2>/dev/null || echo "-"
+	local v
+	v=$(jq -r "($2) // \"-\"" "$1" 2>/dev/null | head -1) || v="-"
+	echo "${v:--}"
 }
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a + 0 == 0) print "-"; else printf "%.2f", b / a }'
@@ -213,20 +219,21 @@ du_mib() {
 # of its replication log (Kelson's raft dir, etcd's wal and snap files
 # other than the db).
 disk_usage() {
-	local system=$1 i d store log
+	local system=$1 i d store wal
 	for i in 0 1 2; do
 		d="$WORK/$system-big-m$i"
 		case $system in
 		kelson)
 			store=$(du_mib "$d/$(cat "$d/STORE" 2>/dev/null || echo store)")
-			log=$(du_mib "$d/raft")
+			wal=$(du_mib "$d/raft")
 			;;
 		etcd)
 			store=$(du_mib "$d/member/snap/db")
-			log=$(($(du_mib "$d/member") - store))
+			wal=-
+			[ "$store" != - ] && wal=$(($(du_mib "$d/member") - store))
 			;;
 		esac
-		echo "m$i $(du_mib "$d") $store $log"
+		echo "m$i $(du_mib "$d") $store $wal"
 	done
 }
 
@@ -264,20 +271,21 @@ restart_member() {
 }
 
 run_big() {
-	local system=$1 json leader i sampler
+	local system=$1 json leader i
 	json="$RESULTS/$system-big-compact.json"
 	log "== $system, 3 members, big phase: $BIG_KEYS keys of 1 KB, written twice, compacted; restart"
 	log "   disk free in $WORK: $(df -h --output=avail "$WORK" | tail -1 | tr -d ' ')"
 	EXTRA_FLAGS=(--quota-backend-bytes $((8 << 30)) --snapshot-count 10000)
 	start_members "$system" 3 big
 	sample_disk "$system" >"$RESULTS/$system-big-disk.txt" &
-	sampler=$!
+	SAMPLER=$!
 	log "   compact"
 	"$KELSON" bench compact --endpoints "$ENDPOINTS" --conns 10 --keys "$BIG_KEYS" --rate "$BIG_RATE" --after 15s \
 		--progress=false --json --out "$RESULTS/$system-big-compact.html" >"$json" 2>"$RESULTS/$system-big-compact.err" ||
 		log "   (compact exited $?; see $RESULTS/$system-big-compact.err)"
-	kill "$sampler" 2>/dev/null || true
-	wait "$sampler" 2>/dev/null || true
+	kill "$SAMPLER" 2>/dev/null || true
+	wait "$SAMPLER" 2>/dev/null || true
+	SAMPLER=""
 	disk_usage "$system" >"$RESULTS/$system-big-du"
 	# Restart a follower: a leader's restart would add an election.
 	leader=$(field "$json" .compact.leader)

@@ -8,15 +8,18 @@ import (
 )
 
 func TestPprofFlagsNeedEachOther(t *testing.T) {
-	for _, args := range [][]string{
-		{"store", "--enable-pprof"},
-		{"store", "--listen-metrics-urls", "http://127.0.0.1:0"},
-		{"store", "--enable-pprof", "--listen-metrics-urls", "unix:///tmp/x"},
-		{"store", "--enable-pprof", "--listen-metrics-urls", "http://127.0.0.1:0/metrics"},
+	for _, tc := range []struct {
+		args []string
+		want string // in the error
+	}{
+		{[]string{"store", "--enable-pprof"}, "--enable-pprof needs --listen-metrics-urls"},
+		{[]string{"store", "--listen-metrics-urls", "http://127.0.0.1:0"}, "serves only the profiler: add --enable-pprof"},
+		{[]string{"store", "--enable-pprof", "--listen-metrics-urls", "unix:///tmp/x"}, `want http://host:port, got "unix:///tmp/x"`},
+		{[]string{"store", "--enable-pprof", "--listen-metrics-urls", "http://127.0.0.1:0/metrics"}, `want http://host:port, got "http://127.0.0.1:0/metrics"`},
 	} {
-		code, _, _, stderr := runCapture(t, args...)
-		if code != 2 || !strings.Contains(stderr, "--") {
-			t.Errorf("%q: exit %d, stderr %q; want a usage error (2)", args, code, stderr)
+		code, _, _, stderr := runCapture(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want a usage error (2) saying %q", tc.args, code, stderr, tc.want)
 		}
 	}
 }

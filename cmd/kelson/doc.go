@@ -3,6 +3,8 @@
 //
 //	kelson store [etcd flags]   run an etcd-compatible store member (raftnode.Run)
 //	kelson bench <workload>     benchmark any etcd v3 endpoint (bench.Run)
+//	kelson snapshot restore|status FILE
+//	                            restore or describe an etcdctl snapshot (raftnode.RestoreSnapshot)
 //	kelson version              print the version
 //
 // Exit codes: 0 success (including a graceful stop on SIGINT/SIGTERM),

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 )
 
@@ -13,9 +12,10 @@ import (
 // returns the binary's path. The go command's output goes to stderr.
 func Build(dir string, tags ...string) (string, error) {
 	bin := filepath.Join(dir, "kelson")
+	// go test puts its own GOROOT/bin first on the test's PATH.
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("building the kelson binary: %w", err)
 	}
 	args := []string{"build"}
 	if len(tags) > 0 {
