@@ -3,15 +3,14 @@ package chaos
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/kelson-dev/kelson/internal/testbin"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -76,7 +75,7 @@ func startCluster(cfg ClusterConfig, dir string) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, ids: map[string]uint64{}, names: map[uint64]string{}}
 	c.Net = NewNetwork(func(remote, local *net.TCPAddr) string { return socketOwner(remote, local, c.pids()) })
-	ports, err := freePorts(2 * cfg.Size)
+	ports, err := testbin.FreePorts(2 * cfg.Size)
 	if err != nil {
 		return nil, err
 	}
@@ -357,39 +356,3 @@ func (c *Cluster) SettledRevision(timeout time.Duration) (int64, error) {
 
 // Client returns a client of every member.
 func (c *Cluster) Client() (*clientv3.Client, error) { return NewClient(c.Endpoints()...) }
-
-// freePorts returns n distinct loopback ports that are free now, chosen
-// below the kernel's ephemeral range so that no client connection takes a
-// member's port while the member is down.
-func freePorts(n int) ([]int, error) {
-	lo := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil {
-				lo = v
-			}
-		}
-	}
-	if lo < 12000 {
-		lo = 65000 // unusual range: pick high ports and hope
-	}
-	seen := map[int]bool{}
-	var ports []int
-	for tries := 0; len(ports) < n && tries < 10000; tries++ {
-		p := 10000 + rand.IntN(lo-10000)
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		ports = append(ports, p)
-	}
-	if len(ports) < n {
-		return nil, fmt.Errorf("chaos: found only %d free ports", len(ports))
-	}
-	return ports, nil
-}

@@ -225,7 +225,7 @@ func TestEtcdctl(t *testing.T) {
 		// --rev makes the watch start right after the current revision
 		// whenever it is set up, so no event can be missed.
 		rev := e.putRev(t, "wx/start", "0")
-		w := startBackground(t, "etcdctl watch", e.command(nil, "watch", "--prefix", "w/", fmt.Sprintf("--rev=%d", rev+1)))
+		w := startBackground(t, "etcdctl watch", e.command(context.Background(), "watch", "--prefix", "w/", fmt.Sprintf("--rev=%d", rev+1)))
 		want(t, "put", e.ok(t, "put", "w/a", "1"), "OK")
 		want(t, "put", e.ok(t, "put", "w/b", "2"), "OK")
 		want(t, "put", e.ok(t, "put", "wx/ignored", "not watched"), "OK")
@@ -467,13 +467,13 @@ func TestEtcdctl(t *testing.T) {
 		// A holds the lock until the test creates release-a; B asks for it
 		// meanwhile and must get it only after A lets go.
 		release := filepath.Join(dir, "release-a")
-		a := startBackground(t, "etcdctl lock (A)", e.command(nil, "lock", "mylock", "--",
+		a := startBackground(t, "etcdctl lock (A)", e.command(context.Background(), "lock", "mylock", "--",
 			"sh", "-c", `echo "A $ETCD_LOCK_KEY $ETCD_LOCK_REV"; while [ ! -e "$0" ]; do sleep 0.05; done; echo "A done"`, release))
 		aLine := strings.Fields(a.NextLine(30 * time.Second))
 		if len(aLine) != 3 || aLine[0] != "A" || !strings.HasPrefix(aLine[1], "mylock/") {
 			t.Fatalf("lock A: %q, want A, its key and revision", aLine)
 		}
-		b := startBackground(t, "etcdctl lock (B)", e.command(nil, "lock", "mylock", "--",
+		b := startBackground(t, "etcdctl lock (B)", e.command(context.Background(), "lock", "mylock", "--",
 			"sh", "-c", `echo "B $ETCD_LOCK_KEY $ETCD_LOCK_REV"`))
 		// B is waiting once its own key is under mylock/.
 		waitKeys(t, cli, "mylock/", 2)
@@ -504,17 +504,17 @@ func TestEtcdctl(t *testing.T) {
 	})
 
 	t.Run("elect", func(t *testing.T) {
-		p1 := startBackground(t, "etcdctl elect p1", e.command(nil, "elect", "myelection", "p1"))
+		p1 := startBackground(t, "etcdctl elect p1", e.command(context.Background(), "elect", "myelection", "p1"))
 		key1 := p1.NextLine(30 * time.Second)
 		if !strings.HasPrefix(key1, "myelection/") {
 			t.Fatalf("elect p1: key %q", key1)
 		}
 		want(t, "elect p1", p1.NextLine(30*time.Second), "p1")
-		obs := startBackground(t, "etcdctl elect -l", e.command(nil, "elect", "-l", "myelection"))
+		obs := startBackground(t, "etcdctl elect -l", e.command(context.Background(), "elect", "-l", "myelection"))
 		want(t, "elect -l sees p1 (key)", obs.NextLine(30*time.Second), key1)
 		want(t, "elect -l sees p1", obs.NextLine(30*time.Second), "p1")
 
-		p2 := startBackground(t, "etcdctl elect p2", e.command(nil, "elect", "myelection", "p2"))
+		p2 := startBackground(t, "etcdctl elect p2", e.command(context.Background(), "elect", "myelection", "p2"))
 		waitKeys(t, cli, "myelection/", 2) // p2 campaigns
 		time.Sleep(300 * time.Millisecond)
 		if p2.Output() != "" {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelson-dev/kelson/internal/testbin"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -325,7 +325,7 @@ func newCluster(t testing.TB, opts clusterOptions) *cluster {
 var errPortTaken = errors.New("a port was taken before the member bound it")
 
 func startCluster(t testing.TB, dir string, opts clusterOptions) (*cluster, error) {
-	ports, err := freePorts(2 * opts.size)
+	ports, err := testbin.FreePorts(2 * opts.size)
 	if err != nil {
 		return nil, err
 	}
@@ -391,20 +391,6 @@ func restoreMember(m *member, file, initialCluster string) error {
 		return fmt.Errorf("%s: %v\n%s", cmd, err, out)
 	}
 	return nil
-}
-
-// freePorts returns n distinct loopback ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // Endpoints are the members' client URLs.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelson-dev/kelson/internal/testbin"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -52,7 +53,7 @@ func TestMemberAttributesAfterSnapshotCatchUp(t *testing.T) {
 
 	// b restarts serving clients on one more URL.
 	b.Term()
-	ports, err := freePorts(1)
+	ports, err := testbin.FreePorts(1)
 	if err != nil {
 		t.Fatal(err)
 	}

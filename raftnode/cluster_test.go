@@ -6,31 +6,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kelson-dev/kelson/internal/testbin"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // freePorts returns n distinct free loopback ports.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+	ports, err := testbin.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
