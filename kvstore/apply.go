@@ -36,10 +36,7 @@ func (s *Store) Apply(index uint64, reqs []*pb.InternalRaftRequest, sync bool) [
 	}
 	results := make([]Result, len(reqs))
 	if err := s.writableLocked(); err != nil {
-		for i := range results {
-			results[i].Err = err
-		}
-		return results
+		return failAll(results, err)
 	}
 	a := &applier{s: s, batch: s.db.NewBatch(), wantPrev: s.hub.wantPrevKV(), compactTo: -1, enforceQuota: index == 0}
 	defer a.batch.Close()
@@ -50,10 +47,7 @@ func (s *Store) Apply(index uint64, reqs []*pb.InternalRaftRequest, sync bool) [
 		// A read failed midway: the batch may hold wrong writes. Commit
 		// nothing (not even the applied index, so the entries are applied
 		// again after the reopen that rebuilds the in-memory state).
-		for i := range results {
-			results[i] = Result{Err: s.failed}
-		}
-		return results
+		return failAll(results, s.failed)
 	}
 	if index != 0 {
 		a.batch.Set(metaAppliedIndex, appendInt64(nil, int64(index)), nil)
@@ -71,10 +65,7 @@ func (s *Store) Apply(index uint64, reqs []*pb.InternalRaftRequest, sync bool) [
 	if err := a.batch.Commit(opt); err != nil {
 		s.setFailedLocked(fmt.Errorf("%w: commit failed, reopen the store: %v", ErrCorrupt, err))
 		s.log.Error("kvstore: commit failed; refusing further writes until reopen", "err", err)
-		for i := range results {
-			results[i] = Result{Err: s.failed}
-		}
-		return results
+		return failAll(results, s.failed)
 	}
 	if index != 0 {
 		s.appliedIndex.Store(index)
@@ -91,6 +82,14 @@ func (s *Store) Apply(index uint64, reqs []*pb.InternalRaftRequest, sync bool) [
 	}
 	if a.compactTo > 0 {
 		s.kickCompactor()
+	}
+	return results
+}
+
+// failAll sets every result to err alone and returns them.
+func failAll(results []Result, err error) []Result {
+	for i := range results {
+		results[i] = Result{Err: err}
 	}
 	return results
 }

@@ -67,14 +67,10 @@ func (l *lessor) stop() {
 }
 
 // sync adds deadlines for leases it does not know, drops revoked ones and
-// returns the expired ones and, when due, the checkpoints to propose.
+// returns the expired ones and, when due, the checkpoints to propose. The
+// loop calls it on the leader only; leadership is checked again under mu
+// once the leases are read (followers keep no deadlines).
 func (l *lessor) sync(now time.Time, wantCheckpoint bool) (expired []int64, cps []*pb.LeaseCheckpoint) {
-	l.mu.Lock()
-	lead := l.leader
-	l.mu.Unlock()
-	if !lead {
-		return nil, nil // followers keep no deadlines
-	}
 	leases := l.n.store.Load().Leases()
 	l.mu.Lock()
 	defer l.mu.Unlock()
