@@ -198,6 +198,12 @@ func addKeyFlags(f *pflag.FlagSet, k *bench.Keys) {
 	f.BoolVar(&k.SequentialKeys, "sequential-keys", false, "use keys in order (request i: key i mod key-space-size) instead of at random")
 }
 
+// addLoadFlags binds --total and --rate, whose help names what is counted.
+func addLoadFlags(f *pflag.FlagSet, total *int64, rate *float64, totalNoun, rateNoun string) {
+	f.Int64Var(total, "total", 0, "number of "+totalNoun+" (default 10000)")
+	f.Float64Var(rate, "rate", 0, rateNoun+" per second over all clients (0: no limit)")
+}
+
 func addConsistencyFlag(f *pflag.FlagSet, s *string) {
 	f.StringVar(s, "consistency", "", "read consistency: l (linearizable) or s (serializable) (default l)")
 }
@@ -220,8 +226,7 @@ func benchPutCommand(o *benchOptions) *cobra.Command {
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 0, "number of puts (default 10000)")
-	f.Float64Var(&rate, "rate", 0, "puts per second over all clients (0: no limit)")
+	addLoadFlags(f, &c.Total, &rate, "puts", "puts")
 	addKeyFlags(f, &c.Keys)
 	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
 	return cmd
@@ -245,8 +250,7 @@ range [key, end) when key is given (just key when end is not).`, 2,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 0, "number of reads (default 10000)")
-	f.Float64Var(&rate, "rate", 0, "reads per second over all clients (0: no limit)")
+	addLoadFlags(f, &c.Total, &rate, "reads", "reads")
 	addKeyFlags(f, &c.Keys)
 	addConsistencyFlag(f, &cons)
 	f.Int64Var(&c.Limit, "limit", 0, "most keys returned per read (0: no limit)")
@@ -264,8 +268,7 @@ func benchTxnPutCommand(o *benchOptions) *cobra.Command {
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 0, "number of transactions (default 10000)")
-	f.Float64Var(&rate, "rate", 0, "transactions per second over all clients (0: no limit)")
+	addLoadFlags(f, &c.Total, &rate, "transactions", "transactions")
 	addKeyFlags(f, &c.Keys)
 	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
 	f.IntVar(&c.TxnOps, "txn-ops", 0, "puts per transaction (at most --key-space-size) (default 1)")
@@ -291,8 +294,7 @@ range [key, end) when given) or writes (a key of the key space), at
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 0, "number of transactions (default 10000)")
-	f.Float64Var(&rate, "rate", 0, "transactions per second over all clients (0: no limit)")
+	addLoadFlags(f, &c.Total, &rate, "transactions", "transactions")
 	addKeyFlags(f, &c.Keys)
 	f.IntVar(&c.ValSize, "val-size", 0, "bytes per value (default 8)")
 	f.Float64Var(&c.RWRatio, "rw-ratio", 0, "reads per write (default 1)")
@@ -360,8 +362,7 @@ headline latency is the whole cycle; the steps are reported as kinds.`, 0,
 			return c, nil
 		})
 	f := cmd.Flags()
-	f.Int64Var(&c.Total, "total", 0, "number of lease cycles (default 10000)")
-	f.Float64Var(&rate, "rate", 0, "cycles per second over all clients (0: no limit)")
+	addLoadFlags(f, &c.Total, &rate, "lease cycles", "cycles")
 	f.Int64Var(&c.TTL, "ttl", 0, "lease TTL in seconds (default 10)")
 	return cmd
 }
