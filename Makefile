@@ -50,9 +50,8 @@ clean:
 # table, keeps JSON and charts in bench/results/. QUICK=1 for a ~1 min run.
 # BIG=1 adds the big phase after it (bench-big alone runs just that phase):
 # 1M keys of 1 KB written twice, put p99 during their compaction, disk use
-# after it, and the restart time of a member holding them; about 4 min quiet (more under
-# load), and
-# ~3 GB free per member in $$TMPDIR. BIG_KEYS=n, BIG_RATE=puts/s,
+# after it, and the restart time of a member holding them; about 6 min on a
+# quiet 2-core machine (more under load), ~3 GB free per member in $$TMPDIR. BIG_KEYS=n, BIG_RATE=puts/s,
 # BIG_SYSTEMS=kelson (or etcd) for one system only.
 .PHONY: bench-compare bench-big
 bench-compare: build

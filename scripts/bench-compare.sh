@@ -10,7 +10,7 @@
 #   BIG=1 make bench-compare      # the suite, then the big phase (below)
 #   make bench-big                # the big phase alone (BIG=only)
 #
-# The big phase (about 4 minutes on a quiet 2-core machine, more under load; ~3 GB free disk per member
+# The big phase (about 6 minutes on a quiet 2-core machine, more under load; ~3 GB free disk per member
 # of the system being measured, one system at a time) starts each system as
 # three members with --quota-backend-bytes 8 GiB and --snapshot-count 10000
 # and runs `kelson bench compact`: BIG_KEYS keys (default 1000000) of 1 KB,
