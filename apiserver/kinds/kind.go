@@ -1,0 +1,83 @@
+package kinds
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Kind describes one served resource: its names, how it is stored, and the
+// pure functions the API server calls around every write and read of it.
+// Every func field may be nil, meaning "nothing to do" (or, for Cells, the
+// default Name/Age table). The API server owns the generic parts: object
+// metadata validation, generation, status/spec separation, uid,
+// timestamps; a Kind supplies only what is particular to it.
+type Kind struct {
+	// GVK is the served group, version and kind (one version per group).
+	GVK schema.GroupVersionKind
+	// Resource is the lower-case plural used in URLs ("deployments");
+	// Singular the lower-case singular ("deployment").
+	Resource, Singular string
+	// Namespaced: objects live in a namespace.
+	Namespaced bool
+	// ShortNames ("deploy") and Categories ("all") for discovery.
+	ShortNames, Categories []string
+	// StoragePrefix is the key prefix under "/registry/" where
+	// kube-apiserver keeps this resource ("deployments",
+	// "services/specs", "minions"): keys are
+	// /registry/<StoragePrefix>/<namespace>/<name>, or without the
+	// namespace for cluster-scoped kinds.
+	StoragePrefix string
+	// New returns an empty object; NewList an empty list of the kind.
+	New, NewList func() runtime.Object
+	// HasStatus: the kind has a status subresource (a write to the main
+	// resource keeps the stored status; a write to /status keeps the
+	// rest).
+	HasStatus bool
+	// Scale is set for kinds with a scale subresource.
+	Scale *Scale
+
+	// Default sets Kubernetes' defaults in place, after a create or update
+	// body has been decoded (and after a patch has been applied).
+	Default func(obj runtime.Object)
+	// Validate checks a new object's kind-specific fields (not its
+	// metadata: the caller validates ObjectMeta).
+	Validate func(obj runtime.Object) field.ErrorList
+	// ValidateUpdate checks an update against the stored object (e.g.
+	// immutable fields); Validate is called too, before it.
+	ValidateUpdate func(obj, old runtime.Object) field.ErrorList
+	// PrepareForCreate clears or sets fields the server owns on create
+	// (e.g. a pod's status.phase Pending), after Default.
+	PrepareForCreate func(obj runtime.Object)
+	// ValidateName checks metadata.name (prefix: it is a generateName
+	// prefix). nil: a DNS-1123 subdomain, as most kinds.
+	ValidateName func(name string, prefix bool) []string
+
+	// Columns are the table columns, Name first, as kubectl shows them;
+	// Priority 1 marks the extra columns of -o wide.
+	Columns []metav1.TableColumnDefinition
+	// Cells returns one cell per column for one object.
+	Cells func(obj runtime.Object) []interface{}
+
+	// Fields returns the kind's selectable fields beyond metadata.name
+	// and metadata.namespace (which the caller adds): e.g. a pod's
+	// spec.nodeName and status.phase.
+	Fields func(obj runtime.Object) fields.Set
+}
+
+// Scale reads and writes the replica counts of a kind with a scale
+// subresource (served as autoscaling/v1 Scale).
+type Scale struct {
+	SpecReplicas    func(obj runtime.Object) int32
+	SetSpecReplicas func(obj runtime.Object, n int32)
+	StatusReplicas  func(obj runtime.Object) int32
+	// Selector is the label selector of the pods, as a string.
+	Selector func(obj runtime.Object) string
+}
+
+// GVR returns the kind's group, version and resource.
+func (k *Kind) GVR() schema.GroupVersionResource {
+	return k.GVK.GroupVersion().WithResource(k.Resource)
+}

@@ -1,0 +1,107 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Remote is a Store over etcd v3 endpoints reached through a client. It
+// owns the client: Close closes it.
+type Remote struct {
+	client *clientv3.Client
+	kv     pb.KVClient
+}
+
+var _ Store = (*Remote)(nil)
+
+// NewRemote connects to the endpoints (host:port or URLs). The client
+// balances requests over them and fails over when one goes away.
+func NewRemote(cfg clientv3.Config) (*Remote, error) {
+	c, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("storage: connect to %v: %w", cfg.Endpoints, err)
+	}
+	return &Remote{client: c, kv: pb.NewKVClient(c.ActiveConnection())}, nil
+}
+
+func (r *Remote) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
+	return r.kv.Range(ctx, req)
+}
+
+func (r *Remote) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
+	return r.kv.Txn(ctx, req)
+}
+
+func (r *Remote) Compact(ctx context.Context, rev int64) error {
+	_, err := r.kv.Compact(ctx, &pb.CompactionRequest{Revision: rev})
+	return err
+}
+
+func (r *Remote) Close() error { return r.client.Close() }
+
+// Watch runs through the client's shared watch stream; RequestProgress
+// asks that stream, so other watches on it may get a progress response too
+// (harmless: progress is only ever a lower bound).
+func (r *Remote) Watch(ctx context.Context, key, end []byte, rev int64) Watch {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	opts := []clientv3.OpOption{clientv3.WithRev(rev), clientv3.WithProgressNotify()}
+	if len(end) > 0 {
+		opts = append(opts, clientv3.WithRange(string(end)))
+	}
+	w := &remoteWatch{client: r.client, ctx: wctx, cancel: cancel, out: make(chan WatchResponse, 16)}
+	go w.pump(r.client.Watch(wctx, string(key), opts...))
+	return w
+}
+
+type remoteWatch struct {
+	client *clientv3.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+	out    chan WatchResponse
+	once   sync.Once
+}
+
+func (w *remoteWatch) Chan() <-chan WatchResponse { return w.out }
+func (w *remoteWatch) Close()                     { w.once.Do(w.cancel) }
+
+func (w *remoteWatch) RequestProgress() {
+	go w.client.RequestProgress(w.ctx) //nolint:errcheck // a lost request is retried by the caller
+}
+
+func (w *remoteWatch) pump(in clientv3.WatchChan) {
+	defer close(w.out)
+	defer w.cancel()
+	for r := range in {
+		out := WatchResponse{Events: r.Events, Revision: r.Header.Revision}
+		switch err := r.Err(); {
+		case r.CompactRevision > 0:
+			out = WatchResponse{Err: ErrCompacted, CompactRevision: r.CompactRevision}
+		case errors.Is(err, rpctypes.ErrCompacted):
+			out = WatchResponse{Err: ErrCompacted}
+		case err != nil:
+			out = WatchResponse{Err: fmt.Errorf("%w: %v", ErrWatchEnded, err)}
+		case r.Created && len(r.Events) == 0:
+			continue
+		}
+		select {
+		case w.out <- out:
+		case <-w.ctx.Done():
+			return
+		}
+		if out.Err != nil {
+			return
+		}
+	}
+	if w.ctx.Err() == nil {
+		select {
+		case w.out <- WatchResponse{Err: fmt.Errorf("%w: the client's watch channel closed", ErrWatchEnded)}:
+		case <-w.ctx.Done():
+		}
+	}
+}
