@@ -8,8 +8,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"time"
 
+	"github.com/kelson-dev/kelson/apiserver/kinds"
+	"github.com/kelson-dev/kelson/apiserver/openapi"
 	"github.com/kelson-dev/kelson/apiserver/storage"
+	"github.com/kelson-dev/kelson/apiserver/watchcache"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/applyconfigurations"
 )
 
 // Config configures a Server. The zero value of every field but Store means
@@ -21,6 +31,10 @@ type Config struct {
 	ServiceCIDR *net.IPNet
 	// NodePortMin and NodePortMax bound NodePorts. Default 30000-32767.
 	NodePortMin, NodePortMax int
+	// CompactionInterval is how often the store's history is compacted to
+	// the revision of one interval before. Default 5 minutes, as
+	// kube-apiserver; negative: never (someone else compacts).
+	CompactionInterval time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -29,11 +43,21 @@ type Config struct {
 var ErrBadConfig = errors.New("apiserver: bad config")
 
 // Server is the API server: an http.Handler plus the watch caches behind
-// it. Start it with Run.
+// it. Start it with Run; it serves requests before Run has made the caches
+// ready (lists and watches wait for them).
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg     Config
+	log     *slog.Logger
+	codecs  *codecs
+	mux     *http.ServeMux
+	openapi *openapi.Service
+
+	// resources by group/version/resource; order is discovery order.
+	byGVR map[schema.GroupVersionResource]*resource
+	order []*resource
+
+	discoveryOnce sync.Once
+	discovery     *discoveryDocs
 }
 
 // New checks cfg and builds a Server; nothing runs until Run.
@@ -44,6 +68,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ServiceCIDR == nil {
 		_, cfg.ServiceCIDR, _ = net.ParseCIDR("10.43.0.0/16")
 	}
+	if ones, bits := cfg.ServiceCIDR.Mask.Size(); bits-ones < 2 || bits-ones > 20 {
+		return nil, fmt.Errorf("%w: service CIDR %s must hold between 4 and 2^20 addresses", ErrBadConfig, cfg.ServiceCIDR)
+	}
 	if cfg.NodePortMin == 0 && cfg.NodePortMax == 0 {
 		cfg.NodePortMin, cfg.NodePortMax = 30000, 32767
 	}
@@ -53,20 +80,91 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
-	s.mux.HandleFunc("/version", s.serveVersion)
-	for _, p := range []string{"/healthz", "/livez", "/readyz"} {
-		s.mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
+	if cfg.CompactionInterval == 0 {
+		cfg.CompactionInterval = 5 * time.Minute
 	}
+	c, err := newCodecs()
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: scheme: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, codecs: c, mux: http.NewServeMux(),
+		byGVR: map[schema.GroupVersionResource]*resource{}}
+	typeConverter := applyconfigurations.NewTypeConverter(c.scheme)
+	var specs []openapi.Resource
+	for _, k := range kinds.All() {
+		r := &resource{kind: k, prefix: "/registry/" + k.StoragePrefix + "/"}
+		r.fields, err = managedfields.NewDefaultFieldManager(typeConverter, c.scheme, c.scheme, c.scheme, k.GVK, k.GVK.GroupVersion(), "", nil)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: field manager for %s: %w", k.GVK, err)
+		}
+		if k.HasStatus {
+			r.statusFields, err = managedfields.NewDefaultFieldManager(typeConverter, c.scheme, c.scheme, c.scheme, k.GVK, k.GVK.GroupVersion(), "status", nil)
+			if err != nil {
+				return nil, fmt.Errorf("apiserver: status field manager for %s: %w", k.GVK, err)
+			}
+		}
+		res := r
+		r.cache, err = watchcache.New(watchcache.Config{
+			Store:  cfg.Store,
+			Prefix: r.prefix,
+			Decode: func(kv *mvccpb.KeyValue) (runtime.Object, error) { return s.decode(res, kv) },
+			Logger: cfg.Logger.With("resource", k.Resource),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: watch cache for %s: %w", k.Resource, err)
+		}
+		s.byGVR[k.GVR()] = r
+		s.order = append(s.order, r)
+		specs = append(specs, openapi.Resource{GVK: k.GVK, Resource: k.Resource, Namespaced: k.Namespaced,
+			Subresources: subresourcesOf(k), ListKind: k.GVK.Kind + "List"})
+	}
+	s.openapi = openapi.New(specs)
+	s.routes()
 	return s, nil
 }
 
-// Handler returns the HTTP handler of the whole API.
-func (s *Server) Handler() http.Handler { return s.mux }
+func subresourcesOf(k *kinds.Kind) []string {
+	var subs []string
+	if k.HasStatus {
+		subs = append(subs, "status")
+	}
+	if k.Scale != nil {
+		subs = append(subs, "scale")
+	}
+	return subs
+}
 
-// Run starts the watch caches and keeps them fed until ctx is done.
+func (s *Server) routes() {
+	s.mux.HandleFunc("/version", s.serveVersion)
+	s.mux.HandleFunc("/healthz", s.serveHealth)
+	s.mux.HandleFunc("/livez", s.serveHealth)
+	s.mux.HandleFunc("/readyz", s.serveHealth)
+	s.mux.Handle("/openapi/", s.openapi)
+	s.mux.HandleFunc("/api", s.serveAPI)
+	s.mux.HandleFunc("/api/", s.serveAPI)
+	s.mux.HandleFunc("/apis", s.serveAPI)
+	s.mux.HandleFunc("/apis/", s.serveAPI)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+	})
+}
+
+// Handler returns the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// Run starts the watch caches and the server's own loops (namespace
+// cleanup) and keeps them going until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
-	<-ctx.Done()
+	var wg sync.WaitGroup
+	for _, r := range s.order {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.cache.Run(ctx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runNamespaceCleaner(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runCompactor(ctx) }()
+	wg.Wait()
 	return nil
 }
 
@@ -81,6 +179,7 @@ func (s *Server) serveVersion(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]string{
 		"major": Major, "minor": Minor, "gitVersion": GitVersion,
-		"platform": "linux/amd64",
+		"gitCommit": "", "gitTreeState": "clean", "buildDate": "",
+		"goVersion": goVersion(), "compiler": "gc", "platform": platform(),
 	})
 }

@@ -1,0 +1,147 @@
+package apiserver
+
+import (
+	"fmt"
+	"net/http"
+	"runtime/debug"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// maxBodyBytes is the largest request body read (kube-apiserver's 3 MiB).
+const maxBodyBytes = 3 << 20
+
+// serveHTTP is the outermost handler: it bounds the body and turns a panic
+// in a handler into a 500 Status instead of a dropped connection.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("the server failed on this request: %v", p)))
+		}
+	}()
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func notFoundPath(path string) error {
+	return apierrors.NewGenericServerResponse(http.StatusNotFound, "get", schema.GroupResource{}, "",
+		fmt.Sprintf("the server could not find the requested resource (path %s)", path), 0, false)
+}
+
+// serveAPI serves everything under /api and /apis: discovery documents,
+// then resource requests.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if s.serveDiscovery(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	ri, ok := parseRequest(r.Method, r.URL.Path, q.Get)
+	if !ok {
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+		return
+	}
+	res := s.byGVR[schema.GroupVersionResource{Group: ri.Group, Version: ri.Version, Resource: ri.Resource}]
+	if res == nil {
+		s.writeError(w, r, notFoundPath(r.URL.Path))
+		return
+	}
+	if err := checkScope(res, &ri); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var err error
+	switch ri.Subresource {
+	case "":
+		err = s.serveResource(w, r, res, ri)
+	case "status":
+		if !res.kind.HasStatus {
+			err = notFoundPath(r.URL.Path)
+			break
+		}
+		err = s.serveStatus(w, r, res, ri)
+	case "scale":
+		if res.kind.Scale == nil {
+			err = notFoundPath(r.URL.Path)
+			break
+		}
+		err = s.serveScale(w, r, res, ri)
+	case "finalize":
+		if res.kind.Resource != "namespaces" || ri.Verb != "update" {
+			err = notFoundPath(r.URL.Path)
+			break
+		}
+		err = s.update(w, r, res, ri, "finalize")
+	default:
+		err = s.serveSubresource(w, r, res, ri)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+// checkScope refuses a namespace on a cluster-scoped resource and a
+// missing one where a namespaced verb needs it.
+func checkScope(res *resource, ri *requestInfo) error {
+	if !res.kind.Namespaced {
+		if ri.namespacedPath {
+			return apierrors.NewNotFound(res.groupResource(), ri.Name)
+		}
+		return nil
+	}
+	if ri.Namespace == "" && ri.Name != "" {
+		return apierrors.NewBadRequest(fmt.Sprintf("%s is namespaced: the path needs /namespaces/<namespace>/", res.kind.Resource))
+	}
+	if ri.Namespace == "" && (ri.Verb == "create" || ri.Verb == "deletecollection") {
+		return apierrors.NewBadRequest(fmt.Sprintf("%s is namespaced: %s needs a namespace in the path", res.kind.Resource, ri.Verb))
+	}
+	return nil
+}
+
+// serveResource dispatches the verbs of a resource itself.
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
+	switch ri.Verb {
+	case "get":
+		return s.serveGet(w, r, res, ri)
+	case "list":
+		return s.serveList(w, r, res, ri)
+	case "watch":
+		return s.serveWatch(w, r, res, ri)
+	case "create":
+		if ri.Name != "" {
+			return apierrors.NewMethodNotSupported(res.groupResource(), "create on a named path")
+		}
+		return s.serveCreate(w, r, res, ri)
+	case "update":
+		return s.update(w, r, res, ri, "")
+	case "patch":
+		return s.servePatch(w, r, res, ri, "")
+	case "delete":
+		return s.serveDelete(w, r, res, ri)
+	case "deletecollection":
+		return s.serveDeleteCollection(w, r, res, ri)
+	}
+	return apierrors.NewMethodNotSupported(res.groupResource(), r.Method)
+}
+
+// serveSubresource answers subresources that are not served (yet).
+func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
+	if res.kind.Resource == "pods" {
+		switch ri.Subresource {
+		case "log", "exec", "attach", "portforward", "proxy":
+			return apierrors.NewServiceUnavailable(fmt.Sprintf(
+				"pods/%s is not available: no node agent serves it yet (it comes with Kelson's node agent)", ri.Subresource))
+		case "binding":
+			return s.serveBinding(w, r, res, ri)
+		case "eviction":
+			return s.serveEviction(w, r, res, ri)
+		}
+	}
+	return notFoundPath(r.URL.Path)
+}

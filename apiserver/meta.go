@@ -1,0 +1,160 @@
+package apiserver
+
+import (
+	"crypto/rand"
+	"reflect"
+	"time"
+
+	"github.com/kelson-dev/kelson/apiserver/kinds"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// This file holds the generic parts of writes that every kind shares:
+// server-owned metadata, status/spec separation, generation, and
+// metadata validation. Kind-specific parts come from kinds.Kind.
+
+// nameSuffix returns generateName's random suffix: 5 characters of
+// Kubernetes' alphabet (no vowels, no confusable digits).
+func nameSuffix() string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	b := make([]byte, 5)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// prepareCreate sets what the server owns on a new object and applies the
+// kind's defaults. now is the creation time.
+func prepareCreate(k *kinds.Kind, obj runtime.Object, now time.Time) {
+	m := metaOf(obj)
+	if m.GetName() == "" && m.GetGenerateName() != "" {
+		m.SetName(m.GetGenerateName() + nameSuffix())
+	}
+	m.SetUID(types.UID(uuid.NewUUID()))
+	m.SetCreationTimestamp(metav1.NewTime(now.Truncate(time.Second)))
+	m.SetDeletionTimestamp(nil)
+	m.SetDeletionGracePeriodSeconds(nil)
+	m.SetResourceVersion("")
+	m.SetGeneration(1)
+	if !k.Namespaced {
+		m.SetNamespace("")
+	}
+	if k.HasStatus && k.GVK.Kind != "Node" {
+		resetField(obj, "Status")
+	}
+	if k.Default != nil {
+		k.Default(obj)
+	}
+	if k.PrepareForCreate != nil {
+		k.PrepareForCreate(obj)
+	}
+}
+
+// prepareUpdate carries the server-owned metadata of old into obj and
+// separates spec from status: a write to the resource keeps the stored
+// status, a write to /status keeps the stored spec. The generation goes up
+// when the spec changes.
+func prepareUpdate(k *kinds.Kind, obj, old runtime.Object, subresource string) {
+	m, om := metaOf(obj), metaOf(old)
+	m.SetUID(om.GetUID())
+	m.SetCreationTimestamp(om.GetCreationTimestamp())
+	m.SetDeletionTimestamp(om.GetDeletionTimestamp())
+	m.SetDeletionGracePeriodSeconds(om.GetDeletionGracePeriodSeconds())
+	m.SetGeneration(om.GetGeneration())
+	switch subresource {
+	case "status":
+		copyField(obj, old, "Spec")
+		m.SetLabels(om.GetLabels())
+	case "finalize":
+		copyField(obj, old, "Status")
+	case "":
+		if k.HasStatus {
+			copyField(obj, old, "Status")
+		}
+		if k.Default != nil {
+			k.Default(obj)
+		}
+		if changed(obj, old, "Spec") {
+			m.SetGeneration(om.GetGeneration() + 1)
+		}
+	}
+	if m.GetGeneration() == 0 {
+		m.SetGeneration(1)
+	}
+}
+
+// validateCreate runs metadata validation and the kind's.
+func validateCreate(k *kinds.Kind, obj runtime.Object) field.ErrorList {
+	nameFn := apivalidation.ValidateNameFunc(apivalidation.NameIsDNSSubdomain)
+	if k.ValidateName != nil {
+		nameFn = k.ValidateName
+	}
+	errs := apivalidation.ValidateObjectMetaAccessor(metaOf(obj), k.Namespaced, nameFn, field.NewPath("metadata"))
+	if k.Validate != nil {
+		errs = append(errs, k.Validate(obj)...)
+	}
+	return errs
+}
+
+// validateUpdate runs update validation of metadata and the kind's.
+func validateUpdate(k *kinds.Kind, obj, old runtime.Object) field.ErrorList {
+	errs := apivalidation.ValidateObjectMetaAccessorUpdate(metaOf(obj), metaOf(old), field.NewPath("metadata"))
+	nameFn := apivalidation.ValidateNameFunc(apivalidation.NameIsDNSSubdomain)
+	if k.ValidateName != nil {
+		nameFn = k.ValidateName
+	}
+	errs = append(errs, apivalidation.ValidateObjectMetaAccessor(metaOf(obj), k.Namespaced, nameFn, field.NewPath("metadata"))...)
+	if k.Validate != nil {
+		errs = append(errs, k.Validate(obj)...)
+	}
+	if k.ValidateUpdate != nil {
+		errs = append(errs, k.ValidateUpdate(obj, old)...)
+	}
+	return errs
+}
+
+// structField returns the named field of the struct obj points to.
+func structField(obj runtime.Object, name string) (reflect.Value, bool) {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	f := v.Elem().FieldByName(name)
+	return f, f.IsValid() && f.CanSet()
+}
+
+func resetField(obj runtime.Object, name string) {
+	if f, ok := structField(obj, name); ok {
+		f.Set(reflect.Zero(f.Type()))
+	}
+}
+
+// copyField sets dst.name to a deep copy of src.name.
+func copyField(dst, src runtime.Object, name string) {
+	d, ok1 := structField(dst, name)
+	s, ok2 := structField(src.DeepCopyObject(), name)
+	if ok1 && ok2 {
+		d.Set(s)
+	}
+}
+
+// changed reports whether field name differs between a and b; kinds
+// without the field never change it.
+func changed(a, b runtime.Object, name string) bool {
+	fa, ok1 := structField(a, name)
+	fb, ok2 := structField(b, name)
+	return ok1 && ok2 && !equality.Semantic.DeepEqual(fa.Interface(), fb.Interface())
+}
+
+// fieldInvalid is a one-error list for a bad value at a dotted path.
+func fieldInvalid(path string, value any, detail string) field.ErrorList {
+	return field.ErrorList{field.Invalid(field.NewPath(path), value, detail)}
+}
