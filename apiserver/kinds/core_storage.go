@@ -297,4 +297,3 @@ func quantityString(l corev1.ResourceList, name corev1.ResourceName) string {
 	}
 	return ""
 }
-
