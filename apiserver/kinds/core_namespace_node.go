@@ -131,24 +131,25 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
+// validateNode checks pod CIDRs and taints. As kube-apiserver does, taint
+// errors are reported under metadata.taints.
 func validateNode(n *corev1.Node) field.ErrorList {
 	var errs field.ErrorList
+	cidrs := field.NewPath("spec", "podCIDRs")
 	for i, cidr := range n.Spec.PodCIDRs {
 		if _, _, err := net.ParseCIDR(cidr); err != nil {
-			errs = append(errs, field.Invalid(field.NewPath("spec", "podCIDRs").Index(i), cidr, "must be a valid CIDR"))
+			errs = append(errs, field.Invalid(cidrs.Index(i), n.Spec.PodCIDRs, "must be valid CIDR"))
 		}
 	}
-	if n.Spec.PodCIDR != "" && (len(n.Spec.PodCIDRs) == 0 || n.Spec.PodCIDRs[0] != n.Spec.PodCIDR) {
-		errs = append(errs, field.Invalid(field.NewPath("spec", "podCIDRs"), n.Spec.PodCIDRs, "the first entry must match `podCIDR`"))
+	if len(n.Spec.PodCIDRs) > 2 {
+		errs = append(errs, field.Invalid(cidrs, n.Spec.PodCIDRs, "may specify no more than one CIDR for each IP family"))
 	}
 	seen := map[string]bool{}
 	for i, t := range n.Spec.Taints {
-		p := field.NewPath("spec", "taints").Index(i)
+		p := field.NewPath("metadata", "taints").Index(i)
 		errs = append(errs, metav1validation.ValidateLabelName(t.Key, p.Child("key"))...)
-		if t.Value != "" {
-			for _, msg := range validation.IsValidLabelValue(t.Value) {
-				errs = append(errs, field.Invalid(p.Child("value"), t.Value, msg))
-			}
+		if msgs := validation.IsValidLabelValue(t.Value); len(msgs) != 0 {
+			errs = append(errs, field.Invalid(p.Child("value"), t.Value, strings.Join(msgs, ";")))
 		}
 		if t.Effect == "" {
 			errs = append(errs, field.Required(p.Child("effect"), ""))
@@ -157,7 +158,9 @@ func validateNode(n *corev1.Node) field.ErrorList {
 		}
 		key := t.Key + "/" + string(t.Effect)
 		if seen[key] {
-			errs = append(errs, field.Duplicate(p, "taints must be unique by key and effect pair"))
+			dup := field.Duplicate(p, t)
+			dup.Detail = "taints must be unique by key and effect pair"
+			errs = append(errs, dup)
 		}
 		seen[key] = true
 	}

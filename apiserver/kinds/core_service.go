@@ -133,7 +133,55 @@ func needsNodePorts(t corev1.ServiceType) bool {
 	return t == corev1.ServiceTypeNodePort || t == corev1.ServiceTypeLoadBalancer
 }
 
+// validateClusterIPs checks clusterIP, clusterIPs, ipFamilies and
+// ipFamilyPolicy agree with each other.
+func validateClusterIPs(s *corev1.ServiceSpec) field.ErrorList {
+	if s.Type == corev1.ServiceTypeExternalName {
+		return nil
+	}
+	var errs field.ErrorList
+	ips := field.NewPath("spec", "clusterIPs")
+	if s.ClusterIP != "" {
+		if len(s.ClusterIPs) == 0 {
+			errs = append(errs, field.Required(ips, ""))
+		} else if s.ClusterIPs[0] != s.ClusterIP {
+			errs = append(errs, field.Invalid(ips, s.ClusterIPs, "first value must match `clusterIP`"))
+		}
+	} else if len(s.ClusterIPs) != 0 {
+		errs = append(errs, field.Invalid(ips, s.ClusterIPs, "must be empty when `clusterIP` is not specified"))
+	}
+	families := field.NewPath("spec", "ipFamilies")
+	seen := map[corev1.IPFamily]bool{}
+	for i, f := range s.IPFamilies {
+		if !contains(ipFamilies, f) {
+			errs = append(errs, field.NotSupported(families.Index(i), f, ipFamilies))
+		}
+		if seen[f] {
+			errs = append(errs, field.Duplicate(families.Index(i), f))
+		}
+		seen[f] = true
+	}
+	if p := s.IPFamilyPolicy; p != nil && !contains(ipFamilyPolicies, *p) {
+		errs = append(errs, field.NotSupported(field.NewPath("spec", "ipFamilyPolicy"), *p, ipFamilyPolicies))
+	}
+	for i, ip := range s.ClusterIPs {
+		if i == 0 && ip == corev1.ClusterIPNone {
+			if len(s.ClusterIPs) > 1 {
+				errs = append(errs, field.Invalid(ips, s.ClusterIPs, "'None' must be the first and only value"))
+			}
+			continue
+		}
+		errs = append(errs, validation.IsValidIPForLegacyField(ips.Index(i), ip, false, nil)...)
+	}
+	if len(s.ClusterIPs) > 2 {
+		errs = append(errs, field.Invalid(ips, s.ClusterIPs, "may only hold up to 2 values"))
+	}
+	return errs
+}
+
 var (
+	ipFamilies        = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+	ipFamilyPolicies  = []corev1.IPFamilyPolicy{corev1.IPFamilyPolicyPreferDualStack, corev1.IPFamilyPolicyRequireDualStack, corev1.IPFamilyPolicySingleStack}
 	serviceTypes      = []corev1.ServiceType{corev1.ServiceTypeClusterIP, corev1.ServiceTypeExternalName, corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeNodePort}
 	sessionAffinities = []corev1.ServiceAffinity{corev1.ServiceAffinityClientIP, corev1.ServiceAffinityNone}
 	trafficPolicies   = []corev1.ServiceExternalTrafficPolicy{corev1.ServiceExternalTrafficPolicyCluster, corev1.ServiceExternalTrafficPolicyLocal}
@@ -164,14 +212,7 @@ func validateService(svc *corev1.Service) field.ErrorList {
 			}
 		}
 	}
-	if s.ClusterIP != "" && !headless {
-		if net.ParseIP(s.ClusterIP) == nil {
-			errs = append(errs, field.Invalid(fld.Child("clusterIPs").Index(0), s.ClusterIP, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
-		}
-	}
-	if len(s.ClusterIPs) > 0 && s.ClusterIPs[0] != s.ClusterIP {
-		errs = append(errs, field.Invalid(fld.Child("clusterIPs").Index(0), s.ClusterIPs, "must be same as `clusterIP`"))
-	}
+	errs = append(errs, validateClusterIPs(s)...)
 	names := map[string]bool{}
 	type key struct {
 		proto corev1.Protocol
@@ -233,28 +274,45 @@ func validateService(svc *corev1.Service) field.ErrorList {
 		}
 	}
 	for i, ip := range s.ExternalIPs {
-		if net.ParseIP(ip) == nil {
-			errs = append(errs, field.Invalid(fld.Child("externalIPs").Index(i), ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
-		}
+		errs = append(errs, validation.IsValidIPForLegacyField(fld.Child("externalIPs").Index(i), ip, false, nil)...)
 	}
 	return errs
 }
 
-// validateServiceUpdate: the primary clusterIP and IP family may not
+// validateServiceUpdate: cluster IPs may be added or released (dual
+// stack upgrade or downgrade) but the primary, and any IP kept, may not
 // change once set, unless the Service is changing to or from
-// ExternalName.
+// ExternalName or stays headless; the primary IP family may not change.
 func validateServiceUpdate(svc, old *corev1.Service) field.ErrorList {
 	s, o := &svc.Spec, &old.Spec
 	if s.Type == corev1.ServiceTypeExternalName || o.Type == corev1.ServiceTypeExternalName {
 		return nil
 	}
-	fld := field.NewPath("spec")
+	if s.ClusterIP == corev1.ClusterIPNone && o.ClusterIP == corev1.ClusterIPNone {
+		return nil
+	}
+	ips := field.NewPath("spec", "clusterIPs")
 	var errs field.ErrorList
-	if len(o.ClusterIPs) > 0 && (len(s.ClusterIPs) == 0 || s.ClusterIPs[0] != o.ClusterIPs[0]) {
-		errs = append(errs, field.Invalid(fld.Child("clusterIPs").Index(0), s.ClusterIPs, "may not change once set"))
+	switch {
+	case len(o.ClusterIPs) == len(s.ClusterIPs):
+		for i, ip := range o.ClusterIPs {
+			if ip != s.ClusterIPs[i] {
+				errs = append(errs, field.Invalid(ips.Index(i), s.ClusterIPs, "may not change once set"))
+			}
+		}
+	case len(o.ClusterIPs) > len(s.ClusterIPs):
+		if len(s.ClusterIPs) == 0 {
+			errs = append(errs, field.Invalid(ips.Index(0), s.ClusterIPs, "primary clusterIP can not be unset"))
+		} else if s.ClusterIPs[0] != o.ClusterIPs[0] {
+			errs = append(errs, field.Invalid(ips.Index(0), s.ClusterIPs, "may not change once set"))
+		}
+	default:
+		if len(o.ClusterIPs) > 0 && s.ClusterIPs[0] != o.ClusterIPs[0] {
+			errs = append(errs, field.Invalid(ips.Index(0), s.ClusterIPs, "may not change once set"))
+		}
 	}
 	if len(o.IPFamilies) > 0 && len(s.IPFamilies) > 0 && s.IPFamilies[0] != o.IPFamilies[0] {
-		errs = append(errs, field.Invalid(fld.Child("ipFamilies").Index(0), s.IPFamilies, "may not change once set"))
+		errs = append(errs, field.Invalid(field.NewPath("spec", "ipFamilies").Index(0), s.IPFamilies, "may not change once set"))
 	}
 	return errs
 }
@@ -343,14 +401,10 @@ func validateEndpoints(ep *corev1.Endpoints) field.ErrorList {
 	for i, ss := range ep.Subsets {
 		sp := field.NewPath("subsets").Index(i)
 		for j, a := range ss.Addresses {
-			if net.ParseIP(a.IP) == nil {
-				errs = append(errs, field.Invalid(sp.Child("addresses").Index(j).Child("ip"), a.IP, "must be a valid IP address"))
-			}
+			errs = append(errs, validation.IsValidIPForLegacyField(sp.Child("addresses").Index(j).Child("ip"), a.IP, false, nil)...)
 		}
 		for j, a := range ss.NotReadyAddresses {
-			if net.ParseIP(a.IP) == nil {
-				errs = append(errs, field.Invalid(sp.Child("notReadyAddresses").Index(j).Child("ip"), a.IP, "must be a valid IP address"))
-			}
+			errs = append(errs, validation.IsValidIPForLegacyField(sp.Child("notReadyAddresses").Index(j).Child("ip"), a.IP, false, nil)...)
 		}
 		for j, p := range ss.Ports {
 			pp := sp.Child("ports").Index(j)
