@@ -162,3 +162,131 @@ func assertErrors(t *testing.T, errs field.ErrorList, want []string) {
 		}
 	}
 }
+
+const fluentdDaemonSet = `
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: fluentd
+spec:
+  selector:
+    matchLabels: {name: fluentd}
+  template:
+    metadata:
+      labels: {name: fluentd}
+    spec:
+      nodeSelector: {kubernetes.io/os: linux}
+      containers:
+      - name: fluentd
+        image: fluentd:v1
+`
+
+func TestDaemonSet(t *testing.T) {
+	k := kindByName(t, "DaemonSet")
+	ds := decode(t, k, fluentdDaemonSet).(*appsv1.DaemonSet)
+	k.Default(ds)
+	var want appsv1.DaemonSetUpdateStrategy
+	decodeInto(t, `
+type: RollingUpdate
+rollingUpdate: {maxUnavailable: 1, maxSurge: 0}
+`, &want)
+	if !reflect.DeepEqual(ds.Spec.UpdateStrategy, want) || *ds.Spec.RevisionHistoryLimit != 10 {
+		t.Errorf("daemonset defaults %+v", ds.Spec)
+	}
+	assertErrors(t, k.Validate(ds), nil)
+
+	both := ds.DeepCopy()
+	one := intstrFromInt(1)
+	both.Spec.UpdateStrategy.RollingUpdate.MaxSurge = &one
+	assertErrors(t, k.Validate(both), []string{"spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: 1: may not be set when maxUnavailable is non-zero"})
+
+	ds.Status = appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, CurrentNumberScheduled: 3, NumberReady: 2, UpdatedNumberScheduled: 3, NumberAvailable: 2}
+	got := k.Cells(ds)
+	wantCells := []interface{}{"fluentd", int64(3), int64(3), int64(2), int64(3), int64(2), "kubernetes.io/os=linux", "<unknown>", "fluentd", "fluentd:v1", "name=fluentd"}
+	if !reflect.DeepEqual(got, wantCells) {
+		t.Errorf("cells %#v\nwant  %#v", got, wantCells)
+	}
+}
+
+const webStatefulSet = `
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: nginx
+  selector:
+    matchLabels: {app: nginx}
+  template:
+    metadata:
+      labels: {app: nginx}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+  volumeClaimTemplates:
+  - metadata:
+      name: www
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources:
+        requests:
+          storage: 1Gi
+`
+
+func TestStatefulSet(t *testing.T) {
+	k := kindByName(t, "StatefulSet")
+	ss := decode(t, k, webStatefulSet).(*appsv1.StatefulSet)
+	k.Default(ss)
+	s := ss.Spec
+	if *s.Replicas != 1 || s.PodManagementPolicy != appsv1.OrderedReadyPodManagement ||
+		s.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType || *s.UpdateStrategy.RollingUpdate.Partition != 0 ||
+		s.PersistentVolumeClaimRetentionPolicy.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType ||
+		s.PersistentVolumeClaimRetentionPolicy.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType ||
+		*s.RevisionHistoryLimit != 10 || *s.VolumeClaimTemplates[0].Spec.VolumeMode != "Filesystem" {
+		t.Errorf("statefulset defaults %+v", s)
+	}
+	assertErrors(t, k.Validate(ss), nil)
+
+	up := ss.DeepCopy()
+	up.Spec.Replicas = ptr[int32](3)
+	up.Spec.Template.Spec.Containers[0].Image = "nginx:1.28"
+	assertErrors(t, k.ValidateUpdate(up, ss), nil)
+	up.Spec.VolumeClaimTemplates[0].Spec.AccessModes = []corev1PVCAccessMode{"ReadWriteMany"}
+	assertErrors(t, k.ValidateUpdate(up, ss), []string{"spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"})
+
+	ss.Status.ReadyReplicas = 1
+	if got := k.Cells(ss); got[1] != "1/1" {
+		t.Errorf("ready cell %v", got[1])
+	}
+	if k.Scale.Selector(ss) != "app=nginx" {
+		t.Errorf("scale selector %q", k.Scale.Selector(ss))
+	}
+}
+
+func TestReplicaSet(t *testing.T) {
+	k := kindByName(t, "ReplicaSet")
+	rs := &appsv1.ReplicaSet{}
+	decodeInto(t, `
+metadata: {name: frontend}
+spec:
+  selector: {matchExpressions: [{key: tier, operator: In, values: [frontend]}]}
+  template:
+    metadata: {labels: {tier: backend}}
+    spec: {containers: [{name: php, image: php:8}]}
+`, rs)
+	k.Default(rs)
+	if *rs.Spec.Replicas != 1 {
+		t.Errorf("replicas %d", *rs.Spec.Replicas)
+	}
+	assertErrors(t, k.Validate(rs), []string{"spec.template.metadata.labels: Invalid value: ", "`selector` does not match template `labels`"})
+	rs.Spec.Template.Labels["tier"] = "frontend"
+	assertErrors(t, k.Validate(rs), nil)
+	rs.Status.Replicas = 4
+	if got := k.Fields(rs)["status.replicas"]; got != "4" {
+		t.Errorf("status.replicas field %q", got)
+	}
+	if got := k.Cells(rs)[7]; got != "tier in (frontend)" {
+		t.Errorf("selector cell %q", got)
+	}
+}

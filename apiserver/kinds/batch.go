@@ -145,12 +145,13 @@ func validateGeneratedSelector(j *batchv1.Job) field.ErrorList {
 		return nil
 	}
 	meta := field.NewPath("spec", "template", "metadata")
-	for key, want := range map[string]string{labelControllerUID: string(j.UID), labelJobName: j.Name} {
+	for _, key := range []string{labelControllerUID, labelJobName} {
+		want := map[string]string{labelControllerUID: string(j.UID), labelJobName: j.Name}[key]
 		got, ok := j.Spec.Template.Labels[key]
 		if !ok {
 			errs = append(errs, field.Required(meta.Child("labels").Key(key), fmt.Sprintf("must be '%s'", want)))
 		} else if got != want {
-			errs = append(errs, field.Invalid(meta.Child("labels").Key(key), got, fmt.Sprintf("must be '%s'", want)))
+			errs = append(errs, field.Invalid(meta.Child("labels").Key(key), j.Spec.Template.Labels, fmt.Sprintf("must be '%s'", want)))
 		}
 	}
 	if j.Spec.Selector != nil {

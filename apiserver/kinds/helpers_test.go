@@ -60,3 +60,5 @@ func TestImageTag(t *testing.T) {
 		}
 	}
 }
+
+type corev1PVCAccessMode = corev1.PersistentVolumeAccessMode
