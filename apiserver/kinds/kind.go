@@ -65,6 +65,14 @@ type Kind struct {
 	// and metadata.namespace (which the caller adds): e.g. a pod's
 	// spec.nodeName and status.phase.
 	Fields func(obj runtime.Object) fields.Set
+
+	// PrepareForUpdate copies into an update the server-owned values the
+	// client may leave out, from the stored object, after Default and
+	// before Validate/ValidateUpdate: e.g. a Service keeps its allocated
+	// clusterIP and nodePorts when a replace leaves them empty, and a
+	// Namespace keeps its spec.finalizers (changed only through
+	// /finalize). nil: nothing to do.
+	PrepareForUpdate func(obj, old runtime.Object)
 }
 
 // Scale reads and writes the replica counts of a kind with a scale

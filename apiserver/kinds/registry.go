@@ -60,6 +60,14 @@ func All() []*Kind {
 	}
 }
 
+// obj returns a constructor of an empty T.
+func obj[T any, PT interface {
+	*T
+	runtime.Object
+}]() func() runtime.Object {
+	return func() runtime.Object { return PT(new(T)) }
+}
+
 // base fills the fields every kind has; per-kind constructors add the rest.
 func base(gv schema.GroupVersion, kind, resource, singular string, namespaced bool, newObj, newList func() runtime.Object) *Kind {
 	return &Kind{

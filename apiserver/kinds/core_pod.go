@@ -1,0 +1,263 @@
+package kinds
+
+// Pods: defaults (PodSpec plus the pod-only ones), validation, status on
+// create (phase Pending, QoS class), the kubectl table, and the
+// selectable fields.
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func podKind() *Kind {
+	k := base(coreGV, "Pod", "pods", "pod", true, obj[corev1.Pod](), obj[corev1.PodList]())
+	k.ShortNames, k.Categories, k.HasStatus = []string{"po"}, []string{"all"}, true
+	k.Default = func(o runtime.Object) { defaultPod(o.(*corev1.Pod)) }
+	k.Validate = func(o runtime.Object) field.ErrorList {
+		return validatePodSpec(&o.(*corev1.Pod).Spec, field.NewPath("spec"))
+	}
+	k.ValidateUpdate = func(o, old runtime.Object) field.ErrorList {
+		return validatePodSpecUpdate(&o.(*corev1.Pod).Spec, &old.(*corev1.Pod).Spec, field.NewPath("spec"))
+	}
+	k.PrepareForCreate = func(o runtime.Object) { preparePod(o.(*corev1.Pod)) }
+	k.Columns = podColumns
+	k.Cells = func(o runtime.Object) []interface{} { return podCells(o.(*corev1.Pod), time.Now()) }
+	k.Fields = func(o runtime.Object) fields.Set { return podFields(o.(*corev1.Pod)) }
+	return k
+}
+
+// defaultPod applies the PodSpec defaults and the pod-only ones.
+func defaultPod(p *corev1.Pod) {
+	defaultPodSpec(&p.Spec)
+	defaultPodOnly(&p.Spec)
+}
+
+// preparePod resets the status of a new pod: phase Pending and the QoS
+// class its resources give.
+func preparePod(p *corev1.Pod) {
+	p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: podQOS(&p.Spec)}
+}
+
+// podQOS computes a pod's quality-of-service class from the cpu and
+// memory requests and limits of its containers (or its pod-level
+// resources, when set): Guaranteed when every container limits both and
+// requests equal limits, BestEffort when nothing is requested or limited,
+// Burstable otherwise.
+func podQOS(s *corev1.PodSpec) corev1.PodQOSClass {
+	qosNames := []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory}
+	requests, limits := corev1.ResourceList{}, corev1.ResourceList{}
+	guaranteed := true
+	add := func(sum corev1.ResourceList, l corev1.ResourceList) int {
+		found := 0
+		for _, n := range qosNames {
+			q, ok := l[n]
+			if !ok || q.IsZero() {
+				continue
+			}
+			found++
+			acc := quantityOrZero(sum, n)
+			acc.Add(q)
+			sum[n] = acc
+		}
+		return found
+	}
+	if s.Resources != nil && (len(s.Resources.Requests) != 0 || len(s.Resources.Limits) != 0) {
+		add(requests, s.Resources.Requests)
+		if add(limits, s.Resources.Limits) != len(qosNames) {
+			guaranteed = false
+		}
+	} else {
+		for _, cs := range [][]corev1.Container{s.InitContainers, s.Containers} {
+			for i := range cs {
+				add(requests, cs[i].Resources.Requests)
+				if add(limits, cs[i].Resources.Limits) != len(qosNames) {
+					guaranteed = false
+				}
+			}
+		}
+	}
+	if len(requests) == 0 && len(limits) == 0 {
+		return corev1.PodQOSBestEffort
+	}
+	if guaranteed {
+		for n, r := range requests {
+			if l, ok := limits[n]; !ok || l.Cmp(r) != 0 {
+				guaranteed = false
+			}
+		}
+	}
+	if guaranteed && len(requests) == len(limits) {
+		return corev1.PodQOSGuaranteed
+	}
+	return corev1.PodQOSBurstable
+}
+
+// validatePortNumOrName validates a port given as a number or a name.
+func validatePortNumOrName(port intstr.IntOrString, fld *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	switch port.Type {
+	case intstr.Int:
+		for _, msg := range validation.IsValidPortNum(port.IntValue()) {
+			errs = append(errs, field.Invalid(fld, port.IntValue(), msg))
+		}
+	case intstr.String:
+		for _, msg := range validation.IsValidPortName(port.StrVal) {
+			errs = append(errs, field.Invalid(fld, port.StrVal, msg))
+		}
+	default:
+		errs = append(errs, field.InternalError(fld, fmt.Errorf("unknown type: %v", port.Type)))
+	}
+	return errs
+}
+
+var podColumns = []metav1.TableColumnDefinition{
+	colName,
+	col("Ready", "string", "The aggregate readiness state of this pod for accepting traffic.", false),
+	col("Status", "string", "The aggregate status of the containers in this pod.", false),
+	col("Restarts", "string", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", false),
+	colAge,
+	col("IP", "string", "IP address allocated to the pod. Routable at least within the cluster.", true),
+	col("Node", "string", "NodeName is a request to schedule this pod onto a specific node.", true),
+	col("Nominated Node", "string", "nominatedNodeName is set when this pod preempts other pods on the node.", true),
+	col("Readiness Gates", "string", "If specified, all readiness gates will be evaluated for pod readiness.", true),
+}
+
+// podCells renders a pod's row at now.
+func podCells(p *corev1.Pod, now time.Time) []interface{} {
+	total := len(p.Spec.Containers)
+	ready, restarts := 0, 0
+	var lastRestart time.Time
+	noteRestart := func(cs corev1.ContainerStatus) {
+		restarts += int(cs.RestartCount)
+		if t := cs.LastTerminationState.Terminated; t != nil && t.FinishedAt.After(lastRestart) {
+			lastRestart = t.FinishedAt.Time
+		}
+	}
+	reason := string(p.Status.Phase)
+	if p.Status.Reason != "" {
+		reason = p.Status.Reason
+	}
+	sidecars := map[string]bool{}
+	for _, c := range p.Spec.InitContainers {
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			sidecars[c.Name] = true
+			total++
+		}
+	}
+	initializing := false
+	for i, cs := range p.Status.InitContainerStatuses {
+		noteRestart(cs)
+		if sidecars[cs.Name] {
+			if cs.Started != nil && *cs.Started {
+				if cs.Ready {
+					ready++
+				}
+				continue
+			}
+		}
+		switch {
+		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0:
+			continue
+		case cs.State.Terminated != nil:
+			t := cs.State.Terminated
+			switch {
+			case t.Reason != "":
+				reason = "Init:" + t.Reason
+			case t.Signal != 0:
+				reason = fmt.Sprintf("Init:Signal:%d", t.Signal)
+			default:
+				reason = fmt.Sprintf("Init:ExitCode:%d", t.ExitCode)
+			}
+		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "" && cs.State.Waiting.Reason != "PodInitializing":
+			reason = "Init:" + cs.State.Waiting.Reason
+		default:
+			reason = fmt.Sprintf("Init:%d/%d", i, len(p.Spec.InitContainers))
+		}
+		initializing = true
+		break
+	}
+	if !initializing {
+		hasRunning := false
+		for i := len(p.Status.ContainerStatuses) - 1; i >= 0; i-- {
+			cs := p.Status.ContainerStatuses[i]
+			noteRestart(cs)
+			switch {
+			case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
+				reason = cs.State.Waiting.Reason
+			case cs.State.Terminated != nil && cs.State.Terminated.Reason != "":
+				reason = cs.State.Terminated.Reason
+			case cs.State.Terminated != nil && cs.State.Terminated.Signal != 0:
+				reason = fmt.Sprintf("Signal:%d", cs.State.Terminated.Signal)
+			case cs.State.Terminated != nil:
+				reason = fmt.Sprintf("ExitCode:%d", cs.State.Terminated.ExitCode)
+			case cs.Ready && cs.State.Running != nil:
+				hasRunning = true
+				ready++
+			}
+		}
+		if reason == "Completed" && hasRunning {
+			reason = "NotReady"
+			if podConditionTrue(p, corev1.PodReady) {
+				reason = "Running"
+			}
+		}
+	}
+	if p.DeletionTimestamp != nil {
+		if p.Status.Reason == "NodeLost" {
+			reason = "Unknown"
+		} else if p.Status.Phase != corev1.PodFailed && p.Status.Phase != corev1.PodSucceeded {
+			reason = "Terminating"
+		}
+	}
+	restartCell := strconv.Itoa(restarts)
+	if restarts != 0 && !lastRestart.IsZero() {
+		restartCell = fmt.Sprintf("%d (%s ago)", restarts, humanAge(now.Sub(lastRestart)))
+	}
+	nominated := p.Status.NominatedNodeName
+	gates := "<none>"
+	if n := len(p.Spec.ReadinessGates); n > 0 {
+		trueGates := 0
+		for _, g := range p.Spec.ReadinessGates {
+			if podConditionTrue(p, g.ConditionType) {
+				trueGates++
+			}
+		}
+		gates = fmt.Sprintf("%d/%d", trueGates, n)
+	}
+	return []interface{}{
+		p.Name, fmt.Sprintf("%d/%d", ready, total), reason, restartCell, ageAt(p.CreationTimestamp, now),
+		orNone(p.Status.PodIP), orNone(p.Spec.NodeName), orNone(nominated), gates,
+	}
+}
+
+func podConditionTrue(p *corev1.Pod, t corev1.PodConditionType) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == t {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// podFields are the selectable fields of a pod.
+func podFields(p *corev1.Pod) fields.Set {
+	return fields.Set{
+		"spec.nodeName":            p.Spec.NodeName,
+		"spec.restartPolicy":       string(p.Spec.RestartPolicy),
+		"spec.schedulerName":       p.Spec.SchedulerName,
+		"spec.serviceAccountName":  p.Spec.ServiceAccountName,
+		"spec.hostNetwork":         strconv.FormatBool(p.Spec.HostNetwork),
+		"status.phase":             string(p.Status.Phase),
+		"status.podIP":             p.Status.PodIP,
+		"status.nominatedNodeName": p.Status.NominatedNodeName,
+	}
+}
