@@ -16,8 +16,11 @@
 // x-kubernetes-group-version-kind extensions, query parameters (dryRun,
 // fieldManager, fieldValidation, force, pretty, the list options...),
 // content types and body and response models. kube-openapi's builder and
-// builder3 turn routes plus definitions into the documents; its handler and
-// handler3 serve them with ETags and content negotiation.
+// builder3 turn routes plus definitions into the documents. The documents
+// are served as kube-openapi's handler and handler3 serve them (media types,
+// ETags, the v3 index and ?hash= URLs, protobuf by their converters), but
+// from their encodings alone: those handlers keep each built spec object
+// for good, three times the memory of the encodings (document.go).
 //
 // Definitions are published under their OpenAPI model names
 // ("io.k8s.api.apps.v1.Deployment"); every definition whose Go type
@@ -27,10 +30,12 @@
 //
 // # Invariants
 //
-//   - New builds nothing. The first request sets up the handlers; a document
-//     is built the first time it is asked for, once, and kept (as spec and
-//     encodings) for the Service's life. The v3 index carries every v3
-//     document's hash, so serving it builds them all.
+//   - New builds nothing. The first request sets up empty documents; a
+//     document is built the first time it is asked for, once, and its
+//     encodings (JSON; protobuf and gzip when first asked for) kept for the
+//     Service's life; the spec objects and definitions maps are garbage once
+//     encoded. The v3 index carries every v3 document's hash, so serving it
+//     builds them all.
 //   - Builds share nothing mutable: each asks the generated code for its own
 //     definitions map, which is garbage once the document is built.
 //   - The documents depend only on the resource list, so their ETags and v3
@@ -41,12 +46,12 @@
 //
 // # Later: custom resources
 //
-// kube-openapi's v2 service can swap its spec (UpdateSpecLazy) and the v3
-// service can add and drop group versions (UpdateGroupVersionLazy,
-// DeleteGroupVersion). A SetExtra(groupVersions with schemas) method would
-// rebuild the v2 spec lazily with the extra routes and definitions, and add a
-// v3 document per extra group version; modelName already lets a route name a
-// schema that has no Go type.
+// A SetExtra(groupVersions with their schemas) method would swap in, under a
+// lock, a new v2 document and v3 index (both lazy, as now) and add or drop
+// v3 documents for the extra group versions, leaving the built-in ones and
+// their encodings alone; the plan would take the extra definitions beside
+// the generated ones, and modelName already lets a route name a schema that
+// has no Go type.
 //
 // # Example
 //

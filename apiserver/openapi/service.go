@@ -10,11 +10,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/kube-openapi/pkg/cached"
 	"k8s.io/kube-openapi/pkg/handler"
 	"k8s.io/kube-openapi/pkg/handler3"
-	"k8s.io/kube-openapi/pkg/spec3"
-	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 // ErrInvalidResource reports a Resource the specs cannot describe: a missing
@@ -35,11 +32,11 @@ type Resource struct {
 // or protobuf), the /openapi/v3 index and one /openapi/v3 document per group
 // version (JSON or protobuf).
 //
-// Nothing is built by New: the first request sets up the handlers, and each
-// document is built when it is first asked for (the v3 index needs the hash
-// of every v3 document, so it builds them all). A built document is kept, as
-// a spec and as the encodings asked for, for the Service's lifetime.
-// A Service is safe for concurrent use.
+// Nothing is built by New: the first request sets up the (empty) documents,
+// and each document is built when it is first asked for (the v3 index needs
+// the hash of every v3 document, so it builds them all). A built document
+// keeps only its encodings (JSON, and protobuf and gzip once asked for), for
+// the Service's lifetime. A Service is safe for concurrent use.
 type Service struct {
 	resources []Resource
 
@@ -49,10 +46,9 @@ type Service struct {
 
 // serving is what the first request sets up.
 type serving struct {
-	v2      http.Handler
-	v2Spec  cached.Value[*spec.Swagger]
-	v3      *handler3.OpenAPIService
-	v3Specs map[string]cached.Value[*spec3.OpenAPI] // by path below /openapi/v3
+	v2      *document
+	v3Index *document
+	v3      map[string]*document // by path below /openapi/v3
 }
 
 // New returns a Service for the resources. The slice is copied; nothing is
@@ -66,31 +62,37 @@ func New(resources []Resource) *Service {
 	return &Service{resources: rs}
 }
 
-// setUp makes the handlers; the specs behind them are built lazily.
+// setUp makes the documents; they are built lazily.
 func (s *Service) setUp() {
 	p := newPlan(s.resources)
-	st := &serving{v3: handler3.NewOpenAPIService(), v3Specs: map[string]cached.Value[*spec3.OpenAPI]{}}
+	st := &serving{v3: map[string]*document{}}
 
-	st.v2Spec = cached.Once(cached.Func(func() (*spec.Swagger, string, error) {
-		sw, err := p.buildV2()
-		return sw, "v2", err
-	}))
-	v2 := handler.NewOpenAPIServiceLazy(st.v2Spec)
-	var capture handlerCapture
-	v2.RegisterOpenAPIVersionedService("/openapi/v2", &capture)
-	st.v2 = capture.h
+	st.v2 = &document{
+		build: func() ([]byte, error) {
+			sw, err := p.buildV2()
+			if err != nil {
+				return nil, err
+			}
+			return sw.MarshalJSON()
+		},
+		toProto: handler.ToProtoBinary,
+	}
 
 	add := func(docPath string, routes func() (*container, error)) {
-		v := cached.Once(cached.Func(func() (*spec3.OpenAPI, string, error) {
-			c, err := routes()
-			if err != nil {
-				return nil, "", err
-			}
-			doc, err := p.buildV3(docPath, c)
-			return doc, docPath, err
-		}))
-		st.v3Specs[docPath] = v
-		st.v3.UpdateGroupVersionLazy(docPath, v)
+		st.v3[docPath] = &document{
+			build: func() ([]byte, error) {
+				c, err := routes()
+				if err != nil {
+					return nil, err
+				}
+				doc, err := p.buildV3(docPath, c)
+				if err != nil {
+					return nil, err
+				}
+				return json.Marshal(doc)
+			},
+			toProto: handler3.ToV3ProtoBinary,
+		}
 	}
 	for _, gv := range p.groupVersions {
 		add(groupVersionPath(gv), func() (*container, error) { return p.groupVersionContainer(gv) })
@@ -98,19 +100,26 @@ func (s *Service) setUp() {
 	for docPath, c := range p.discoveryContainers() {
 		add(docPath, func() (*container, error) { return c, nil })
 	}
+
+	st.v3Index = &document{build: func() ([]byte, error) {
+		index := handler3.OpenAPIV3Discovery{Paths: map[string]handler3.OpenAPIV3DiscoveryGroupVersion{}}
+		for docPath, d := range st.v3 {
+			_, etag, err := d.JSON()
+			if err != nil {
+				return nil, err
+			}
+			index.Paths[docPath] = handler3.OpenAPIV3DiscoveryGroupVersion{ServerRelativeURL: hashedURL(docPath, etag)}
+		}
+		return json.Marshal(index)
+	}}
 	s.state = st
 }
 
-// handlerCapture is the common.PathHandler kube-openapi's v2 service
-// registers its handler with; the Service routes to it itself.
-type handlerCapture struct{ h http.Handler }
-
-func (c *handlerCapture) Handle(_ string, h http.Handler) { c.h = h }
-
 // ServeHTTP serves /openapi/v2 and /openapi/v3 and /openapi/v3/<group-version path>
 // (e.g. /openapi/v3/api/v1, /openapi/v3/apis/apps/v1). Other paths are 404,
-// methods other than GET and HEAD 405. Content is negotiated by Accept
-// (JSON, or kube-openapi's protobuf); responses carry an ETag, and a v3
+// methods other than GET and HEAD 405, a document that cannot be built 500
+// (with the error). Content is negotiated by Accept (JSON, or kube-openapi's
+// protobuf) and Accept-Encoding (gzip); responses carry an ETag, and a v3
 // document asked for with its ?hash= is cacheable for good.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -125,33 +134,18 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	switch {
 	case path == "/openapi/v2":
-		if _, _, err := st.v2Spec.Get(); err != nil {
-			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
-			return
-		}
-		st.v2.ServeHTTP(w, r)
+		serve(w, r, st.v2, v2Types, "")
 	case path == "/openapi/v3":
-		st.v3.HandleDiscovery(w, r)
+		serve(w, r, st.v3Index, indexTypes, "")
 	case strings.HasPrefix(path, "/openapi/v3/"):
 		docPath := strings.TrimPrefix(path, "/openapi/v3/")
-		v, ok := st.v3Specs[docPath]
+		d, ok := st.v3[docPath]
 		if !ok {
 			writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound,
 				fmt.Sprintf("no OpenAPI v3 document for %q: /openapi/v3 lists the served ones", docPath))
 			return
 		}
-		if _, _, err := v.Get(); err != nil {
-			writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
-			return
-		}
-		// handler3 reads the document's path from the URL; give it the
-		// path without a trailing slash.
-		if r.URL.Path != path {
-			r2 := r.Clone(r.Context())
-			r2.URL.Path = path
-			r = r2
-		}
-		st.v3.HandleGroupVersion(w, r)
+		serve(w, r, d, v3Types, docPath)
 	default:
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound,
 			fmt.Sprintf("%s is not an OpenAPI path: use /openapi/v2 or /openapi/v3", r.URL.Path))

@@ -1,6 +1,8 @@
 package openapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -349,4 +351,74 @@ func TestInvalidResourceIs500(t *testing.T) {
 		t.Errorf("error does not name the kind: %s", body)
 	}
 	get(t, srv, "/openapi/v3/apis/apps/v1", "", http.StatusInternalServerError)
+}
+
+func TestEncodingsAndCaching(t *testing.T) {
+	srv := newTestServer(t)
+	tr := &http.Transport{DisableCompression: true} // see the raw encodings
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	do := func(path string, header map[string]string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+
+	plain, plainBody := do("/openapi/v2", map[string]string{"Accept": "application/json"})
+	if plain.Header.Get("Content-Encoding") != "" || !json.Valid(plainBody) {
+		t.Fatalf("identity response: encoding %q, valid JSON %v", plain.Header.Get("Content-Encoding"), json.Valid(plainBody))
+	}
+	zipped, zippedBody := do("/openapi/v2", map[string]string{"Accept": "application/json", "Accept-Encoding": "gzip"})
+	if zipped.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip response: Content-Encoding %q", zipped.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(zippedBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(unzipped, plainBody) {
+		t.Fatalf("gzip body does not decode to the JSON body (err %v)", err)
+	}
+	t.Logf("/openapi/v2: %d bytes of JSON, %d gzipped", len(plainBody), len(zippedBody))
+
+	etag := plain.Header.Get("Etag")
+	if notMod, _ := do("/openapi/v2", map[string]string{"Accept": "application/json", "If-None-Match": etag}); notMod.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match with the ETag: %d, want 304", notMod.StatusCode)
+	}
+	if r, _ := do("/openapi/v2", map[string]string{"Accept": "text/html"}); r.StatusCode != http.StatusNotAcceptable {
+		t.Errorf("Accept text/html: %d, want 406", r.StatusCode)
+	}
+	// JSON and protobuf of one document share its ETag (they vary by Accept).
+	pb, _ := do("/openapi/v3/api/v1", map[string]string{"Accept": "application/com.github.proto-openapi.spec.v3.v1.0+protobuf"})
+	js, _ := do("/openapi/v3/api/v1", map[string]string{"Accept": "application/json"})
+	if pb.Header.Get("Etag") == "" || pb.Header.Get("Etag") != js.Header.Get("Etag") {
+		t.Errorf("ETags: protobuf %q, JSON %q", pb.Header.Get("Etag"), js.Header.Get("Etag"))
+	}
+	if !strings.Contains(pb.Header.Get("Content-Type"), "protobuf") {
+		t.Errorf("protobuf Content-Type %q", pb.Header.Get("Content-Type"))
+	}
+}
+
+// TestDeterministic checks that two Services of the same resources publish
+// the same hashes, so clients' caches survive a restart.
+func TestDeterministic(t *testing.T) {
+	index := func() string {
+		srv := newTestServer(t)
+		_, body := get(t, srv, "/openapi/v3", "", http.StatusOK)
+		_, v2 := get(t, srv, "/openapi/v2", "", http.StatusOK)
+		return string(body) + string(v2)
+	}
+	if index() != index() {
+		t.Error("two Services of the same resources publish different documents")
+	}
 }
