@@ -45,6 +45,14 @@ lint:
 clean:
 	rm -rf bin
 
+# openapi-gen: regenerate apiserver/openapi/zz_generated.openapi.go (the
+# OpenAPI schemas of the served k8s.io/api kinds) with kube-openapi's
+# openapi-gen at the version go.mod requires. Rerun after changing the k8s.io
+# versions or the served group versions (listed in the script).
+.PHONY: openapi-gen
+openapi-gen:
+	GO=$(GO) ./scripts/openapi-gen.sh
+
 # bench-compare: the same benchmark suite against a local etcd (Debian's
 # etcd-server, or $$ETCD_BIN) and Kelson, three members then one; prints a
 # table, keeps JSON and charts in bench/results/. QUICK=1 for a ~1 min run.

@@ -1,0 +1,66 @@
+// Package openapi serves the API server's OpenAPI documents, as kubectl and
+// client generators read them from kube-apiserver: /openapi/v2 (Swagger 2.0,
+// JSON or protobuf), the /openapi/v3 index, and one OpenAPI 3.0 document per
+// group version (/openapi/v3/api/v1, /openapi/v3/apis/apps/v1, ...) plus the
+// discovery documents (api, apis, apis/<group>, version).
+//
+// # Model
+//
+// The schemas are Go code generated from k8s.io/api and apimachinery by
+// kube-openapi's openapi-gen (zz_generated.openapi.go; `make openapi-gen`
+// regenerates it, scripts/openapi-gen.sh lists the packages). The paths are
+// laid out here from a list of Resources: for each, the collection, the
+// object, the all-namespaces list, the deprecated /watch/ paths and the
+// subresources, with kube-apiserver's operation IDs
+// (patchAppsV1NamespacedDeployment), x-kubernetes-action and
+// x-kubernetes-group-version-kind extensions, query parameters (dryRun,
+// fieldManager, fieldValidation, force, pretty, the list options...),
+// content types and body and response models. kube-openapi's builder and
+// builder3 turn routes plus definitions into the documents. The documents
+// are served as kube-openapi's handler and handler3 serve them (media types,
+// ETags, the v3 index and ?hash= URLs, protobuf by their converters), but
+// from their encodings alone: those handlers keep each built spec object
+// for good, three times the memory of the encodings (document.go).
+//
+// Definitions are published under their OpenAPI model names
+// ("io.k8s.api.apps.v1.Deployment"); every definition whose Go type
+// client-go's scheme registers as a kind of a served group version carries
+// x-kubernetes-group-version-kind, listing each such kind (meta/v1's
+// DeleteOptions lists one per group). kubectl finds a kind's schema by it.
+//
+// # Invariants
+//
+//   - New builds nothing. The first request sets up empty documents; a
+//     document is built the first time it is asked for, once, and its
+//     encodings (JSON; protobuf and gzip when first asked for) kept for the
+//     Service's life; the spec objects and definitions maps are garbage once
+//     encoded. The v3 index carries every v3 document's hash, so serving it
+//     builds them all.
+//   - Builds share nothing mutable: each asks the generated code for its own
+//     definitions map, which is garbage once the document is built.
+//   - The documents depend only on the resource list, so their ETags and v3
+//     hashes are stable across restarts of the same build.
+//   - A resource the documents cannot describe (a kind with no Go type in
+//     client-go's scheme) makes its documents answer 500 with an error
+//     wrapping ErrInvalidResource; other documents are unaffected.
+//
+// # Later: custom resources
+//
+// A SetExtra(groupVersions with their schemas) method would swap in, under a
+// lock, a new v2 document and v3 index (both lazy, as now) and add or drop
+// v3 documents for the extra group versions, leaving the built-in ones and
+// their encodings alone; the plan would take the extra definitions beside
+// the generated ones, and modelName already lets a route name a schema that
+// has no Go type.
+//
+// # Example
+//
+//	svc := openapi.New([]openapi.Resource{{
+//		GVK:          schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"},
+//		Resource:     "deployments",
+//		Namespaced:   true,
+//		Subresources: []string{"status", "scale"},
+//		ListKind:     "DeploymentList",
+//	}})
+//	mux.Handle("/openapi/", svc)
+package openapi
