@@ -17,6 +17,7 @@ func daemonSetKind() *Kind {
 	k := base(appsGV, "DaemonSet", "daemonsets", "daemonset", true, obj[appsv1.DaemonSet](), obj[appsv1.DaemonSetList]())
 	k.ShortNames, k.Categories, k.HasStatus = []string{"ds"}, []string{"all"}, true
 	k.Default = func(o runtime.Object) { defaultDaemonSet(o.(*appsv1.DaemonSet)) }
+	k.PrepareForCreate = func(o runtime.Object) { o.(*appsv1.DaemonSet).Status = appsv1.DaemonSetStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateDaemonSet(o.(*appsv1.DaemonSet)) }
 	k.ValidateUpdate = func(o, old runtime.Object) field.ErrorList {
 		return immutable(o.(*appsv1.DaemonSet).Spec.Selector, old.(*appsv1.DaemonSet).Spec.Selector, field.NewPath("spec", "selector"))

@@ -19,6 +19,7 @@ func deploymentKind() *Kind {
 	k := base(appsGV, "Deployment", "deployments", "deployment", true, obj[appsv1.Deployment](), obj[appsv1.DeploymentList]())
 	k.ShortNames, k.Categories, k.HasStatus = []string{"deploy"}, []string{"all"}, true
 	k.Default = func(o runtime.Object) { defaultDeployment(o.(*appsv1.Deployment)) }
+	k.PrepareForCreate = func(o runtime.Object) { o.(*appsv1.Deployment).Status = appsv1.DeploymentStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateDeployment(o.(*appsv1.Deployment)) }
 	k.ValidateUpdate = func(o, old runtime.Object) field.ErrorList {
 		return immutable(o.(*appsv1.Deployment).Spec.Selector, old.(*appsv1.Deployment).Spec.Selector, field.NewPath("spec", "selector"))

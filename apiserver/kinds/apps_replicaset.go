@@ -23,6 +23,7 @@ func replicaSetKind() *Kind {
 		setDefault(&rs.Spec.Replicas, 1)
 		defaultPodTemplate(&rs.Spec.Template)
 	}
+	k.PrepareForCreate = func(o runtime.Object) { o.(*appsv1.ReplicaSet).Status = appsv1.ReplicaSetStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList {
 		s := &o.(*appsv1.ReplicaSet).Spec
 		fld := field.NewPath("spec")

@@ -30,6 +30,9 @@ func hpaKind() *Kind {
 	k := base(autoscalingGV, "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", true, obj[autoscalingv2.HorizontalPodAutoscaler](), obj[autoscalingv2.HorizontalPodAutoscalerList]())
 	k.ShortNames, k.Categories, k.HasStatus = []string{"hpa"}, []string{"all"}, true
 	k.Default = func(o runtime.Object) { defaultHPA(o.(*autoscalingv2.HorizontalPodAutoscaler)) }
+	k.PrepareForCreate = func(o runtime.Object) {
+		o.(*autoscalingv2.HorizontalPodAutoscaler).Status = autoscalingv2.HorizontalPodAutoscalerStatus{}
+	}
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateHPA(o.(*autoscalingv2.HorizontalPodAutoscaler)) }
 	k.Columns = []metav1.TableColumnDefinition{
 		colName,

@@ -284,6 +284,7 @@ func cronJobKind() *Kind {
 	k := base(batchGV, "CronJob", "cronjobs", "cronjob", true, obj[batchv1.CronJob](), obj[batchv1.CronJobList]())
 	k.ShortNames, k.Categories, k.HasStatus = []string{"cj"}, []string{"all"}, true
 	k.Default = func(o runtime.Object) { defaultCronJob(o.(*batchv1.CronJob)) }
+	k.PrepareForCreate = func(o runtime.Object) { o.(*batchv1.CronJob).Status = batchv1.CronJobStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateCronJob(o.(*batchv1.CronJob)) }
 	k.ValidateName = func(name string, prefix bool) []string {
 		msgs := apivalidation.NameIsDNSSubdomain(name, prefix)

@@ -31,6 +31,7 @@ func serviceKind() *Kind {
 	k := base(coreGV, "Service", "services", "service", true, obj[corev1.Service](), obj[corev1.ServiceList]())
 	k.ShortNames, k.Categories, k.HasStatus, k.StoragePrefix = []string{"svc"}, []string{"all"}, true, "services/specs"
 	k.Default = func(o runtime.Object) { defaultService(o.(*corev1.Service)) }
+	k.PrepareForCreate = func(o runtime.Object) { o.(*corev1.Service).Status = corev1.ServiceStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateService(o.(*corev1.Service)) }
 	k.ValidateUpdate = func(o, old runtime.Object) field.ErrorList {
 		return validateServiceUpdate(o.(*corev1.Service), old.(*corev1.Service))
