@@ -101,8 +101,8 @@ func validateDeploymentStrategy(st *appsv1.DeploymentStrategy, fld *field.Path) 
 var deploymentColumns = []metav1.TableColumnDefinition{
 	colName,
 	col("Ready", "string", "Number of the pod with ready state", false),
-	col("Up-to-date", "integer", "Total number of non-terminated pods targeted by this deployment that have the desired template spec.", false),
-	col("Available", "integer", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.", false),
+	col("Up-to-date", "string", "Total number of non-terminated pods targeted by this deployment that have the desired template spec.", false),
+	col("Available", "string", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.", false),
 	colAge,
 	colContainers, colImages, colSelector,
 }

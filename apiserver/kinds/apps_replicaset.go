@@ -80,7 +80,7 @@ func controllerRevisionKind() *Kind {
 	k.Columns = []metav1.TableColumnDefinition{
 		colName,
 		col("Controller", "string", "Controller of the object", false),
-		col("Revision", "integer", "Revision indicates the revision of the state represented by Data.", false),
+		col("Revision", "string", "Revision indicates the revision of the state represented by Data.", false),
 		colAge,
 	}
 	k.Cells = func(o runtime.Object) []interface{} {

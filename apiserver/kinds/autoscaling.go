@@ -39,8 +39,8 @@ func hpaKind() *Kind {
 		col("Reference", "string", "reference to scaled resource; horizontal pod autoscaler will learn the current resource consumption and will set the desired number of pods by using its Scale subresource.", false),
 		col("Targets", "string", "metrics contains the specifications for which to use to calculate the desired replica count.", false),
 		col("MinPods", "string", "minReplicas is the lower limit for the number of replicas to which the autoscaler can scale down.", false),
-		col("MaxPods", "integer", "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up.", false),
-		col("Replicas", "integer", "currentReplicas is current number of replicas of pods managed by this autoscaler.", false),
+		col("MaxPods", "string", "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up.", false),
+		col("Replicas", "string", "currentReplicas is current number of replicas of pods managed by this autoscaler.", false),
 		colAge,
 	}
 	k.Cells = func(o runtime.Object) []interface{} {

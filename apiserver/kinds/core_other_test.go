@@ -179,7 +179,7 @@ func TestQuotaAndLimitRange(t *testing.T) {
 		Used: corev1.ResourceList{"pods": resource.MustParse("3"), "requests.cpu": resource.MustParse("1500m")},
 	}}
 	got := k.Cells(rq)
-	if got[2] != "pods: 3/10, requests.cpu: 1500m/4" || got[3] != "limits.memory: 0/8Gi" {
+	if got[1] != "pods: 3/10, requests.cpu: 1500m/4" || got[2] != "limits.memory: 0/8Gi" {
 		t.Errorf("quota cells %#v", got)
 	}
 	rq.Spec.Hard = corev1.ResourceList{"pods": resource.MustParse("-1")}
