@@ -78,6 +78,11 @@ containers:
     requests:
       cpu: 500m
       memory: 128Mi
+  resizePolicy:
+  - resourceName: cpu
+    restartPolicy: NotRequired
+  - resourceName: memory
+    restartPolicy: NotRequired
   livenessProbe:
     httpGet:
       path: /

@@ -329,8 +329,12 @@ var serviceColumns = []metav1.TableColumnDefinition{
 }
 
 func serviceCells(svc *corev1.Service, now time.Time) []interface{} {
+	clusterIP := "<none>"
+	if len(svc.Spec.ClusterIPs) > 0 {
+		clusterIP = svc.Spec.ClusterIPs[0]
+	}
 	return []interface{}{
-		svc.Name, string(svc.Spec.Type), orNone(svc.Spec.ClusterIP), serviceExternalIP(svc),
+		svc.Name, string(svc.Spec.Type), clusterIP, serviceExternalIP(svc),
 		servicePorts(svc.Spec.Ports), ageAt(svc.CreationTimestamp, now), formatLabels(svc.Spec.Selector),
 	}
 }
@@ -341,15 +345,15 @@ func serviceExternalIP(svc *corev1.Service) string {
 	case corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
 		return joinOr(svc.Spec.ExternalIPs, ",")
 	case corev1.ServiceTypeLoadBalancer:
-		var ips []string
+		seen := map[string]bool{}
 		for _, in := range svc.Status.LoadBalancer.Ingress {
 			if in.IP != "" {
-				ips = append(ips, in.IP)
+				seen[in.IP] = true
 			} else if in.Hostname != "" {
-				ips = append(ips, in.Hostname)
+				seen[in.Hostname] = true
 			}
 		}
-		ips = append(ips, svc.Spec.ExternalIPs...)
+		ips := append(sortedKeys(seen), svc.Spec.ExternalIPs...)
 		if len(ips) == 0 {
 			return "<pending>"
 		}
