@@ -127,9 +127,10 @@ func validateJob(j *batchv1.Job) field.ErrorList {
 		errs = append(errs, field.Required(fld.Child("selector"), ""))
 	} else {
 		errs = append(errs, metav1validation.ValidateLabelSelector(s.Selector, metav1validation.LabelSelectorValidationOptions{}, fld.Child("selector"))...)
-		if sel, err := metav1.LabelSelectorAsSelector(s.Selector); err == nil && !sel.Matches(labels.Set(s.Template.Labels)) {
-			errs = append(errs, field.Invalid(fld.Child("template", "metadata", "labels"), s.Template.Labels, "`selector` does not match template `labels`"))
-		}
+	}
+	// A missing selector selects nothing: the labels do not match it.
+	if sel, err := metav1.LabelSelectorAsSelector(s.Selector); err == nil && !sel.Matches(labels.Set(s.Template.Labels)) {
+		errs = append(errs, field.Invalid(fld.Child("template", "metadata", "labels"), s.Template.Labels, "`selector` does not match template `labels`"))
 	}
 	if s.ManualSelector == nil || !*s.ManualSelector {
 		errs = append(errs, validateGeneratedSelector(j)...)

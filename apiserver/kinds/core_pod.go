@@ -43,8 +43,18 @@ func defaultPod(p *corev1.Pod) {
 
 // preparePod resets the status of a new pod: phase Pending and the QoS
 // class its resources give.
+// A pod with scheduling gates also starts with a PodScheduled=False
+// condition saying why.
 func preparePod(p *corev1.Pod) {
 	p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: podQOS(&p.Spec)}
+	if len(p.Spec.SchedulingGates) > 0 {
+		p.Status.Conditions = []corev1.PodCondition{{
+			Type:    corev1.PodScheduled,
+			Status:  corev1.ConditionFalse,
+			Reason:  corev1.PodReasonSchedulingGated,
+			Message: "Scheduling is blocked due to non-empty scheduling gates",
+		}}
+	}
 }
 
 // podQOS computes a pod's quality-of-service class from the cpu and

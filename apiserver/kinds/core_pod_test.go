@@ -272,6 +272,19 @@ func TestPodPrepareForCreateQOS(t *testing.T) {
 	}
 }
 
+func TestPodSchedulingGated(t *testing.T) {
+	k, p := newPod(t)
+	p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/wait"}}
+	k.PrepareForCreate(p)
+	c := p.Status.Conditions
+	if len(c) != 1 || c[0].Type != corev1.PodScheduled || c[0].Reason != "SchedulingGated" {
+		t.Fatalf("conditions %+v", c)
+	}
+	if got := podCells(p, time.Now())[2]; got != "SchedulingGated" {
+		t.Errorf("STATUS %v", got)
+	}
+}
+
 func TestPodCells(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	created := metav1.NewTime(now.Add(-90 * time.Minute))
