@@ -189,7 +189,7 @@ func validateJobSpec(s *batchv1.JobSpec, fld *field.Path) field.ErrorList {
 	tp := fld.Child("template")
 	errs = append(errs, validatePodTemplate(&s.Template, tp)...)
 	if rp := s.Template.Spec.RestartPolicy; rp != corev1.RestartPolicyOnFailure && rp != corev1.RestartPolicyNever {
-		errs = append(errs, field.NotSupported(tp.Child("spec", "restartPolicy"), rp, []corev1.RestartPolicy{corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever}))
+		errs = append(errs, field.Required(tp.Child("spec", "restartPolicy"), `valid values: "OnFailure", "Never"`))
 	}
 	sortErrors(errs)
 	return errs
