@@ -1,12 +1,15 @@
 package kinds
 
 // DaemonSets: defaults (RollingUpdate with maxUnavailable 1 and maxSurge
-// 0, 10 revisions, the template's defaults), validation and the table.
+// 0, 10 revisions, the template's defaults), the template generation
+// annotation, validation and the table.
 
 import (
+	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -17,6 +20,22 @@ func daemonSetKind() *Kind {
 	k := base(appsGV, "DaemonSet", "daemonsets", "daemonset", true, obj[appsv1.DaemonSet](), obj[appsv1.DaemonSetList]())
 	k.ShortNames, k.Categories, k.HasStatus = []string{"ds"}, []string{"all"}, true
 	k.Default = func(o runtime.Object) { defaultDaemonSet(o.(*appsv1.DaemonSet)) }
+	k.PrepareForCreate = func(o runtime.Object) {
+		ds := o.(*appsv1.DaemonSet)
+		ds.Status = appsv1.DaemonSetStatus{}
+		setTemplateGeneration(ds, 1)
+	}
+	k.PrepareForUpdate = func(o, old runtime.Object) {
+		ds, prev := o.(*appsv1.DaemonSet), old.(*appsv1.DaemonSet)
+		gen, _ := strconv.ParseInt(prev.Annotations[annotationTemplateGeneration], 10, 64)
+		if gen < 1 {
+			gen = 1
+		}
+		if !apiequality.Semantic.DeepEqual(ds.Spec.Template, prev.Spec.Template) {
+			gen++
+		}
+		setTemplateGeneration(ds, gen)
+	}
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateDaemonSet(o.(*appsv1.DaemonSet)) }
 	k.ValidateUpdate = func(o, old runtime.Object) field.ErrorList {
 		return immutable(o.(*appsv1.DaemonSet).Spec.Selector, old.(*appsv1.DaemonSet).Spec.Selector, field.NewPath("spec", "selector"))
@@ -24,6 +43,17 @@ func daemonSetKind() *Kind {
 	k.Columns = daemonSetColumns
 	k.Cells = func(o runtime.Object) []interface{} { return daemonSetCells(o.(*appsv1.DaemonSet), time.Now()) }
 	return k
+}
+
+// annotationTemplateGeneration counts a DaemonSet's template changes,
+// starting at 1, as kube-apiserver keeps it.
+const annotationTemplateGeneration = "deprecated.daemonset.template.generation"
+
+func setTemplateGeneration(ds *appsv1.DaemonSet, gen int64) {
+	if ds.Annotations == nil {
+		ds.Annotations = map[string]string{}
+	}
+	ds.Annotations[annotationTemplateGeneration] = strconv.FormatInt(gen, 10)
 }
 
 func defaultDaemonSet(ds *appsv1.DaemonSet) {

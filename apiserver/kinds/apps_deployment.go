@@ -19,6 +19,7 @@ func deploymentKind() *Kind {
 	k := base(appsGV, "Deployment", "deployments", "deployment", true, obj[appsv1.Deployment](), obj[appsv1.DeploymentList]())
 	k.ShortNames, k.Categories, k.HasStatus = []string{"deploy"}, []string{"all"}, true
 	k.Default = func(o runtime.Object) { defaultDeployment(o.(*appsv1.Deployment)) }
+	k.PrepareForCreate = func(o runtime.Object) { o.(*appsv1.Deployment).Status = appsv1.DeploymentStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateDeployment(o.(*appsv1.Deployment)) }
 	k.ValidateUpdate = func(o, old runtime.Object) field.ErrorList {
 		return immutable(o.(*appsv1.Deployment).Spec.Selector, old.(*appsv1.Deployment).Spec.Selector, field.NewPath("spec", "selector"))
@@ -100,8 +101,8 @@ func validateDeploymentStrategy(st *appsv1.DeploymentStrategy, fld *field.Path) 
 var deploymentColumns = []metav1.TableColumnDefinition{
 	colName,
 	col("Ready", "string", "Number of the pod with ready state", false),
-	col("Up-to-date", "integer", "Total number of non-terminated pods targeted by this deployment that have the desired template spec.", false),
-	col("Available", "integer", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.", false),
+	col("Up-to-date", "string", "Total number of non-terminated pods targeted by this deployment that have the desired template spec.", false),
+	col("Available", "string", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.", false),
 	colAge,
 	colContainers, colImages, colSelector,
 }

@@ -23,6 +23,7 @@ func replicaSetKind() *Kind {
 		setDefault(&rs.Spec.Replicas, 1)
 		defaultPodTemplate(&rs.Spec.Template)
 	}
+	k.PrepareForCreate = func(o runtime.Object) { o.(*appsv1.ReplicaSet).Status = appsv1.ReplicaSetStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList {
 		s := &o.(*appsv1.ReplicaSet).Spec
 		fld := field.NewPath("spec")
@@ -79,7 +80,7 @@ func controllerRevisionKind() *Kind {
 	k.Columns = []metav1.TableColumnDefinition{
 		colName,
 		col("Controller", "string", "Controller of the object", false),
-		col("Revision", "integer", "Revision indicates the revision of the state represented by Data.", false),
+		col("Revision", "string", "Revision indicates the revision of the state represented by Data.", false),
 		colAge,
 	}
 	k.Cells = func(o runtime.Object) []interface{} {

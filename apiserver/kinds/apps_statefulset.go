@@ -20,6 +20,7 @@ func statefulSetKind() *Kind {
 	k := base(appsGV, "StatefulSet", "statefulsets", "statefulset", true, obj[appsv1.StatefulSet](), obj[appsv1.StatefulSetList]())
 	k.ShortNames, k.Categories, k.HasStatus = []string{"sts"}, []string{"all"}, true
 	k.Default = func(o runtime.Object) { defaultStatefulSet(o.(*appsv1.StatefulSet)) }
+	k.PrepareForCreate = func(o runtime.Object) { o.(*appsv1.StatefulSet).Status = appsv1.StatefulSetStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateStatefulSet(o.(*appsv1.StatefulSet)) }
 	k.ValidateUpdate = func(o, old runtime.Object) field.ErrorList {
 		return validateStatefulSetUpdate(o.(*appsv1.StatefulSet), old.(*appsv1.StatefulSet))

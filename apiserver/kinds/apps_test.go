@@ -83,7 +83,10 @@ func TestDeploymentValidation(t *testing.T) {
 		mutate func(d *appsv1.Deployment)
 		want   []string
 	}{
-		{"no selector", func(d *appsv1.Deployment) { d.Spec.Selector = nil }, []string{"spec.selector: Required value"}},
+		{"no selector", func(d *appsv1.Deployment) { d.Spec.Selector = nil }, []string{
+			"spec.selector: Required value",
+			"spec.template.metadata.labels: Invalid value: {\"app\":\"httpd_pod\"}: `selector` does not match template `labels`",
+		}},
 		{"selector mismatch", func(d *appsv1.Deployment) { d.Spec.Template.Labels = map[string]string{"app": "other"} },
 			[]string{"spec.template.metadata.labels: Invalid value: {\"app\":\"other\"}: `selector` does not match template `labels`"}},
 		{"negative replicas", func(d *appsv1.Deployment) { d.Spec.Replicas = ptr[int32](-1) },
@@ -194,6 +197,13 @@ rollingUpdate: {maxUnavailable: 1, maxSurge: 0}
 		t.Errorf("daemonset defaults %+v", ds.Spec)
 	}
 	assertErrors(t, k.Validate(ds), nil)
+	k.PrepareForCreate(ds)
+	upd := ds.DeepCopy()
+	upd.Spec.Template.Spec.Containers[0].Image = "fluentd:v2"
+	k.PrepareForUpdate(upd, ds)
+	if ds.Annotations[annotationTemplateGeneration] != "1" || upd.Annotations[annotationTemplateGeneration] != "2" {
+		t.Errorf("template generation %v -> %v", ds.Annotations, upd.Annotations)
+	}
 
 	both := ds.DeepCopy()
 	one := intstrFromInt(1)

@@ -30,14 +30,17 @@ func hpaKind() *Kind {
 	k := base(autoscalingGV, "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", true, obj[autoscalingv2.HorizontalPodAutoscaler](), obj[autoscalingv2.HorizontalPodAutoscalerList]())
 	k.ShortNames, k.Categories, k.HasStatus = []string{"hpa"}, []string{"all"}, true
 	k.Default = func(o runtime.Object) { defaultHPA(o.(*autoscalingv2.HorizontalPodAutoscaler)) }
+	k.PrepareForCreate = func(o runtime.Object) {
+		o.(*autoscalingv2.HorizontalPodAutoscaler).Status = autoscalingv2.HorizontalPodAutoscalerStatus{}
+	}
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateHPA(o.(*autoscalingv2.HorizontalPodAutoscaler)) }
 	k.Columns = []metav1.TableColumnDefinition{
 		colName,
 		col("Reference", "string", "reference to scaled resource; horizontal pod autoscaler will learn the current resource consumption and will set the desired number of pods by using its Scale subresource.", false),
 		col("Targets", "string", "metrics contains the specifications for which to use to calculate the desired replica count.", false),
 		col("MinPods", "string", "minReplicas is the lower limit for the number of replicas to which the autoscaler can scale down.", false),
-		col("MaxPods", "integer", "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up.", false),
-		col("Replicas", "integer", "currentReplicas is current number of replicas of pods managed by this autoscaler.", false),
+		col("MaxPods", "string", "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up.", false),
+		col("Replicas", "string", "currentReplicas is current number of replicas of pods managed by this autoscaler.", false),
 		colAge,
 	}
 	k.Cells = func(o runtime.Object) []interface{} {

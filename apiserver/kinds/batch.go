@@ -127,9 +127,10 @@ func validateJob(j *batchv1.Job) field.ErrorList {
 		errs = append(errs, field.Required(fld.Child("selector"), ""))
 	} else {
 		errs = append(errs, metav1validation.ValidateLabelSelector(s.Selector, metav1validation.LabelSelectorValidationOptions{}, fld.Child("selector"))...)
-		if sel, err := metav1.LabelSelectorAsSelector(s.Selector); err == nil && !sel.Matches(labels.Set(s.Template.Labels)) {
-			errs = append(errs, field.Invalid(fld.Child("template", "metadata", "labels"), s.Template.Labels, "`selector` does not match template `labels`"))
-		}
+	}
+	// A missing selector selects nothing: the labels do not match it.
+	if sel, err := metav1.LabelSelectorAsSelector(s.Selector); err == nil && !sel.Matches(labels.Set(s.Template.Labels)) {
+		errs = append(errs, field.Invalid(fld.Child("template", "metadata", "labels"), s.Template.Labels, "`selector` does not match template `labels`"))
 	}
 	if s.ManualSelector == nil || !*s.ManualSelector {
 		errs = append(errs, validateGeneratedSelector(j)...)
@@ -188,7 +189,7 @@ func validateJobSpec(s *batchv1.JobSpec, fld *field.Path) field.ErrorList {
 	tp := fld.Child("template")
 	errs = append(errs, validatePodTemplate(&s.Template, tp)...)
 	if rp := s.Template.Spec.RestartPolicy; rp != corev1.RestartPolicyOnFailure && rp != corev1.RestartPolicyNever {
-		errs = append(errs, field.NotSupported(tp.Child("spec", "restartPolicy"), rp, []corev1.RestartPolicy{corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever}))
+		errs = append(errs, field.Required(tp.Child("spec", "restartPolicy"), `valid values: "OnFailure", "Never"`))
 	}
 	sortErrors(errs)
 	return errs
@@ -284,6 +285,7 @@ func cronJobKind() *Kind {
 	k := base(batchGV, "CronJob", "cronjobs", "cronjob", true, obj[batchv1.CronJob](), obj[batchv1.CronJobList]())
 	k.ShortNames, k.Categories, k.HasStatus = []string{"cj"}, []string{"all"}, true
 	k.Default = func(o runtime.Object) { defaultCronJob(o.(*batchv1.CronJob)) }
+	k.PrepareForCreate = func(o runtime.Object) { o.(*batchv1.CronJob).Status = batchv1.CronJobStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateCronJob(o.(*batchv1.CronJob)) }
 	k.ValidateName = func(name string, prefix bool) []string {
 		msgs := apivalidation.NameIsDNSSubdomain(name, prefix)

@@ -127,7 +127,7 @@ func TestJobValidation(t *testing.T) {
 		want   []string
 	}{
 		{"restart always", func(j *batchv1.Job) { j.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyAlways },
-			[]string{`spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never"`}},
+			[]string{`spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"`}},
 		{"negative parallelism", func(j *batchv1.Job) { j.Spec.Parallelism = ptr[int32](-1) },
 			[]string{"spec.parallelism: Invalid value: -1: must be greater than or equal to 0"}},
 		{"indexed without completions", func(j *batchv1.Job) {

@@ -43,8 +43,18 @@ func defaultPod(p *corev1.Pod) {
 
 // preparePod resets the status of a new pod: phase Pending and the QoS
 // class its resources give.
+// A pod with scheduling gates also starts with a PodScheduled=False
+// condition saying why.
 func preparePod(p *corev1.Pod) {
 	p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: podQOS(&p.Spec)}
+	if len(p.Spec.SchedulingGates) > 0 {
+		p.Status.Conditions = []corev1.PodCondition{{
+			Type:    corev1.PodScheduled,
+			Status:  corev1.ConditionFalse,
+			Reason:  corev1.PodReasonSchedulingGated,
+			Message: "Scheduling is blocked due to non-empty scheduling gates",
+		}}
+	}
 }
 
 // podQOS computes a pod's quality-of-service class from the cpu and
@@ -131,20 +141,20 @@ var podColumns = []metav1.TableColumnDefinition{
 	col("Readiness Gates", "string", "If specified, all readiness gates will be evaluated for pod readiness.", true),
 }
 
-// podCells renders a pod's row at now.
+// podCells renders a pod's row at now, as kube-apiserver's printer: the
+// STATUS is the most telling reason (an init step, a waiting or
+// terminated container's reason, Terminating...), RESTARTS counts the
+// containers' and sidecars' restarts and says how long ago the last was.
 func podCells(p *corev1.Pod, now time.Time) []interface{} {
-	total := len(p.Spec.Containers)
-	ready, restarts := 0, 0
-	var lastRestart time.Time
-	noteRestart := func(cs corev1.ContainerStatus) {
-		restarts += int(cs.RestartCount)
-		if t := cs.LastTerminationState.Terminated; t != nil && t.FinishedAt.After(lastRestart) {
-			lastRestart = t.FinishedAt.Time
-		}
-	}
+	total, ready := len(p.Spec.Containers), 0
 	reason := string(p.Status.Phase)
 	if p.Status.Reason != "" {
 		reason = p.Status.Reason
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Reason == corev1.PodReasonSchedulingGated {
+			reason = corev1.PodReasonSchedulingGated
+		}
 	}
 	sidecars := map[string]bool{}
 	for _, c := range p.Spec.InitContainers {
@@ -153,52 +163,61 @@ func podCells(p *corev1.Pod, now time.Time) []interface{} {
 			total++
 		}
 	}
+	var restarts, sidecarRestarts int
+	var lastRestart, lastSidecarRestart time.Time
+	later := func(t *time.Time, cs corev1.ContainerStatus) {
+		if term := cs.LastTerminationState.Terminated; term != nil && term.FinishedAt.After(*t) {
+			*t = term.FinishedAt.Time
+		}
+	}
 	initializing := false
 	for i, cs := range p.Status.InitContainerStatuses {
-		noteRestart(cs)
+		restarts += int(cs.RestartCount)
+		later(&lastRestart, cs)
 		if sidecars[cs.Name] {
-			if cs.Started != nil && *cs.Started {
-				if cs.Ready {
-					ready++
-				}
-				continue
-			}
+			sidecarRestarts += int(cs.RestartCount)
+			later(&lastSidecarRestart, cs)
 		}
+		term, wait := cs.State.Terminated, cs.State.Waiting
 		switch {
-		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0:
+		case term != nil && term.ExitCode == 0:
 			continue
-		case cs.State.Terminated != nil:
-			t := cs.State.Terminated
-			switch {
-			case t.Reason != "":
-				reason = "Init:" + t.Reason
-			case t.Signal != 0:
-				reason = fmt.Sprintf("Init:Signal:%d", t.Signal)
-			default:
-				reason = fmt.Sprintf("Init:ExitCode:%d", t.ExitCode)
+		case sidecars[cs.Name] && cs.Started != nil && *cs.Started:
+			if cs.Ready {
+				ready++
 			}
-		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "" && cs.State.Waiting.Reason != "PodInitializing":
-			reason = "Init:" + cs.State.Waiting.Reason
+			continue
+		case term != nil && term.Reason != "":
+			reason = "Init:" + term.Reason
+		case term != nil && term.Signal != 0:
+			reason = fmt.Sprintf("Init:Signal:%d", term.Signal)
+		case term != nil:
+			reason = fmt.Sprintf("Init:ExitCode:%d", term.ExitCode)
+		case wait != nil && wait.Reason != "" && wait.Reason != "PodInitializing":
+			reason = "Init:" + wait.Reason
 		default:
 			reason = fmt.Sprintf("Init:%d/%d", i, len(p.Spec.InitContainers))
 		}
 		initializing = true
 		break
 	}
-	if !initializing {
+	if !initializing || podConditionTrue(p, corev1.PodInitialized) {
+		restarts, lastRestart = sidecarRestarts, lastSidecarRestart
 		hasRunning := false
 		for i := len(p.Status.ContainerStatuses) - 1; i >= 0; i-- {
 			cs := p.Status.ContainerStatuses[i]
-			noteRestart(cs)
+			restarts += int(cs.RestartCount)
+			later(&lastRestart, cs)
+			term, wait := cs.State.Terminated, cs.State.Waiting
 			switch {
-			case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
-				reason = cs.State.Waiting.Reason
-			case cs.State.Terminated != nil && cs.State.Terminated.Reason != "":
-				reason = cs.State.Terminated.Reason
-			case cs.State.Terminated != nil && cs.State.Terminated.Signal != 0:
-				reason = fmt.Sprintf("Signal:%d", cs.State.Terminated.Signal)
-			case cs.State.Terminated != nil:
-				reason = fmt.Sprintf("ExitCode:%d", cs.State.Terminated.ExitCode)
+			case wait != nil && wait.Reason != "":
+				reason = wait.Reason
+			case term != nil && term.Reason != "":
+				reason = term.Reason
+			case term != nil && term.Signal != 0:
+				reason = fmt.Sprintf("Signal:%d", term.Signal)
+			case term != nil:
+				reason = fmt.Sprintf("ExitCode:%d", term.ExitCode)
 			case cs.Ready && cs.State.Running != nil:
 				hasRunning = true
 				ready++
@@ -222,7 +241,12 @@ func podCells(p *corev1.Pod, now time.Time) []interface{} {
 	if restarts != 0 && !lastRestart.IsZero() {
 		restartCell = fmt.Sprintf("%d (%s ago)", restarts, humanAge(now.Sub(lastRestart)))
 	}
-	nominated := p.Status.NominatedNodeName
+	podIP := ""
+	if len(p.Status.PodIPs) > 0 {
+		podIP = p.Status.PodIPs[0].IP
+	} else {
+		podIP = p.Status.PodIP
+	}
 	gates := "<none>"
 	if n := len(p.Spec.ReadinessGates); n > 0 {
 		trueGates := 0
@@ -235,7 +259,7 @@ func podCells(p *corev1.Pod, now time.Time) []interface{} {
 	}
 	return []interface{}{
 		p.Name, fmt.Sprintf("%d/%d", ready, total), reason, restartCell, ageAt(p.CreationTimestamp, now),
-		orNone(p.Status.PodIP), orNone(p.Spec.NodeName), orNone(nominated), gates,
+		orNone(podIP), orNone(p.Spec.NodeName), orNone(p.Status.NominatedNodeName), gates,
 	}
 }
 

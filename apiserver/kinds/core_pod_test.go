@@ -78,6 +78,11 @@ containers:
     requests:
       cpu: 500m
       memory: 128Mi
+  resizePolicy:
+  - resourceName: cpu
+    restartPolicy: NotRequired
+  - resourceName: memory
+    restartPolicy: NotRequired
   livenessProbe:
     httpGet:
       path: /
@@ -264,6 +269,19 @@ func TestPodPrepareForCreateQOS(t *testing.T) {
 				t.Errorf("status %+v, want phase Pending, qos %s", p.Status, c.want)
 			}
 		})
+	}
+}
+
+func TestPodSchedulingGated(t *testing.T) {
+	k, p := newPod(t)
+	p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/wait"}}
+	k.PrepareForCreate(p)
+	c := p.Status.Conditions
+	if len(c) != 1 || c[0].Type != corev1.PodScheduled || c[0].Reason != "SchedulingGated" {
+		t.Fatalf("conditions %+v", c)
+	}
+	if got := podCells(p, time.Now())[2]; got != "SchedulingGated" {
+		t.Errorf("STATUS %v", got)
 	}
 }
 

@@ -36,9 +36,9 @@ func resourceQuotaKind() *Kind {
 	}
 	k.Columns = []metav1.TableColumnDefinition{
 		colName,
-		colAge,
 		col("Request", "string", "Request represents a minimum amount of cpu/memory that a container may consume.", false),
 		col("Limit", "string", "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.", false),
+		colAge,
 	}
 	k.Cells = func(o runtime.Object) []interface{} {
 		rq := o.(*corev1.ResourceQuota)
@@ -57,7 +57,7 @@ func resourceQuotaKind() *Kind {
 				requests = append(requests, s)
 			}
 		}
-		return []interface{}{rq.Name, age(rq.CreationTimestamp), strings.Join(requests, ", "), strings.Join(limits, ", ")}
+		return []interface{}{rq.Name, strings.Join(requests, ", "), strings.Join(limits, ", "), age(rq.CreationTimestamp)}
 	}
 	return k
 }

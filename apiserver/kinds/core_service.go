@@ -31,6 +31,7 @@ func serviceKind() *Kind {
 	k := base(coreGV, "Service", "services", "service", true, obj[corev1.Service](), obj[corev1.ServiceList]())
 	k.ShortNames, k.Categories, k.HasStatus, k.StoragePrefix = []string{"svc"}, []string{"all"}, true, "services/specs"
 	k.Default = func(o runtime.Object) { defaultService(o.(*corev1.Service)) }
+	k.PrepareForCreate = func(o runtime.Object) { o.(*corev1.Service).Status = corev1.ServiceStatus{} }
 	k.Validate = func(o runtime.Object) field.ErrorList { return validateService(o.(*corev1.Service)) }
 	k.ValidateUpdate = func(o, old runtime.Object) field.ErrorList {
 		return validateServiceUpdate(o.(*corev1.Service), old.(*corev1.Service))
@@ -328,8 +329,12 @@ var serviceColumns = []metav1.TableColumnDefinition{
 }
 
 func serviceCells(svc *corev1.Service, now time.Time) []interface{} {
+	clusterIP := "<none>"
+	if len(svc.Spec.ClusterIPs) > 0 {
+		clusterIP = svc.Spec.ClusterIPs[0]
+	}
 	return []interface{}{
-		svc.Name, string(svc.Spec.Type), orNone(svc.Spec.ClusterIP), serviceExternalIP(svc),
+		svc.Name, string(svc.Spec.Type), clusterIP, serviceExternalIP(svc),
 		servicePorts(svc.Spec.Ports), ageAt(svc.CreationTimestamp, now), formatLabels(svc.Spec.Selector),
 	}
 }
@@ -340,15 +345,15 @@ func serviceExternalIP(svc *corev1.Service) string {
 	case corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
 		return joinOr(svc.Spec.ExternalIPs, ",")
 	case corev1.ServiceTypeLoadBalancer:
-		var ips []string
+		seen := map[string]bool{}
 		for _, in := range svc.Status.LoadBalancer.Ingress {
 			if in.IP != "" {
-				ips = append(ips, in.IP)
+				seen[in.IP] = true
 			} else if in.Hostname != "" {
-				ips = append(ips, in.Hostname)
+				seen[in.Hostname] = true
 			}
 		}
-		ips = append(ips, svc.Spec.ExternalIPs...)
+		ips := append(sortedKeys(seen), svc.Spec.ExternalIPs...)
 		if len(ips) == 0 {
 			return "<pending>"
 		}

@@ -189,7 +189,7 @@ func TestServiceCells(t *testing.T) {
 	s := decode(t, k, nodePortService).(*corev1.Service)
 	k.Default(s)
 	s.CreationTimestamp = metav1.NewTime(now.Add(-3 * 24 * time.Hour))
-	s.Spec.ClusterIP = "10.96.0.10"
+	s.Spec.ClusterIP, s.Spec.ClusterIPs = "10.96.0.10", []string{"10.96.0.10"}
 	got := serviceCells(s, now)
 	want := []interface{}{"web", "NodePort", "10.96.0.10", "<none>", "80:30080/TCP,443/TCP", "3d", "app=web"}
 	if !reflect.DeepEqual(got, want) {

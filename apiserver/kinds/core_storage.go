@@ -289,11 +289,3 @@ func pvcCells(pvc *corev1.PersistentVolumeClaim) []interface{} {
 		unsetIfEmpty(pvc.Spec.VolumeAttributesClassName), age(pvc.CreationTimestamp), volumeModeString(pvc.Spec.VolumeMode),
 	}
 }
-
-// quantityString renders a quantity of a list ("" when absent).
-func quantityString(l corev1.ResourceList, name corev1.ResourceName) string {
-	if q, ok := l[name]; ok {
-		return q.String()
-	}
-	return ""
-}

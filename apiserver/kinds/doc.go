@@ -4,6 +4,52 @@
 // kind's strategy. One file per kind (or per small family of kinds); All
 // lists them.
 //
-// Nothing here does IO: every function takes objects and returns values,
-// so each is tested with tables of objects.
+// # Model
+//
+// A Kind is data plus hooks. The API server calls the hooks in the order
+// kube-apiserver's generic registry does:
+//
+//	create: decode -> Default -> (generate name, set uid) -> PrepareForCreate
+//	        -> ValidateName + ObjectMeta checks (caller) -> Validate
+//	update: decode/patch -> Default -> PrepareForUpdate(obj, stored)
+//	        -> Validate -> ValidateUpdate(obj, stored)
+//	read:   Columns + Cells for Table output, Fields for field selectors,
+//	        Scale for the /scale subresource.
+//
+// Shared pieces: podspec_defaults.go and podspec_validate.go default and
+// validate a PodSpec the same way for pods and for every pod template
+// (Deployment, ReplicaSet, DaemonSet, StatefulSet, Job, CronJob);
+// workload.go holds the selector/template rules and the CONTAINERS,
+// IMAGES and SELECTOR cells of workloads; helpers.go the age rendering,
+// name rules and small validators.
+//
+// # Invariants
+//
+//   - Pure: no IO, no mutable package state. Hooks change only the object
+//     they are given. The one clock read is Cells rendering an AGE (via
+//     time.Now); the rendering itself is humanAge, a pure function of a
+//     duration (Kubernetes' duration.HumanDuration: "45s", "5m30s", "3h",
+//     "2d3h", "400d").
+//   - Defaults are the ones kube-apiserver v1.37 applies to v1 objects;
+//     the pod-only defaults (enableServiceLinks, requests from limits,
+//     host-network ports) are not applied to pod templates, as upstream.
+//   - Validation errors carry Kubernetes' field paths and messages
+//     (field.Required, field.Invalid, field.NotSupported, ...), e.g.
+//     "spec.selector: Required value" or "spec.template.metadata.labels:
+//     Invalid value: ...: `selector` does not match template `labels`".
+//     ObjectMeta is the caller's to validate; ValidateName is set only
+//     where a kind's name rule is not a DNS-1123 subdomain.
+//   - Cells returns exactly one cell per column. Name is the first column
+//     (Format "name") except for events, whose table starts with LAST SEEN
+//     and ends with the -o wide NAME column, as kube-apiserver's.
+//
+// # Example
+//
+//	k := deploymentKind()
+//	d := &appsv1.Deployment{ /* decoded body */ }
+//	k.Default(d)          // replicas 1, RollingUpdate 25%/25%, ...
+//	k.PrepareForCreate(d) // status cleared
+//	if errs := k.Validate(d); len(errs) > 0 {
+//		// errs.ToAggregate(): "spec.selector: Required value"
+//	}
 package kinds

@@ -90,17 +90,10 @@ func formatLabels(m map[string]string) string {
 	return labels.FormatLabels(m)
 }
 
-// selectorString renders a label selector as kubectl does; "<none>" for
-// nil, "<invalid>" for one that does not convert.
+// selectorString renders a label selector as kubectl does: "<none>"
+// when empty or nil, "<error>" when it does not convert.
 func selectorString(s *metav1.LabelSelector) string {
-	if s == nil {
-		return "<none>"
-	}
-	sel, err := metav1.LabelSelectorAsSelector(s)
-	if err != nil {
-		return "<invalid>"
-	}
-	return orNone(sel.String())
+	return metav1.FormatLabelSelector(s)
 }
 
 // sortedKeys returns a map's keys in order.

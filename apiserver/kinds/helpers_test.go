@@ -62,3 +62,5 @@ func TestImageTag(t *testing.T) {
 }
 
 type corev1PVCAccessMode = corev1.PersistentVolumeAccessMode
+
+func intstrFromString(s string) intstr.IntOrString { return intstr.FromString(s) }

@@ -55,9 +55,15 @@ func defaultPodSpec(s *corev1.PodSpec) {
 
 // defaultPodOnly applies the defaults Kubernetes gives a Pod but not a
 // pod template: enableServiceLinks true, requests copied from limits,
-// and (on the host network) each container port's hostPort.
+// a NotRequired resize policy for each requested cpu or memory of a
+// regular container (in-place resize), and (on the host network) each
+// container port's hostPort.
 func defaultPodOnly(s *corev1.PodSpec) {
 	setDefault(&s.EnableServiceLinks, corev1.DefaultEnableServiceLinks)
+	for i := range s.Containers {
+		defaultRequestsFromLimits(&s.Containers[i].Resources)
+		defaultResizePolicy(&s.Containers[i])
+	}
 	for _, cs := range [][]corev1.Container{s.InitContainers, s.Containers} {
 		for i := range cs {
 			defaultRequestsFromLimits(&cs[i].Resources)
@@ -68,6 +74,23 @@ func defaultPodOnly(s *corev1.PodSpec) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// defaultResizePolicy adds a NotRequired resize policy for cpu and
+// memory when the container requests them and names no policy for them.
+func defaultResizePolicy(c *corev1.Container) {
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if _, requested := c.Resources.Requests[name]; !requested {
+			continue
+		}
+		named := false
+		for _, p := range c.ResizePolicy {
+			named = named || p.ResourceName == name
+		}
+		if !named {
+			c.ResizePolicy = append(c.ResizePolicy, corev1.ContainerResizePolicy{ResourceName: name, RestartPolicy: corev1.NotRequired})
 		}
 	}
 }

@@ -22,11 +22,14 @@ func validateWorkloadSelector(sel *metav1.LabelSelector, tmpl *corev1.PodTemplat
 	var errs field.ErrorList
 	selPath := fld.Child("selector")
 	if sel == nil {
-		return field.ErrorList{field.Required(selPath, "")}
-	}
-	errs = append(errs, metav1validation.ValidateLabelSelector(sel, metav1validation.LabelSelectorValidationOptions{}, selPath)...)
-	if len(sel.MatchLabels)+len(sel.MatchExpressions) == 0 {
-		errs = append(errs, field.Invalid(selPath, sel, "empty selector is invalid for "+kindName))
+		// As upstream: a missing selector selects nothing, so the
+		// template's labels are reported as not matching it too.
+		errs = append(errs, field.Required(selPath, ""))
+	} else {
+		errs = append(errs, metav1validation.ValidateLabelSelector(sel, metav1validation.LabelSelectorValidationOptions{}, selPath)...)
+		if len(sel.MatchLabels)+len(sel.MatchExpressions) == 0 {
+			errs = append(errs, field.Invalid(selPath, sel, "empty selector is invalid for "+kindName))
+		}
 	}
 	selector, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
