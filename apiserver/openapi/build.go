@@ -31,6 +31,34 @@ func Definitions() map[string]common.OpenAPIDefinition {
 	})
 }
 
+// Schemas returns every generated definition as the v3 documents publish
+// it: keyed by published name ("io.k8s.api.apps.v1.Deployment"), references
+// into "#/components/schemas/", and x-kubernetes-group-version-kind on each
+// definition client-go's scheme registers as a kind (of any group version,
+// served or not). That is the map
+// k8s.io/apimachinery/pkg/util/managedfields.NewTypeConverter takes for
+// server-side apply. Each call builds a new map; callers keep it.
+func Schemas() (map[string]*spec.Schema, error) {
+	names := newNamer(scheme.Scheme, func(schema.GroupVersion) bool { return true })
+	defs := GetOpenAPIDefinitions(func(name string) spec.Ref {
+		return spec.MustCreateRef("#/components/schemas/" + common.EscapeJsonPointer(publishedName(name)))
+	})
+	all := make([]string, 0, len(defs))
+	for name := range defs {
+		all = append(all, name)
+	}
+	sort.Strings(all)
+	out, err := builder3.BuildOpenAPIDefinitionsForResources(&common.OpenAPIV3Config{
+		Info:              specInfo,
+		Definitions:       defs,
+		GetDefinitionName: names.definitionName,
+	}, all...)
+	if err != nil {
+		return nil, fmt.Errorf("openapi: building the schemas: %w", err)
+	}
+	return out, nil
+}
+
 // plan is what the specs are built from: the resources grouped by group
 // version, and the namer. It is immutable once made.
 type plan struct {

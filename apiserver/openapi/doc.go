@@ -44,6 +44,17 @@
 //     client-go's scheme) makes its documents answer 500 with an error
 //     wrapping ErrInvalidResource; other documents are unaffected.
 //
+// # Cost
+//
+// Measured on the 2-core development machine with the 36 resources the API
+// server serves (TestBuildCost -v, BenchmarkBuild*): an idle Service holds
+// nothing; the first request for one v3 document takes ~50 ms and keeps
+// 0.8 MiB; the v3 index (all 21 v3 documents) ~200 ms, 2.9 MiB in all;
+// /openapi/v2 ~130 ms more (its build allocates ~29 MB of garbage), and
+// everything, JSON, protobuf and gzip, keeps 6 MiB. The v2 JSON is 1.2 MB,
+// 140 kB gzipped. The package's imports (client-go's scheme above all) cost
+// 0.8 MiB of heap at start.
+//
 // # Later: custom resources
 //
 // A SetExtra(groupVersions with their schemas) method would swap in, under a

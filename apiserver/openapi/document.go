@@ -127,7 +127,9 @@ var (
 		{subType: "com.github.proto-openapi.spec.v3.v1.0+protobuf", contentType: "application/com.github.proto-openapi.spec.v3.v1.0+protobuf", protobuf: true},
 		{subType: "com.github.proto-openapi.spec.v3@v1.0+protobuf", contentType: "application/com.github.proto-openapi.spec.v3.v1.0+protobuf", protobuf: true},
 	}
-	indexTypes = []mediaType{{subType: "json", contentType: "application/json"}}
+	// indexTypes is nil: the v3 index is JSON whatever the request
+	// accepts, as kube-apiserver serves it.
+	indexTypes []mediaType
 )
 
 // negotiate picks the first of types that the Accept header takes (in the
@@ -152,11 +154,15 @@ func hashedURL(docPath, etag string) string {
 	return u.String()
 }
 
-// serve answers r with d in the type the request accepts. docPath is set
+// serve answers r with d in the type the request accepts (JSON if types
+// is nil). docPath is set
 // for v3 documents (not the index), which honour ?hash=.
 func serve(w http.ResponseWriter, r *http.Request, d *document, types []mediaType, docPath string) {
-	w.Header().Add("Vary", "Accept")
-	mt, ok := negotiate(r.Header.Get("Accept"), types)
+	mt, ok := mediaType{contentType: "application/json"}, true
+	if types != nil {
+		w.Header().Add("Vary", "Accept")
+		mt, ok = negotiate(r.Header.Get("Accept"), types)
+	}
 	if !ok {
 		writeStatus(w, http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable,
 			fmt.Sprintf("cannot serve %s as %q: accept application/json", r.URL.Path, r.Header.Get("Accept")))

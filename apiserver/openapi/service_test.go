@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
@@ -420,5 +421,52 @@ func TestDeterministic(t *testing.T) {
 	}
 	if index() != index() {
 		t.Error("two Services of the same resources publish different documents")
+	}
+}
+
+// TestConcurrentFirstRequests races the first requests for every document,
+// in both encodings, against one Service (run with -race): each document is
+// built once and all answers agree.
+func TestConcurrentFirstRequests(t *testing.T) {
+	srv := newTestServer(t)
+	paths := []string{"/openapi/v2", "/openapi/v3", "/openapi/v3/api/v1", "/openapi/v3/apis/apps/v1", "/openapi/v3/apis/batch/v1", "/openapi/v3/version"}
+	accepts := []string{"application/json", "application/com.github.proto-openapi.spec.v3.v1.0+protobuf,application/com.github.proto-openapi.spec.v2.v1.0+protobuf"}
+	type result struct {
+		key, etag string
+		n         int
+	}
+	results := make(chan result, 3*len(paths)*len(accepts))
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		for _, p := range paths {
+			for _, a := range accepts {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest(http.MethodGet, srv.URL+p, nil)
+					req.Header.Set("Accept", a)
+					resp, err := srv.Client().Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						t.Errorf("GET %s (%s): %d", p, a, resp.StatusCode)
+					}
+					results <- result{p + " " + a, resp.Header.Get("Etag"), len(body)}
+				}()
+			}
+		}
+	}
+	wg.Wait()
+	close(results)
+	seen := map[string]result{}
+	for r := range results {
+		if prev, ok := seen[r.key]; ok && prev != r {
+			t.Errorf("%s: answers differ: %+v vs %+v", r.key, prev, r)
+		}
+		seen[r.key] = r
 	}
 }
