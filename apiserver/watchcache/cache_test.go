@@ -145,6 +145,19 @@ func TestWatchFromRev(t *testing.T) {
 	if got := recvN(t, wn, 1); got[0] != (summary{"ADDED", cmKey("c", "n"), rn, "1"}) {
 		t.Fatalf("watch from now: %+v", got)
 	}
+
+	// A fromRev beyond the cache: only the events after it.
+	wf, err := c.Watch(prefix, rn+2, nil, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wf.Stop()
+	put(t, st, "c", "n", nil, "2")
+	put(t, st, "c", "n", nil, "3")
+	r4 := put(t, st, "c", "n", nil, "4")
+	if got := recvN(t, wf, 1); got[0] != (summary{"MODIFIED", cmKey("c", "n"), r4, "4"}) {
+		t.Fatalf("watch from the future %d: %+v", rn+2, got)
+	}
 }
 
 func TestWatchInitialEvents(t *testing.T) {

@@ -3,6 +3,7 @@ package watchcache
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -100,6 +101,9 @@ func (c *Cache) List(keyPrefix string) ([]Object, int64) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var out []Object
+	if strings.HasPrefix(c.cfg.Prefix, keyPrefix) {
+		out = make([]Object, 0, len(c.st.byKey)) // the whole cache
+	}
 	c.st.scan(keyPrefix, func(o *Object) bool {
 		out = append(out, *o)
 		return true
