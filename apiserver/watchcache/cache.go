@@ -11,6 +11,7 @@ import (
 	"github.com/kelson-dev/kelson/apiserver/storage"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
@@ -206,9 +207,18 @@ func (c *Cache) follow(ctx context.Context, rev int64) error {
 	}
 }
 
-// decode returns the object of kv, or nil (logged) if it cannot.
+// decode returns the object of kv, or nil (logged) if it cannot. A
+// panicking Decode counts as an error: a stored value must not crash the
+// server.
 func (c *Cache) decode(kv *mvccpb.KeyValue) *Object {
-	obj, err := c.cfg.Decode(kv)
+	obj, err := func() (obj runtime.Object, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("Decode panicked: %v", p)
+			}
+		}()
+		return c.cfg.Decode(kv)
+	}()
 	if err != nil || obj == nil {
 		c.log.Warn("watchcache: cannot decode a stored value; skipping the key", "key", string(kv.Key), "rev", kv.ModRevision, "err", err)
 		return nil

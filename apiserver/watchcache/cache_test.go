@@ -422,8 +422,15 @@ func TestBookmarks(t *testing.T) {
 func TestDecodeErrorSkipsKey(t *testing.T) {
 	st := startMember(t)
 	txn(t, st, putOp(cmKey("a", "bad"), []byte("not json")))
-	c := startCache(t, st, nil)
-	txn(t, st, putOp(cmKey("a", "bad2"), []byte("{")))
+	c := startCache(t, st, func(c *Config) {
+		c.Decode = func(kv *mvccpb.KeyValue) (runtime.Object, error) {
+			if string(kv.Value) == "panic" {
+				panic("a decoder bug")
+			}
+			return decodeCM(kv)
+		}
+	})
+	txn(t, st, putOp(cmKey("a", "bad2"), []byte("panic")))
 	r := put(t, st, "a", "good", nil, "1")
 	fresh(t, c)
 	objs, _ := c.List(prefix)
@@ -469,5 +476,3 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("WaitFresh after close: %v", err)
 	}
 }
-
-var _ = mvccpb.PUT

@@ -48,7 +48,14 @@
 // a slow reader never blocks the feeder, other watchers, lists or writers.
 // Each watcher has a goroutine that applies its filter and feeds its
 // reader: first its initial objects or its backlog from the history, then
-// the input.
+// the input. Live events wait in the buffer while those are delivered, so
+// a reader that reads a large initial state more slowly than
+// Config.WatcherBuffer live events arrive is terminated too (as in
+// kube-apiserver; its client starts over).
+//
+// A terminated watcher's reader still gets the events its buffer held, in
+// order, then Chan is closed: it resumes from the last revision it saw and
+// misses nothing, or gets ErrTooOld and re-lists.
 //
 // # Locking
 //
