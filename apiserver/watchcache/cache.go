@@ -238,10 +238,16 @@ func (c *Cache) apply(r storage.WatchResponse) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// A response with events moves the cache to its last event's revision;
+	// only one without events (progress) to its Revision. etcd's header
+	// revision on events sent to a catching-up watcher is the store's
+	// current revision, with older events still to come: not a promise.
 	rev := r.Revision
+	if n := len(r.Events); n > 0 {
+		rev = r.Events[n-1].Kv.ModRevision
+	}
 	for i, ev := range r.Events {
 		key := string(ev.Kv.Key)
-		rev = max(rev, ev.Kv.ModRevision)
 		prev := c.st.byKey[key]
 		e := &event{key: key, rev: ev.Kv.ModRevision}
 		switch {

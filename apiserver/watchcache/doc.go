@@ -11,8 +11,9 @@
 // every event updates the state (a map for Get beside a btree ordered by
 // key for prefix lists), is appended to the history ring (Config.History
 // events, default 10000) and is given to the watchers of its key; then the
-// cache's revision moves to the response's revision (which may be past the
-// last event: progress). When the store watch fails (its history was
+// cache's revision moves to the last event's revision, or, for a progress
+// response (no events: the store says the watch is complete through its
+// revision), to that revision. When the store watch fails (its history was
 // compacted, the member went away) Run lists again, and the new state
 // replaces the old at once for readers.
 //
