@@ -36,6 +36,13 @@ func testLogger() *slog.Logger {
 // returns it as a storage.Store, once it has a leader.
 func startMember(t testing.TB) *storage.Member {
 	t.Helper()
+	m, _ := startMemberURL(t)
+	return m
+}
+
+// startMemberURL is startMember, also returning the member's client URL.
+func startMemberURL(t testing.TB) (*storage.Member, string) {
+	t.Helper()
 	ports, err := testbin.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +67,7 @@ func startMember(t testing.TB) *storage.Member {
 		_, err := m.Range(ctx, &pb.RangeRequest{Key: []byte("/"), CountOnly: true})
 		cancel()
 		if err == nil {
-			return m
+			return m, fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("member not serving: %v", err)
