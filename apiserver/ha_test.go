@@ -120,7 +120,7 @@ func TestThreeServers(t *testing.T) {
 				name := fmt.Sprintf("svc-%d-%d", i, j)
 				svc, err := ts.client.CoreV1().Services("default").Create(ctx, &corev1.Service{
 					ObjectMeta: metav1.ObjectMeta{Name: name},
-					Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}},
+					Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}},
 				}, metav1.CreateOptions{})
 				if err != nil {
 					errc <- err

@@ -38,6 +38,7 @@ func notFoundPath(path string) error {
 // serveAPI serves everything under /api and /apis: discovery documents,
 // then resource requests.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery, "agent", r.UserAgent())
 	if s.serveDiscovery(w, r) {
 		return
 	}

@@ -141,6 +141,7 @@ func newTestServer(t *testing.T, st storage.Store) *testServer {
 	}
 	ts := &testServer{srv: s, http: hs, config: cfg, client: cs, proto: pcs}
 	ts.waitNamespace(t, "default")
+	ts.waitReady(t)
 	return ts
 }
 
@@ -165,5 +166,21 @@ func (ts *testServer) waitNamespace(t *testing.T, name string) {
 func forEachBackend(t *testing.T, f func(t *testing.T, ts *testServer)) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) { f(t, newTestServer(t, b.start(t))) })
+	}
+}
+
+// waitReady waits for /readyz: every watch cache has loaded.
+func (ts *testServer) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := ts.client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(context.Background()).Error()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -82,6 +82,9 @@ func prepareUpdate(k *kinds.Kind, obj, old runtime.Object, subresource string) {
 		if k.Default != nil {
 			k.Default(obj)
 		}
+		if k.PrepareForUpdate != nil {
+			k.PrepareForUpdate(obj, old)
+		}
 		if changed(obj, old, "Spec") {
 			m.SetGeneration(om.GetGeneration() + 1)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -11,14 +12,12 @@ import (
 	"github.com/kelson-dev/kelson/apiserver/storage"
 	"github.com/kelson-dev/kelson/apiserver/watchcache"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // serveGet: GET of one object. resourceVersion "" reads the store
@@ -282,7 +281,7 @@ func (s *Server) listFromStore(ctx context.Context, res *resource, ns string, op
 		}
 		resp, err := s.cfg.Store.Range(ctx, req)
 		if err != nil {
-			if rpctypes.ErrorDesc(err) == rpctypes.ErrCompacted.Error() || err.Error() == rpctypes.ErrCompacted.Error() {
+			if errors.Is(err, storage.ErrCompacted) {
 				return nil, 0, "", nil, expiredContinue(opts.Continue != "")
 			}
 			return nil, 0, "", nil, storeError(err)
@@ -341,5 +340,3 @@ func expiredContinue(withToken bool) error {
 	}
 	return apierrors.NewResourceExpired(msg)
 }
-
-var _ = schema.GroupResource{}

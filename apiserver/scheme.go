@@ -35,6 +35,9 @@ func newCodecs() (*codecs, error) {
 		return nil, err
 	}
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	// Option bodies (DeleteOptions...) come as v1 or as meta.k8s.io/v1.
+	s.AddKnownTypes(metav1.SchemeGroupVersion, &metav1.DeleteOptions{}, &metav1.CreateOptions{},
+		&metav1.UpdateOptions{}, &metav1.PatchOptions{}, &metav1.GetOptions{}, &metav1.ListOptions{})
 	plain := serializer.NewCodecFactory(s)
 	return &codecs{
 		scheme:  s,

@@ -57,7 +57,6 @@ func (s *Server) allocate(ctx context.Context, res *resource, obj, old runtime.O
 		prev = old.(*corev1.Service)
 	}
 	owner := svc.Namespace + "/" + svc.Name
-	keepAllocated(svc, prev)
 
 	oldIP := ""
 	if prev != nil {
@@ -122,29 +121,6 @@ func (s *Server) allocate(ctx context.Context, res *resource, obj, old runtime.O
 		}
 	}
 	return a, nil
-}
-
-// keepAllocated carries the stored ClusterIP and NodePorts into an update
-// that left them empty (as kube-apiserver does: `kubectl apply` of a file
-// without them must not reallocate).
-func keepAllocated(svc, prev *corev1.Service) {
-	if prev == nil {
-		return
-	}
-	if svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) == 0 && svc.Spec.Type != corev1.ServiceTypeExternalName {
-		svc.Spec.ClusterIP = prev.Spec.ClusterIP
-	}
-	for i := range svc.Spec.Ports {
-		p := &svc.Spec.Ports[i]
-		if p.NodePort != 0 {
-			continue
-		}
-		for _, q := range prev.Spec.Ports {
-			if q.NodePort != 0 && q.Port == p.Port && q.Protocol == p.Protocol {
-				p.NodePort = q.NodePort
-			}
-		}
-	}
 }
 
 func clusterIPOf(svc *corev1.Service) string {

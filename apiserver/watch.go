@@ -147,8 +147,16 @@ func newEventEncoder(s *Server, res *resource, out output, w http.ResponseWriter
 
 func (e *eventEncoder) encode(ev watchcache.Event) error {
 	obj := ev.Obj
-	if ev.Type == watch.Bookmark {
+	switch ev.Type {
+	case watch.Bookmark:
 		obj = e.bookmark(ev)
+	case watch.Deleted:
+		// The cache gives the last state before the deletion; clients
+		// expect the deletion's revision on it.
+		if rv := strconv.FormatInt(ev.Rev, 10); metaOf(obj).GetResourceVersion() != rv {
+			obj = obj.DeepCopyObject()
+			metaOf(obj).SetResourceVersion(rv)
+		}
 	}
 	switch e.out.kind {
 	case outTable:

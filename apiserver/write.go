@@ -274,9 +274,6 @@ func (s *Server) writeUpdate(ctx context.Context, res *resource, subresource str
 	setTypeMeta(obj, res)
 	metaOf(obj).SetResourceVersion(metaOf(cur).GetResourceVersion())
 	prepareUpdate(res.kind, obj, cur, subresource)
-	if svc, ok := obj.(*corev1.Service); ok {
-		keepAllocated(svc, cur.(*corev1.Service))
-	}
 	if errs := validateUpdate(res.kind, obj, cur); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(res.gvk().GroupKind(), metaOf(obj).GetName(), errs)
 	}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -19,7 +20,11 @@ type Member struct {
 var _ Store = (*Member)(nil)
 
 func (m *Member) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	return m.Node.Range(ctx, req)
+	resp, err := m.Node.Range(ctx, req)
+	if errors.Is(err, kvstore.ErrCompacted) {
+		return nil, fmt.Errorf("%w: %v", ErrCompacted, err)
+	}
+	return resp, err
 }
 
 func (m *Member) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {

@@ -31,7 +31,11 @@ func NewRemote(cfg clientv3.Config) (*Remote, error) {
 }
 
 func (r *Remote) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	return r.kv.Range(ctx, req)
+	resp, err := r.kv.Range(ctx, req)
+	if err != nil && rpctypes.Error(err) == rpctypes.ErrCompacted {
+		return nil, fmt.Errorf("%w: %v", ErrCompacted, err)
+	}
+	return resp, err
 }
 
 func (r *Remote) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {

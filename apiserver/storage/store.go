@@ -11,7 +11,8 @@ import (
 // Store is what the API server needs of a key-value store. Implementations
 // are safe for concurrent use.
 type Store interface {
-	// Range reads keys; linearizable unless req.Serializable.
+	// Range reads keys; linearizable unless req.Serializable. A read at a
+	// compacted revision fails with an error wrapping ErrCompacted.
 	Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error)
 	// Txn runs a transaction (compare, then success or failure ops).
 	Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error)

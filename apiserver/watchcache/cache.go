@@ -300,3 +300,12 @@ func (c *Cache) requestProgress() {
 	default:
 	}
 }
+
+// Compacted tells the cache that the store's history before rev is gone:
+// a watch from an older revision gets ErrTooOld, as it would from the
+// store, even though the cache's own history may still reach back.
+func (c *Cache) Compacted(rev int64) {
+	c.mu.Lock()
+	c.floor = max(c.floor, rev)
+	c.mu.Unlock()
+}
