@@ -165,7 +165,7 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 		return cfg, err
 	}
 	if len(s.etcdServers) > 0 && len(memberSet) > 0 {
-		return cfg, usagef("%s configure the store member, which does not run with --etcd-servers: drop them, or drop --etcd-servers to run a member here",
+		return cfg, usagef("%s: these flags configure a store member, and none runs with --etcd-servers: drop them, or drop --etcd-servers to run a member here",
 			strings.Join(memberSet, ", "))
 	}
 	for _, e := range s.etcdServers {
@@ -322,6 +322,9 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 
 	st, memberDone, stopStore, err := openStore(ctx, cfg, log)
 	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	defer stopStore()
@@ -397,8 +400,30 @@ func serverTLSConfig(certs *pki.Bundle) *tls.Config {
 	}
 }
 
-// storeProbeTimeout bounds the wait for --etcd-servers to answer at start.
+// storeProbeTimeout bounds the wait for --etcd-servers to answer at start
+// (they may be starting at the same time as the server).
 const storeProbeTimeout = 15 * time.Second
+
+// probeStore reads one key, retrying until the store answers or
+// storeProbeTimeout passes; it returns the last error.
+func probeStore(ctx context.Context, st storage.Store, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
+	defer cancel()
+	for logged := false; ; logged = true {
+		_, err := st.Range(ctx, &pb.RangeRequest{Key: []byte("/registry/"), Limit: 1, Serializable: true})
+		if err == nil {
+			return nil
+		}
+		if !logged {
+			log.Info("waiting for --etcd-servers to answer", "error", err, "timeout", storeProbeTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
 
 // openStore starts the store member, or connects to --etcd-servers. done
 // yields why the member stopped serving (never, for a remote store); stop
@@ -411,9 +436,7 @@ func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger) (st stor
 			return nil, nil, nil, fmt.Errorf("--etcd-servers %s do not answer (%w): start the store first, or check the endpoints",
 				strings.Join(cfg.EtcdServers, ","), err)
 		}
-		probeCtx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
-		defer cancel()
-		if _, err := remote.Range(probeCtx, &pb.RangeRequest{Key: []byte("/registry/"), Limit: 1, Serializable: true}); err != nil {
+		if err := probeStore(ctx, remote, log); err != nil {
 			remote.Close()
 			if ctx.Err() != nil {
 				return nil, nil, nil, ctx.Err()
