@@ -22,6 +22,8 @@ import (
 
 	"github.com/kelson-dev/kelson/internal/pki"
 	"github.com/kelson-dev/kelson/internal/testbin"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -347,5 +349,39 @@ func TestServerStartErrors(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0])); err == nil {
 		t.Error("a failed server left its port open")
+	}
+}
+
+// TestThreeServers: three servers with the clustering flags of three store
+// members form one store, and each serves the API.
+func TestThreeServers(t *testing.T) {
+	ports := freePorts(t, 9)
+	dir := t.TempDir()
+	var cluster []string
+	for i, name := range []string{"a", "b", "c"} {
+		cluster = append(cluster, name+"="+localURL(ports[3*i+2]))
+	}
+	var procs []*proc
+	for i, name := range []string{"a", "b", "c"} {
+		procs = append(procs, startProc(t, "server", "--name", name, "--data-dir", filepath.Join(dir, name+".kelson"),
+			"--https-listen-port", strconv.Itoa(ports[3*i]), "--listen-client-urls", localURL(ports[3*i+1]),
+			"--listen-peer-urls", localURL(ports[3*i+2]), "--initial-cluster", strings.Join(cluster, ","), "--log-format", "text"))
+	}
+	for _, p := range procs {
+		checkAPI(t, p.waitKubeconfig(t))
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{localURL(ports[1])}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ml, err := cli.MemberList(ctx)
+	if err != nil || len(ml.Members) != 3 {
+		t.Fatalf("member list: %v, %v", ml, err)
+	}
+	for _, p := range procs {
+		p.stop(t)
 	}
 }
