@@ -1,4 +1,4 @@
-# Kelson — see README.md. `make run` starts a store, `make test` runs what CI runs.
+# Kelson — see README.md. `make run` starts a server, `make test` runs what CI runs.
 GO      ?= go
 BIN     := bin/kelson
 FUZZTIME ?= 10s
@@ -10,12 +10,15 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/kelson
 
-# run: a single-member store on the etcd default ports, data in ./default.kelson.
+# run: `kelson server` with its state in ./default.kelson: a single store member
+# on etcd's ports (clients 127.0.0.1:2379, peers 127.0.0.1:2380) and the
+# Kubernetes API on https://127.0.0.1:6443; it writes an admin kubeconfig.
 run: build
-	@echo "Kelson store (single member): clients on 127.0.0.1:2379, peers on 127.0.0.1:2380, data in ./default.kelson"
-	@echo "Try it:  etcdctl --endpoints=127.0.0.1:2379 put greeting hello && etcdctl --endpoints=127.0.0.1:2379 get greeting"
+	@echo "Kelson server: the API on https://127.0.0.1:6443, the store on 127.0.0.1:2379 (peers 2380), state in ./default.kelson"
+	@echo "Try it:  export KUBECONFIG=$(CURDIR)/default.kelson/admin.kubeconfig; kubectl version"
+	@echo "         etcdctl --endpoints=127.0.0.1:2379 endpoint status -w table"
 	@echo "Stop it with Ctrl-C."
-	./$(BIN) store
+	./$(BIN) server
 
 deps:
 	./scripts/test-deps.sh

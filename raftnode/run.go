@@ -140,6 +140,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return m, nil
 }
 
+// Done is closed when the member stops serving: after Stop, or when the
+// node fails (a storage error). Err then says why.
+func (m *Server) Done() <-chan struct{} { return m.Node.done }
+
+// Err returns why the member no longer serves (wrapping ErrStopped), or nil
+// while it serves.
+func (m *Server) Err() error { return m.Node.stopped() }
+
 // Stop stops serving: clients get a few seconds to finish, then the node
 // and its store stop.
 func (m *Server) Stop() { m.stopOnce.Do(m.stop) }

@@ -2,6 +2,8 @@
 // binds flags onto a package's Config and calls that package's Run.
 //
 //	kelson store [etcd flags]   run an etcd-compatible store member (raftnode.Run)
+//	kelson server [flags]       a store member (or --etcd-servers) and the Kubernetes
+//	                            API over it on HTTPS (raftnode.Start, apiserver, internal/pki)
 //	kelson bench <workload>     benchmark any etcd v3 endpoint (bench.Run)
 //	kelson snapshot restore|status FILE
 //	                            restore or describe an etcdctl snapshot (raftnode.RestoreSnapshot)
@@ -12,5 +14,10 @@
 // flag value, a configuration that cannot start).
 //
 // Signals: the first SIGINT or SIGTERM cancels the command's context, which
-// stops the member gracefully; a second one exits at once.
+// stops the member (and the server's API) gracefully; a second one exits at
+// once.
+//
+// `kelson store` and `kelson server` bind the same etcd flags (memberFlags in
+// store.go) onto a raftnode.Config; the server has its own --data-dir (k3s's
+// meaning: its whole state, the member in DATA_DIR/store).
 package main

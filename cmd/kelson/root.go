@@ -6,17 +6,19 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/kelson-dev/kelson/apiserver"
 	"github.com/kelson-dev/kelson/raftnode"
 	"github.com/spf13/cobra"
 )
 
 // runners are the Run functions the subcommands call; tests replace them.
 type runners struct {
-	store func(context.Context, raftnode.Config) error
+	store  func(context.Context, raftnode.Config) error
+	server func(context.Context, serverConfig) error
 }
 
 func defaultRunners() runners {
-	return runners{store: raftnode.Run}
+	return runners{store: raftnode.Run, server: runServer}
 }
 
 // usageError marks an error as the user's: wrong command, flag or value.
@@ -48,7 +50,7 @@ etcdctl and etcd's Go client work against it unmodified.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w; see %s --help", err, cmd.CommandPath())}
 	})
-	root.AddCommand(newStoreCommand(r.store), newSnapshotCommand(), newVersionCommand(), newBenchCommand())
+	root.AddCommand(newStoreCommand(r.store), newServerCommand(r.server), newSnapshotCommand(), newVersionCommand(), newBenchCommand())
 	return root
 }
 
@@ -64,7 +66,7 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer, r run
 	}
 	fmt.Fprintf(stderr, "kelson: %v\n", err)
 	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, raftnode.ErrBadConfig) {
+	if errors.As(err, &ue) || errors.Is(err, raftnode.ErrBadConfig) || errors.Is(err, apiserver.ErrBadConfig) {
 		return 2
 	}
 	return 1

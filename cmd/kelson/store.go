@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"strconv"
 	"time"
 
 	"github.com/kelson-dev/kelson/raftnode"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 const storeLong = `Run one member of an etcd-compatible store: the etcd v3 gRPC API (KV, Watch,
@@ -40,12 +43,8 @@ const storeExample = `  # one member on localhost
 // on SIGINT/SIGTERM by main).
 func newStoreCommand(run func(context.Context, raftnode.Config) error) *cobra.Command {
 	var (
-		cfg                        raftnode.Config
-		heartbeatMS, electionMS    millis
-		maxRequestBytes, maxTxnOps uint
-		logFormat, logLevel        string
-		metricsURLs                []string
-		enablePprof                bool
+		member memberFlags
+		proc   processFlags
 	)
 	cmd := &cobra.Command{
 		Use:     "store [flags]",
@@ -59,57 +58,130 @@ func newStoreCommand(run func(context.Context, raftnode.Config) error) *cobra.Co
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if maxRequestBytes > math.MaxInt32 {
-				return usagef("--max-request-bytes %d is too large (at most %d)", maxRequestBytes, math.MaxInt32)
-			}
-			if maxTxnOps > math.MaxInt32 {
-				return usagef("--max-txn-ops %d is too large", maxTxnOps)
-			}
-			cfg.HeartbeatInterval = heartbeatMS.duration()
-			cfg.ElectionTimeout = electionMS.duration()
-			cfg.MaxRequestBytes = int(maxRequestBytes)
-			cfg.MaxTxnOps = int(maxTxnOps)
-			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
+			cfg, err := member.config()
 			if err != nil {
 				return err
 			}
-			cfg.Logger = log
-			if err := metricsFlagsError(enablePprof, metricsURLs); err != nil {
+			log, stop, err := proc.start(cmd.ErrOrStderr())
+			if err != nil {
 				return err
 			}
+			defer stop()
+			cfg.Logger = log
 			setDefaultGCPercent()
-			if enablePprof {
-				dbg, err := startDebugServer(metricsURLs)
-				if err != nil {
-					return err
-				}
-				defer dbg.close()
-			}
 			return run(cmd.Context(), cfg)
 		},
 	}
 	f := cmd.Flags()
 	f.SortFlags = false
-	f.StringVar(&cfg.Name, "name", "", `human-readable name of this member (default "default")`)
-	f.StringVar(&cfg.DataDir, "data-dir", "", `directory of the store and the raft log (default "<name>.kelson")`)
-	f.StringSliceVar(&cfg.ListenClientURLs, "listen-client-urls", nil, "URLs to serve clients on (default http://127.0.0.1:2379)")
-	f.StringSliceVar(&cfg.AdvertiseClientURLs, "advertise-client-urls", nil, "client URLs of this member as clients reach them (default: --listen-client-urls)")
-	f.StringSliceVar(&cfg.ListenPeerURLs, "listen-peer-urls", nil, "URLs to serve the other members on (default http://127.0.0.1:2380)")
-	f.StringSliceVar(&cfg.InitialAdvertisePeerURLs, "initial-advertise-peer-urls", nil, "peer URLs of this member as the others reach them (default: --listen-peer-urls)")
-	f.StringVar(&cfg.InitialCluster, "initial-cluster", "", `bootstrap members, name=peerURL,... (default "<name>=<first advertise peer URL>")`)
-	f.StringVar(&cfg.InitialClusterState, "initial-cluster-state", "", `"new" to bootstrap a cluster, "existing" to join a running one (default "new")`)
-	f.StringVar(&cfg.InitialClusterToken, "initial-cluster-token", "", `token that makes cluster IDs unique across clusters (default "kelson-cluster")`)
-	f.Uint64Var(&cfg.SnapshotCount, "snapshot-count", 0, "applied entries between raft snapshots (default 10000)")
-	f.Var(&heartbeatMS, "heartbeat-interval", "raft heartbeat interval in milliseconds (default 100)")
-	f.Var(&electionMS, "election-timeout", "raft election timeout in milliseconds (default 1000)")
-	f.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", 0, "store size at which writes are refused with 'database space exceeded' (default 2 GiB, as etcd)")
-	f.UintVar(&maxRequestBytes, "max-request-bytes", 0, "largest client request in bytes (default 1572864, 1.5 MiB)")
-	f.UintVar(&maxTxnOps, "max-txn-ops", 0, "most operations in one transaction (default 128)")
-	f.StringVar(&logFormat, "log-format", "", `log format: "text" or "json" (default: text on a terminal, json otherwise)`)
-	f.StringVar(&logLevel, "log-level", "info", `log level: debug, info, warn or error`)
-	f.StringSliceVar(&metricsURLs, "listen-metrics-urls", nil, "URLs to serve Go's profiler on at /debug/pprof/ (with --enable-pprof)")
-	f.BoolVar(&enablePprof, "enable-pprof", false, "serve Go's profiler on --listen-metrics-urls")
+	member.bind(f, true)
+	proc.bind(f)
 	return cmd
+}
+
+// memberFlags are etcd's flags of a store member, bound onto a
+// raftnode.Config. `kelson store` and `kelson server` share them, so both
+// take the same clustering command lines.
+type memberFlags struct {
+	cfg                        raftnode.Config
+	heartbeatMS, electionMS    millis
+	maxRequestBytes, maxTxnOps uint
+	// names of the flags bound, in order (for `kelson server
+	// --etcd-servers`, which runs no member and refuses them).
+	names []string
+}
+
+// bind adds the flags to f; withDataDir adds etcd's --data-dir too
+// (`kelson server` has a --data-dir of its own meaning).
+func (m *memberFlags) bind(f *pflag.FlagSet, withDataDir bool) {
+	before := map[string]bool{}
+	f.VisitAll(func(fl *pflag.Flag) { before[fl.Name] = true })
+	c := &m.cfg
+	f.StringVar(&c.Name, "name", "", `human-readable name of this member (default "default")`)
+	if withDataDir {
+		f.StringVar(&c.DataDir, "data-dir", "", `directory of the store and the raft log (default "<name>.kelson")`)
+	}
+	f.StringSliceVar(&c.ListenClientURLs, "listen-client-urls", nil, "URLs to serve clients on (default http://127.0.0.1:2379)")
+	f.StringSliceVar(&c.AdvertiseClientURLs, "advertise-client-urls", nil, "client URLs of this member as clients reach them (default: --listen-client-urls)")
+	f.StringSliceVar(&c.ListenPeerURLs, "listen-peer-urls", nil, "URLs to serve the other members on (default http://127.0.0.1:2380)")
+	f.StringSliceVar(&c.InitialAdvertisePeerURLs, "initial-advertise-peer-urls", nil, "peer URLs of this member as the others reach them (default: --listen-peer-urls)")
+	f.StringVar(&c.InitialCluster, "initial-cluster", "", `bootstrap members, name=peerURL,... (default "<name>=<first advertise peer URL>")`)
+	f.StringVar(&c.InitialClusterState, "initial-cluster-state", "", `"new" to bootstrap a cluster, "existing" to join a running one (default "new")`)
+	f.StringVar(&c.InitialClusterToken, "initial-cluster-token", "", `token that makes cluster IDs unique across clusters (default "kelson-cluster")`)
+	f.Uint64Var(&c.SnapshotCount, "snapshot-count", 0, "applied entries between raft snapshots (default 10000)")
+	f.Var(&m.heartbeatMS, "heartbeat-interval", "raft heartbeat interval in milliseconds (default 100)")
+	f.Var(&m.electionMS, "election-timeout", "raft election timeout in milliseconds (default 1000)")
+	f.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", 0, "store size at which writes are refused with 'database space exceeded' (default 2 GiB, as etcd)")
+	f.UintVar(&m.maxRequestBytes, "max-request-bytes", 0, "largest client request in bytes (default 1572864, 1.5 MiB)")
+	f.UintVar(&m.maxTxnOps, "max-txn-ops", 0, "most operations in one transaction (default 128)")
+	f.VisitAll(func(fl *pflag.Flag) {
+		if !before[fl.Name] {
+			m.names = append(m.names, fl.Name)
+		}
+	})
+}
+
+// config returns the Config the flags describe (zero fields mean
+// raftnode's defaults; Logger is left for the caller).
+func (m *memberFlags) config() (raftnode.Config, error) {
+	if m.maxRequestBytes > math.MaxInt32 {
+		return raftnode.Config{}, usagef("--max-request-bytes %d is too large (at most %d)", m.maxRequestBytes, math.MaxInt32)
+	}
+	if m.maxTxnOps > math.MaxInt32 {
+		return raftnode.Config{}, usagef("--max-txn-ops %d is too large", m.maxTxnOps)
+	}
+	cfg := m.cfg
+	cfg.HeartbeatInterval = m.heartbeatMS.duration()
+	cfg.ElectionTimeout = m.electionMS.duration()
+	cfg.MaxRequestBytes = int(m.maxRequestBytes)
+	cfg.MaxTxnOps = int(m.maxTxnOps)
+	return cfg, nil
+}
+
+// changed lists the member flags set on the command line, as --name.
+func (m *memberFlags) changed(f *pflag.FlagSet) []string {
+	var out []string
+	for _, n := range m.names {
+		if f.Changed(n) {
+			out = append(out, "--"+n)
+		}
+	}
+	return out
+}
+
+// processFlags are the logging and profiling flags of a long-running
+// command (`kelson store`, `kelson server`).
+type processFlags struct {
+	logFormat, logLevel string
+	metricsURLs         []string
+	enablePprof         bool
+}
+
+func (p *processFlags) bind(f *pflag.FlagSet) {
+	f.StringVar(&p.logFormat, "log-format", "", `log format: "text" or "json" (default: text on a terminal, json otherwise)`)
+	f.StringVar(&p.logLevel, "log-level", "info", `log level: debug, info, warn or error`)
+	f.StringSliceVar(&p.metricsURLs, "listen-metrics-urls", nil, "URLs to serve Go's profiler on at /debug/pprof/ (with --enable-pprof)")
+	f.BoolVar(&p.enablePprof, "enable-pprof", false, "serve Go's profiler on --listen-metrics-urls")
+}
+
+// start builds the logger (writing to stderr) and starts the profiler when
+// asked; stop closes the profiler.
+func (p *processFlags) start(stderr io.Writer) (log *slog.Logger, stop func(), err error) {
+	log, err = newLogger(stderr, p.logFormat, p.logLevel)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := metricsFlagsError(p.enablePprof, p.metricsURLs); err != nil {
+		return nil, nil, err
+	}
+	if !p.enablePprof {
+		return log, func() {}, nil
+	}
+	dbg, err := startDebugServer(p.metricsURLs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, dbg.close, nil
 }
 
 // millis is a flag holding whole milliseconds, as etcd's

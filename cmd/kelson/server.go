@@ -1,0 +1,460 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kelson-dev/kelson/apiserver"
+	"github.com/kelson-dev/kelson/apiserver/storage"
+	"github.com/kelson-dev/kelson/internal/pki"
+	"github.com/kelson-dev/kelson/raftnode"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+const serverLong = `Run a Kelson server: a store member (as "kelson store") and the Kubernetes API
+over it, served over HTTPS. Flags take k3s's names and defaults where k3s has
+them; the store member takes the etcd flags of "kelson store" (all but
+--data-dir), so three servers with the clustering flags of three store
+members form one highly available control plane.
+
+The server's state lives in --data-dir:
+
+  DATA_DIR/store             the store member's data (raft log and store)
+  DATA_DIR/tls               the cluster CA, the API's serving certificate and
+                             the admin client certificate, made on first start
+                             and reused after (the serving one is made again
+                             when its names change or it nears its end)
+  DATA_DIR/admin.kubeconfig  an admin kubeconfig (or --write-kubeconfig)
+
+With --etcd-servers no member runs: the API keeps its objects in that store
+(Kelson's or etcd's, over http://), and the member flags are refused.
+
+The API listens on 127.0.0.1 unless --bind-address says otherwise: it has no
+authentication yet, so listen on a wider address only on a trusted network.
+The API's resources are being built: /version, /healthz, /livez and /readyz
+answer today; the resource endpoints come next.`
+
+const serverExample = `  # one server on localhost; kubectl through the kubeconfig it writes
+  kelson server
+  export KUBECONFIG=$PWD/default.kelson/admin.kubeconfig; kubectl version
+
+  # the first of three servers (b and c likewise, each with its own ports)
+  kelson server --name a --data-dir a.kelson --https-listen-port 6443 \
+    --listen-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster a=http://127.0.0.1:2380,b=http://127.0.0.1:22380,c=http://127.0.0.1:32380
+
+  # the API over a store that runs elsewhere
+  kelson server --etcd-servers http://127.0.0.1:2379`
+
+// serverConfig is what `kelson server` runs: its flags checked and with
+// their defaults filled in.
+type serverConfig struct {
+	// DataDir holds the server's state [--data-dir]; default "<name>.kelson".
+	DataDir string
+	// BindAddress and HTTPSPort: where the API listens [--bind-address,
+	// --https-listen-port]. Default 127.0.0.1:6443.
+	BindAddress net.IP
+	HTTPSPort   int
+	// KubeconfigPath: where the admin kubeconfig goes [--write-kubeconfig];
+	// absolute. Default DATA_DIR/admin.kubeconfig.
+	KubeconfigPath string
+	// TLSSANs: more names of the serving certificate [--tls-san].
+	TLSSANs []string
+	// ServiceCIDR [--service-cidr], default 10.43.0.0/16; ClusterCIDR
+	// [--cluster-cidr], default 10.42.0.0/16, kept for the controllers and
+	// the node agent (not used yet).
+	ServiceCIDR, ClusterCIDR *net.IPNet
+	// NodePortMin, NodePortMax [--service-node-port-range], default
+	// 30000-32767.
+	NodePortMin, NodePortMax int
+	// EtcdServers: the store to use instead of a member [--etcd-servers].
+	EtcdServers []string
+	// Member is the store member's configuration (unused with EtcdServers);
+	// its DataDir is DATA_DIR/store.
+	Member raftnode.Config
+	// Logger for the server and its member.
+	Logger *slog.Logger
+	// Out receives the start-up lines for the user (the kubeconfig path).
+	Out io.Writer
+}
+
+// serverFlags are the flags of `kelson server` besides the member's.
+type serverFlags struct {
+	dataDir, bindAddress, kubeconfig    string
+	httpsPort                           int
+	tlsSANs, etcdServers                []string
+	serviceCIDR, clusterCIDR, nodePorts string
+}
+
+func (s *serverFlags) bind(f *pflag.FlagSet) {
+	f.StringVar(&s.dataDir, "data-dir", "", `directory of the server's state: the store member (DATA_DIR/store), certificates (DATA_DIR/tls), the kubeconfig (default "<name>.kelson")`)
+	f.IntVar(&s.httpsPort, "https-listen-port", 6443, "port of the HTTPS API")
+	f.StringVar(&s.bindAddress, "bind-address", "127.0.0.1", "IP address the API listens on (0.0.0.0 for every address; the API has no authentication yet)")
+	f.StringVar(&s.kubeconfig, "write-kubeconfig", "", `write the admin kubeconfig to this file, mode 0600 (default "DATA_DIR/admin.kubeconfig")`)
+	f.StringSliceVar(&s.tlsSANs, "tls-san", nil, "more host names or IP addresses for the API's serving certificate (comma-separated or repeated)")
+	f.StringVar(&s.serviceCIDR, "service-cidr", "10.43.0.0/16", "IP range of Service ClusterIPs; its first address is the kubernetes Service's")
+	f.StringVar(&s.nodePorts, "service-node-port-range", "30000-32767", "port range of NodePort Services")
+	f.StringVar(&s.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "IP range of pod addresses (kept for the node agent; must not overlap --service-cidr)")
+	f.StringSliceVar(&s.etcdServers, "etcd-servers", nil, "etcd v3 endpoints (http://host:port,...) of a store to use instead of running a member here")
+}
+
+// newServerCommand is `kelson server`: flags -> serverConfig -> run.
+func newServerCommand(run func(context.Context, serverConfig) error) *cobra.Command {
+	var (
+		srv    serverFlags
+		member memberFlags
+		proc   processFlags
+	)
+	cmd := &cobra.Command{
+		Use:     "server [flags]",
+		Short:   "Run a store member and the Kubernetes API over it (HTTPS)",
+		Long:    serverLong,
+		Example: serverExample,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("kelson server takes no arguments, got %q (flags are --flag value or --flag=value)", args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := srv.config(&member, member.changed(cmd.Flags()))
+			if err != nil {
+				return err
+			}
+			log, stop, err := proc.start(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			defer stop()
+			cfg.Logger, cfg.Member.Logger = log, log
+			cfg.Out = cmd.OutOrStdout()
+			return run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	srv.bind(f)
+	member.bind(f, false)
+	proc.bind(f)
+	return cmd
+}
+
+// config checks the flags and builds the serverConfig; memberSet lists the
+// member flags given on the command line.
+func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverConfig, error) {
+	var cfg serverConfig
+	var err error
+	if cfg.Member, err = member.config(); err != nil {
+		return cfg, err
+	}
+	if len(s.etcdServers) > 0 && len(memberSet) > 0 {
+		return cfg, usagef("%s: these flags configure a store member, and none runs with --etcd-servers: drop them, or drop --etcd-servers to run a member here",
+			strings.Join(memberSet, ", "))
+	}
+	for _, e := range s.etcdServers {
+		if err := checkEtcdServer(e); err != nil {
+			return cfg, err
+		}
+	}
+	cfg.EtcdServers = s.etcdServers
+
+	if s.httpsPort < 1 || s.httpsPort > 65535 {
+		return cfg, usagef("--https-listen-port %d: want a port from 1 to 65535", s.httpsPort)
+	}
+	cfg.HTTPSPort = s.httpsPort
+	if cfg.BindAddress = net.ParseIP(s.bindAddress); cfg.BindAddress == nil {
+		return cfg, usagef("--bind-address %q: want an IP address, like 127.0.0.1 or 0.0.0.0", s.bindAddress)
+	}
+	if cfg.ServiceCIDR, err = parseCIDRFlag("--service-cidr", s.serviceCIDR); err != nil {
+		return cfg, err
+	}
+	if _, err := pki.FirstIP(cfg.ServiceCIDR); err != nil {
+		return cfg, usagef("--service-cidr %s is too small: it needs at least the kubernetes Service's address (a /30 or wider)", s.serviceCIDR)
+	}
+	if cfg.ClusterCIDR, err = parseCIDRFlag("--cluster-cidr", s.clusterCIDR); err != nil {
+		return cfg, err
+	}
+	if cfg.ServiceCIDR.Contains(cfg.ClusterCIDR.IP) || cfg.ClusterCIDR.Contains(cfg.ServiceCIDR.IP) {
+		return cfg, usagef("--cluster-cidr %s and --service-cidr %s overlap: pods and Services need separate ranges", cfg.ClusterCIDR, cfg.ServiceCIDR)
+	}
+	if cfg.NodePortMin, cfg.NodePortMax, err = parsePortRange(s.nodePorts); err != nil {
+		return cfg, err
+	}
+	if _, err := pki.ServingSANs("", nil, nil, s.tlsSANs); err != nil {
+		return cfg, usageError{err}
+	}
+	cfg.TLSSANs = s.tlsSANs
+
+	name := cfg.Member.Name
+	if name == "" {
+		name = "default"
+	}
+	cfg.DataDir = s.dataDir
+	if cfg.DataDir == "" {
+		cfg.DataDir = name + ".kelson"
+	}
+	cfg.Member.DataDir = filepath.Join(cfg.DataDir, "store")
+	cfg.KubeconfigPath = s.kubeconfig
+	if cfg.KubeconfigPath == "" {
+		cfg.KubeconfigPath = filepath.Join(cfg.DataDir, "admin.kubeconfig")
+	}
+	if cfg.KubeconfigPath, err = filepath.Abs(cfg.KubeconfigPath); err != nil {
+		return cfg, fmt.Errorf("--write-kubeconfig %s: %w", s.kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// parseCIDRFlag parses a CIDR flag's value into its network (10.43.0.0/16).
+func parseCIDRFlag(flag, v string) (*net.IPNet, error) {
+	ip, n, err := net.ParseCIDR(strings.TrimSpace(v))
+	if err != nil {
+		return nil, usagef("%s %q: want an IP range in CIDR notation, like 10.43.0.0/16", flag, v)
+	}
+	if !ip.Equal(n.IP) {
+		return nil, usagef("%s %q has host bits set: did you mean %s?", flag, v, n)
+	}
+	return n, nil
+}
+
+// parsePortRange parses --service-node-port-range, "30000-32767".
+func parsePortRange(v string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(v), "-")
+	lo, errLo := strconv.Atoi(strings.TrimSpace(a))
+	hi, errHi := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || errLo != nil || errHi != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, usagef("--service-node-port-range %q: want MIN-MAX with 1 <= MIN <= MAX <= 65535, like 30000-32767", v)
+	}
+	return lo, hi, nil
+}
+
+// checkEtcdServer accepts an etcd endpoint as etcd's clients take it:
+// http://host:port or host:port.
+func checkEtcdServer(e string) error {
+	if strings.HasPrefix(e, "https://") {
+		return usagef("--etcd-servers %s: TLS to the store is not supported yet; use an http:// endpoint", e)
+	}
+	host := e
+	if strings.Contains(e, "://") {
+		u, err := url.Parse(e)
+		if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return usagef("--etcd-servers %q: want http://host:port", e)
+		}
+		host = u.Host
+	}
+	if _, port, err := net.SplitHostPort(host); err != nil || port == "" {
+		return usagef("--etcd-servers %q: want http://host:port (the port is required, usually 2379)", e)
+	}
+	return nil
+}
+
+// errOldLayout marks a data dir that holds a `kelson store` member directly.
+var errOldLayout = errors.New("data dir holds a store member")
+
+// prepareDataDir creates the data dir (0700) and checks that it can be
+// read, and that it is not a `kelson store` member's own data dir (an
+// earlier `make run` kept its member in ./default.kelson directly).
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s: %w: check its permissions, or choose another --data-dir", dir, err)
+	}
+	if _, err := os.ReadDir(dir); err != nil {
+		return fmt.Errorf("data dir %s is not readable: %w: check its permissions, or choose another --data-dir", dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raft")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "store", "raft")); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s is a `kelson store` member's data dir; `kelson server` keeps its member in %s: "+
+				"to keep the data, stop the server and run `mv %s %s.member && mkdir %s && mv %s.member %s`; or choose another --data-dir",
+				errOldLayout, dir, filepath.Join(dir, "store"), dir, dir, dir, dir, filepath.Join(dir, "store"))
+		}
+	}
+	return nil
+}
+
+// shutdownTimeout bounds how long open API requests get to finish on a
+// graceful stop.
+const shutdownTimeout = 5 * time.Second
+
+// runServer runs a server until ctx is done: the data dir and certificates,
+// the API's listener, the store (a member or --etcd-servers), the API over
+// HTTPS, then the kubeconfig. It returns nil after a graceful stop.
+func runServer(ctx context.Context, cfg serverConfig) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	// Listen first: a port in use fails before anything else starts.
+	addr := net.JoinHostPort(cfg.BindAddress.String(), strconv.Itoa(cfg.HTTPSPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s for the API: %w: is another kelson server (or k3s) running? Stop it or choose another --https-listen-port", addr, err)
+	}
+	defer ln.Close()
+
+	hostname, _ := os.Hostname()
+	sans, err := pki.ServingSANs(hostname, cfg.BindAddress, cfg.ServiceCIDR, cfg.TLSSANs)
+	if err != nil {
+		return usageError{err}
+	}
+	certs, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	st, memberDone, stopStore, err := openStore(ctx, cfg, log)
+	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return err
+	}
+	defer stopStore()
+
+	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR,
+		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver")})
+	if err != nil {
+		return err
+	}
+	apiCtx, stopAPI := context.WithCancel(ctx)
+	defer stopAPI()
+	apiDone := make(chan error, 1)
+	go func() { apiDone <- api.Run(apiCtx) }()
+
+	httpSrv := &http.Server{
+		Handler:           api.Handler(),
+		TLSConfig:         serverTLSConfig(certs),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// TLS handshake failures (a client without the CA) are not the
+		// server's errors: debug level.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- httpSrv.ServeTLS(ln, "", "") }()
+
+	apiURL := pki.ServerURL(cfg.BindAddress, cfg.HTTPSPort)
+	kc := pki.Kubeconfig(apiURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM)
+	if err := pki.WriteKubeconfig(cfg.KubeconfigPath, kc); err != nil {
+		httpSrv.Close()
+		return fmt.Errorf("%w: choose a writable --write-kubeconfig", err)
+	}
+	log.Info("serving the Kubernetes API", "url", apiURL, "kubeconfig", cfg.KubeconfigPath, "data_dir", cfg.DataDir)
+	if cfg.Out != nil {
+		fmt.Fprintf(cfg.Out, "kelson server: the Kubernetes API is on %s\nkelson server: admin kubeconfig in %s; try:\n  export KUBECONFIG=%s\n  kubectl version\n",
+			apiURL, cfg.KubeconfigPath, cfg.KubeconfigPath)
+	}
+
+	var failure error
+	select {
+	case <-ctx.Done():
+	case err := <-serveDone:
+		failure = fmt.Errorf("the API's HTTPS server stopped: %w", err)
+		serveDone <- nil
+	case err := <-apiDone:
+		failure = fmt.Errorf("the API server stopped: %w", err)
+		apiDone <- nil
+	case err := <-memberDone:
+		failure = fmt.Errorf("the store member stopped: %w", err)
+	}
+	stopAPI()
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		httpSrv.Close()
+	}
+	<-serveDone
+	<-apiDone
+	return failure
+}
+
+// serverTLSConfig serves the API's certificate over TLS 1.2+, HTTP/2 first
+// (kubectl and client-go use it). Client certificates signed by the cluster
+// CA are verified when given, but not required yet: authentication comes
+// with the API's next steps.
+func serverTLSConfig(certs *pki.Bundle) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{certs.Serving},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    certs.CAPool(),
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+}
+
+// storeProbeTimeout bounds the wait for --etcd-servers to answer at start
+// (they may be starting at the same time as the server).
+const storeProbeTimeout = 15 * time.Second
+
+// probeStore reads one key, retrying until the store answers or
+// storeProbeTimeout passes; it returns the last error.
+func probeStore(ctx context.Context, st storage.Store, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, storeProbeTimeout)
+	defer cancel()
+	for logged := false; ; logged = true {
+		_, err := st.Range(ctx, &pb.RangeRequest{Key: []byte("/registry/"), Limit: 1, Serializable: true})
+		if err == nil {
+			return nil
+		}
+		if !logged {
+			log.Info("waiting for --etcd-servers to answer", "error", err, "timeout", storeProbeTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// openStore starts the store member, or connects to --etcd-servers. done
+// yields why the member stopped serving (never, for a remote store); stop
+// releases the store.
+func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger) (st storage.Store, done <-chan error, stop func(), err error) {
+	memberDone := make(chan error, 1)
+	if len(cfg.EtcdServers) > 0 {
+		remote, err := storage.NewRemote(clientv3.Config{Endpoints: cfg.EtcdServers, DialTimeout: storeProbeTimeout, Logger: zap.NewNop()})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--etcd-servers %s do not answer (%w): start the store first, or check the endpoints",
+				strings.Join(cfg.EtcdServers, ","), err)
+		}
+		if err := probeStore(ctx, remote, log); err != nil {
+			remote.Close()
+			if ctx.Err() != nil {
+				return nil, nil, nil, ctx.Err()
+			}
+			return nil, nil, nil, fmt.Errorf("--etcd-servers %s do not answer (%v): start the store first, or check the endpoints",
+				strings.Join(cfg.EtcdServers, ","), err)
+		}
+		log.Info("using a remote store", "endpoints", strings.Join(cfg.EtcdServers, ","))
+		return remote, memberDone, func() { remote.Close() }, nil
+	}
+	setDefaultGCPercent()
+	m, err := raftnode.Start(ctx, cfg.Member)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	go func() {
+		<-m.Done()
+		memberDone <- m.Err()
+	}()
+	return &storage.Member{Node: m.Node}, memberDone, m.Stop, nil
+}

@@ -1,0 +1,32 @@
+// Package pki creates and keeps the certificates of a `kelson server`: a
+// cluster CA, the API's serving certificate and an admin client
+// certificate, plus a kubeconfig that uses them.
+//
+// Files, in Config.Dir (DATA_DIR/tls for `kelson server`):
+//
+//	ca.crt, ca.key                        cluster CA, ECDSA P-256, 10 years
+//	serving-kube-apiserver.crt, .key      the API's serving certificate, 1 year
+//	client-admin.crt, .key                CN system:admin, O system:masters, 1 year
+//
+// Keys are written 0600, certificates 0644, each file atomically (a temp
+// file renamed over it). Ensure reuses what it finds and replaces only what
+// no longer fits:
+//
+//   - the CA is made once; a CA that is expired, half present (a key without
+//     its certificate or the other way round) or unreadable is an error that
+//     names the files: Ensure never replaces a CA on its own, since every
+//     kubeconfig handed out trusts it.
+//   - a leaf certificate is made again when it is missing or unreadable, was
+//     not signed by the CA, expires within RenewBefore (90 days), or — for the
+//     serving certificate — when its SANs differ from the wanted ones (a new
+//     --tls-san, hostname, bind address or service CIDR).
+//
+// The pure parts (the SAN list, the certificate templates, the renewal
+// decision, the kubeconfig text) are plain functions; IO is in ensure.go.
+//
+// Example:
+//
+//	b, err := pki.Ensure(pki.Config{Dir: "default.kelson/tls",
+//		SANs: pki.ServingSANs("myhost", net.ParseIP("127.0.0.1"), svcCIDR, nil)})
+//	kc := pki.Kubeconfig("https://127.0.0.1:6443", b.CAPEM, b.AdminCertPEM, b.AdminKeyPEM)
+package pki

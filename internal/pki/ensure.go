@@ -1,0 +1,211 @@
+package pki
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// File names in Config.Dir.
+const (
+	CACertFile      = "ca.crt"
+	CAKeyFile       = "ca.key"
+	ServingCertFile = "serving-kube-apiserver.crt"
+	ServingKeyFile  = "serving-kube-apiserver.key"
+	AdminCertFile   = "client-admin.crt"
+	AdminKeyFile    = "client-admin.key"
+)
+
+// ErrCA is returned when the cluster CA on disk cannot be used; Ensure does
+// not replace a CA by itself.
+var ErrCA = errors.New("pki: cluster CA unusable")
+
+// Config says where the certificates live and what the serving
+// certificate must name.
+type Config struct {
+	// Dir holds the files; created (0700) when missing. Required.
+	Dir string
+	// SANs of the serving certificate, usually from ServingSANs.
+	SANs SANs
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger reports certificates made; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Bundle is what a server needs from its certificates.
+type Bundle struct {
+	// CA is the cluster CA's certificate; CAPEM the same in PEM.
+	CA    *x509.Certificate
+	CAPEM []byte
+	// Serving is the API's serving certificate with its key.
+	Serving tls.Certificate
+	// AdminCertPEM and AdminKeyPEM are the admin client certificate.
+	AdminCertPEM, AdminKeyPEM []byte
+	// Written lists the certificate files written by this call (empty when
+	// everything on disk was reused).
+	Written []string
+}
+
+// CAPool returns a pool holding only the cluster CA.
+func (b *Bundle) CAPool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(b.CA)
+	return p
+}
+
+// Ensure loads the CA and certificates from cfg.Dir, making what is missing
+// or no longer fits (see the package doc), and returns them.
+func Ensure(cfg Config) (*Bundle, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("pki: no certificate directory")
+	}
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("pki: create %s: %w (check the permissions of the data dir, or choose another --data-dir)", cfg.Dir, err)
+	}
+	b := &Bundle{}
+	ca, err := ensureCA(cfg.Dir, now(), b, log)
+	if err != nil {
+		return nil, err
+	}
+	b.CA, b.CAPEM = ca.cert, ca.certPEM
+	sans := cfg.SANs.normalized()
+	serving, err := ensureLeaf(cfg.Dir, ServingCertFile, ServingKeyFile, ca, x509.ExtKeyUsageServerAuth, &sans,
+		func(serial *big.Int) *x509.Certificate { return servingTemplate(serial, now(), sans) }, now(), b, log)
+	if err != nil {
+		return nil, err
+	}
+	b.Serving = serving.tlsCertificate()
+	admin, err := ensureLeaf(cfg.Dir, AdminCertFile, AdminKeyFile, ca, x509.ExtKeyUsageClientAuth, nil,
+		func(serial *big.Int) *x509.Certificate { return adminTemplate(serial, now()) }, now(), b, log)
+	if err != nil {
+		return nil, err
+	}
+	b.AdminCertPEM, b.AdminKeyPEM = admin.certPEM, admin.keyPEM
+	return b, nil
+}
+
+// ensureCA loads the CA, or makes one when neither of its files exists.
+func ensureCA(dir string, now time.Time, b *Bundle, log *slog.Logger) (keyPair, error) {
+	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
+	certPEM, certErr := os.ReadFile(certPath)
+	keyPEM, keyErr := os.ReadFile(keyPath)
+	switch {
+	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
+		ca, err := newCA(now)
+		if err != nil {
+			return keyPair{}, err
+		}
+		if err := writePair(dir, CACertFile, CAKeyFile, ca, b); err != nil {
+			return keyPair{}, err
+		}
+		log.Info("created the cluster CA", "cert", certPath, "not_after", ca.cert.NotAfter.UTC())
+		return ca, nil
+	case certErr != nil || keyErr != nil:
+		return keyPair{}, fmt.Errorf("%w: %s and %s must both exist or both be absent (%v; %v): restore the missing file, "+
+			"or remove both to make a new CA (every kubeconfig of the old one then stops working)",
+			ErrCA, certPath, keyPath, certErr, keyErr)
+	}
+	ca, err := parseKeyPair(certPEM, keyPEM)
+	if err != nil {
+		return keyPair{}, fmt.Errorf("%w: %s with %s: %v: restore them, or remove both to make a new CA", ErrCA, certPath, keyPath, err)
+	}
+	if !ca.cert.IsCA {
+		return keyPair{}, fmt.Errorf("%w: %s is not a CA certificate: remove %s and %s to make a new CA", ErrCA, certPath, certPath, keyPath)
+	}
+	if now.After(ca.cert.NotAfter) {
+		return keyPair{}, fmt.Errorf("%w: %s expired on %s: remove the directory %s to make a new CA and certificates",
+			ErrCA, certPath, ca.cert.NotAfter.UTC().Format(time.RFC3339), dir)
+	}
+	return ca, nil
+}
+
+// ensureLeaf loads a leaf key pair, or makes a new one from tmpl when it is
+// missing, unreadable or no longer fits.
+func ensureLeaf(dir, certFile, keyFile string, ca keyPair, usage x509.ExtKeyUsage, want *SANs,
+	tmpl func(*big.Int) *x509.Certificate, now time.Time, b *Bundle, log *slog.Logger) (keyPair, error) {
+	reason := "missing"
+	certPEM, certErr := os.ReadFile(filepath.Join(dir, certFile))
+	keyPEM, keyErr := os.ReadFile(filepath.Join(dir, keyFile))
+	if certErr == nil && keyErr == nil {
+		kp, err := parseKeyPair(certPEM, keyPEM)
+		if err == nil {
+			if reason = leafProblem(kp.cert, ca.cert, usage, want, now); reason == "" {
+				return kp, nil
+			}
+		} else {
+			reason = "unreadable: " + err.Error()
+		}
+	}
+	kp, err := newLeaf(ca, tmpl)
+	if err != nil {
+		return keyPair{}, err
+	}
+	if err := writePair(dir, certFile, keyFile, kp, b); err != nil {
+		return keyPair{}, err
+	}
+	log.Info("wrote a certificate", "cert", filepath.Join(dir, certFile), "reason", reason,
+		"subject", kp.cert.Subject.String(), "not_after", kp.cert.NotAfter.UTC())
+	return kp, nil
+}
+
+// writePair writes the key (0600) before the certificate (0644), so a crash
+// between them leaves a pair that does not match, which is made again.
+func writePair(dir, certFile, keyFile string, kp keyPair, b *Bundle) error {
+	if err := WriteFileAtomic(filepath.Join(dir, keyFile), kp.keyPEM, 0o600); err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, certFile), kp.certPEM, 0o644); err != nil {
+		return err
+	}
+	b.Written = append(b.Written, certFile, keyFile)
+	return nil
+}
+
+// WriteFileAtomic writes data to path with mode perm through a temp file in
+// the same directory, synced and renamed over path: a reader sees the old
+// file or the new one, whole. The parent directory must exist.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("pki: write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("pki: write %s: %w", path, err)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("pki: write %s: %w", path, err)
+	}
+	return nil
+}
