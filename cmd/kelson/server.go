@@ -265,7 +265,7 @@ func checkEtcdServer(e string) error {
 }
 
 // errOldLayout marks a data dir that holds a `kelson store` member directly.
-var errOldLayout = errors.New("data dir holds a store member")
+var errOldLayout = errors.New("a `kelson store` member's data dir")
 
 // prepareDataDir creates the data dir (0700) and checks that it can be
 // read, and that it is not a `kelson store` member's own data dir (an
@@ -279,9 +279,10 @@ func prepareDataDir(dir string) error {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "raft")); err == nil {
 		if _, err := os.Stat(filepath.Join(dir, "store", "raft")); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s is a `kelson store` member's data dir; `kelson server` keeps its member in %s: "+
-				"to keep the data, stop the server and run `mv %s %s.member && mkdir %s && mv %s.member %s`; or choose another --data-dir",
-				errOldLayout, dir, filepath.Join(dir, "store"), dir, dir, dir, dir, filepath.Join(dir, "store"))
+			store := filepath.Join(dir, "store")
+			return fmt.Errorf("data dir %s is %w (it has raft/ at its top), but `kelson server` keeps its member in %s: "+
+				"to keep the data run `mv %s %s.member && mkdir %s && mv %s.member %s`, or choose another --data-dir",
+				dir, errOldLayout, store, dir, dir, dir, dir, store)
 		}
 	}
 	return nil

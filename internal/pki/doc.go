@@ -26,7 +26,10 @@
 //
 // Example:
 //
-//	b, err := pki.Ensure(pki.Config{Dir: "default.kelson/tls",
-//		SANs: pki.ServingSANs("myhost", net.ParseIP("127.0.0.1"), svcCIDR, nil)})
-//	kc := pki.Kubeconfig("https://127.0.0.1:6443", b.CAPEM, b.AdminCertPEM, b.AdminKeyPEM)
+//	sans, err := pki.ServingSANs(hostname, net.ParseIP("127.0.0.1"), serviceCIDR, tlsSANs)
+//	...
+//	b, err := pki.Ensure(pki.Config{Dir: "default.kelson/tls", SANs: sans})
+//	...
+//	kc := pki.Kubeconfig(pki.ServerURL(nil, 6443), b.CAPEM, b.AdminCertPEM, b.AdminKeyPEM)
+//	err = pki.WriteKubeconfig("default.kelson/admin.kubeconfig", kc)
 package pki
