@@ -36,6 +36,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSnapshotRestore$$' -fuzztime $(FUZZTIME) ./kvstore/
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordReader$$' -fuzztime $(FUZZTIME) ./raftnode/transport/
 	$(GO) test -run '^$$' -fuzz '^FuzzSnapBody$$' -fuzztime $(FUZZTIME) ./raftnode/transport/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCreate$$' -fuzztime $(FUZZTIME) ./apiserver/
+	$(GO) test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./apiserver/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./apiserver/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./kvstore/ ./raftnode/...
