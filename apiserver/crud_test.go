@@ -166,6 +166,11 @@ func TestServiceAllocation(t *testing.T) {
 			t.Fatalf("a nodePort on a ClusterIP service: want Invalid, got %v", err)
 		}
 		svc.Spec.Type = corev1.ServiceTypeNodePort
+		low := svc.DeepCopy()
+		low.Spec.Ports[0].NodePort = 80
+		if _, err := svcs.Create(ctx, low, metav1.CreateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "not in the valid range") {
+			t.Fatalf("a nodePort outside the range: want Invalid, got %v", err)
+		}
 		c, err := svcs.Create(ctx, svc, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("create: %v", err)

@@ -21,12 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Node ports are allocated from kube-apiserver's default range.
-const (
-	nodePortMin = 30000
-	nodePortMax = 32767
-)
-
 func serviceKind() *Kind {
 	k := base(coreGV, "Service", "services", "service", true, obj[corev1.Service](), obj[corev1.ServiceList]())
 	k.ShortNames, k.Categories, k.HasStatus, k.StoragePrefix = []string{"svc"}, []string{"all"}, true, "services/specs"
@@ -252,9 +246,11 @@ func validateService(svc *corev1.Service) field.ErrorList {
 		switch {
 		case s.Type == corev1.ServiceTypeClusterIP:
 			errs = append(errs, field.Forbidden(pp.Child("nodePort"), "may not be used when `type` is 'ClusterIP'"))
-		case p.NodePort < nodePortMin || p.NodePort > nodePortMax:
-			errs = append(errs, field.Invalid(pp.Child("nodePort"), p.NodePort, fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %d-%d", nodePortMin, nodePortMax)))
+		case p.NodePort < 1 || p.NodePort > 65535:
+			errs = append(errs, field.Invalid(pp.Child("nodePort"), p.NodePort, "must be between 1 and 65535, inclusive"))
 		}
+		// The configured node port range is the allocator's to check
+		// (the API server's --service-node-port-range), as in Kubernetes.
 		if k := (key{p.Protocol, p.NodePort}); seenNodePorts[k] {
 			errs = append(errs, field.Duplicate(pp.Child("nodePort"), p.NodePort))
 		} else {

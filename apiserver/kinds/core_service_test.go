@@ -130,8 +130,8 @@ func TestServiceValidation(t *testing.T) {
 			[]string{"spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive"}},
 		{"target port range", func(s *corev1.Service) { s.Spec.Ports[1].TargetPort = intstr.FromInt32(70000) },
 			[]string{"spec.ports[1].targetPort: Invalid value: 70000: must be between 1 and 65535, inclusive"}},
-		{"node port range", func(s *corev1.Service) { s.Spec.Ports[0].NodePort = 80 },
-			[]string{"spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767"}},
+		{"node port range", func(s *corev1.Service) { s.Spec.Ports[0].NodePort = 70000 },
+			[]string{"spec.ports[0].nodePort: Invalid value: 70000: must be between 1 and 65535, inclusive"}},
 		{"node port on ClusterIP", func(s *corev1.Service) {
 			s.Spec.Type, s.Spec.ExternalTrafficPolicy = corev1.ServiceTypeClusterIP, ""
 		}, []string{"spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"}},
