@@ -90,7 +90,7 @@ func (s *Server) waitCache(ctx context.Context, res *resource, rv, match string)
 		return badRequest("invalid resourceVersion %q: a resourceVersion is a non-negative integer", rv)
 	}
 	if err := res.cache.WaitRev(ctx, n); err != nil {
-		if err == watchcache.ErrTooLargeRV {
+		if errors.Is(err, watchcache.ErrTooLargeRV) {
 			return apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", n, res.cache.Rev()), 1)
 		}
 		return err
