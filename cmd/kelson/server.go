@@ -345,6 +345,9 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		TLSConfig:         serverTLSConfig(certs),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		// Informers keep one watch per resource open on one HTTP/2
+		// connection: allow as many streams as kube-apiserver (1000).
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 1000},
 		// TLS handshake failures (a client without the CA) are not the
 		// server's errors: debug level.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
