@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// APIStats are the API workloads' own numbers.
+type APIStats struct {
+	// Server is the API server at the kubeconfig's address.
+	Server string
+	// Namespace, ContentType: as configured.
+	Namespace, ContentType string
+	// Objects: pods preloaded before measuring, in Preload.
+	Objects int
+	Preload time.Duration
+	// ListItems: pods in the last successful list (list workload).
+	ListItems int
+	// Process: the server process's resources over the measured phase,
+	// when its PID was given.
+	Process *ProcessStats
+	// CleanupError: the namespace could not be cleaned up.
+	CleanupError string
+}
+
+// ProcessStats are a process's resources read from /proc before and after
+// the measured phase.
+type ProcessStats struct {
+	PID int
+	// RSSBefore, RSSAfter: resident set size (VmRSS), bytes. Peak: the
+	// high-water mark (VmHWM) after, bytes.
+	RSSBefore, RSSAfter, Peak int64
+	// CPU: user + system CPU time the process used during the phase.
+	CPU time.Duration
+	// CPUPerOp: CPU divided by the run's successful primary operations.
+	CPUPerOp time.Duration
+}
+
+// procSample is one reading of /proc/PID.
+type procSample struct {
+	cpu       time.Duration
+	rss, peak int64
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat:
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// parseProcStat returns utime + stime of a /proc/PID/stat line. The
+// command name (field 2) is in parentheses and may hold spaces; fields are
+// counted after its closing parenthesis: utime is field 14, stime 15.
+func parseProcStat(s string) (time.Duration, error) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: /proc stat %q: no command name", s)
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: /proc stat: %d fields after the command name, want at least 13", len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: /proc stat: cpu time %q: %v", v, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// parseProcStatus returns VmRSS and VmHWM of a /proc/PID/status, bytes.
+func parseProcStatus(s string) (rss, peak int64, err error) {
+	found := 0
+	for _, line := range strings.Split(s, "\n") {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || (name != "VmRSS" && name != "VmHWM") {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, 0, fmt.Errorf("bench: /proc status: %q: want a size in kB", line)
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("bench: /proc status: %q: %v", line, err)
+		}
+		if name == "VmRSS" {
+			rss = n << 10
+		} else {
+			peak = n << 10
+		}
+		found++
+	}
+	if found < 2 {
+		return 0, 0, fmt.Errorf("bench: /proc status has no VmRSS or VmHWM (is the process a zombie?)")
+	}
+	return rss, peak, nil
+}
+
+// readProc reads /proc/pid/stat and /proc/pid/status.
+func readProc(pid int) (procSample, error) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	st, err := os.ReadFile(dir + "/stat")
+	if err != nil {
+		return procSample{}, fmt.Errorf("bench: server process %d: %w (check --server-pid)", pid, err)
+	}
+	status, err := os.ReadFile(dir + "/status")
+	if err != nil {
+		return procSample{}, fmt.Errorf("bench: server process %d: %w", pid, err)
+	}
+	var s procSample
+	if s.cpu, err = parseProcStat(string(st)); err != nil {
+		return s, err
+	}
+	s.rss, s.peak, err = parseProcStatus(string(status))
+	return s, err
+}
+
+// processStats digests two readings over ops operations.
+func processStats(pid int, before, after procSample, ops int64) *ProcessStats {
+	p := &ProcessStats{PID: pid, RSSBefore: before.rss, RSSAfter: after.rss, Peak: after.peak, CPU: after.cpu - before.cpu}
+	if ops > 0 {
+		p.CPUPerOp = p.CPU / time.Duration(ops)
+	}
+	return p
+}
+
+// procWatch reads the server's /proc at the start of the measured phase
+// and digests the change at its end. A zero pid measures nothing.
+type procWatch struct {
+	pid    int
+	before procSample
+}
+
+func startProcWatch(pid int) (*procWatch, error) {
+	if pid == 0 {
+		return &procWatch{}, nil
+	}
+	s, err := readProc(pid)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	return &procWatch{pid: pid, before: s}, nil
+}
+
+// stop returns the stats over ops operations; nil without a pid or when
+// the process is gone.
+func (p *procWatch) stop(ops int64) *ProcessStats {
+	if p.pid == 0 {
+		return nil
+	}
+	after, err := readProc(p.pid)
+	if err != nil {
+		return nil
+	}
+	return processStats(p.pid, p.before, after, ops)
+}
+
+// writeAPIText prints the API workloads' section of the text report.
+func writeAPIText(p func(string, ...any), a *APIStats) {
+	p("\nAPI: %s, namespace %s, %s", a.Server, a.Namespace, a.ContentType)
+	if a.Objects > 0 {
+		p(", %d pods preloaded in %.1fs", a.Objects, a.Preload.Seconds())
+	}
+	if a.ListItems > 0 {
+		p(", %d pods per list", a.ListItems)
+	}
+	p("\n")
+	if ps := a.Process; ps != nil {
+		p("  server pid %d: RSS %.1f MiB before, %.1f MiB after (peak %.1f MiB); CPU %.2fs, %s per request\n",
+			ps.PID, mib(ps.RSSBefore), mib(ps.RSSAfter), mib(ps.Peak), ps.CPU.Seconds(), fmtLatency(ps.CPUPerOp))
+	}
+	if a.CleanupError != "" {
+		p("  cleanup: %s\n", a.CleanupError)
+	}
+}
+
+// jsonAPI is the "api" object of the JSON report.
+type jsonAPI struct {
+	Server      string       `json:"server"`
+	Namespace   string       `json:"namespace"`
+	ContentType string       `json:"content_type"`
+	Objects     int          `json:"objects"`
+	PreloadS    float64      `json:"preload_s"`
+	ListItems   int          `json:"list_items"`
+	Process     *jsonProcess `json:"process,omitempty"`
+	Cleanup     string       `json:"cleanup_error,omitempty"`
+}
+
+type jsonProcess struct {
+	PID        int     `json:"pid"`
+	RSSBefore  int64   `json:"rss_before_bytes"`
+	RSSAfter   int64   `json:"rss_after_bytes"`
+	Peak       int64   `json:"rss_peak_bytes"`
+	CPUS       float64 `json:"cpu_s"`
+	CPUPerOpMS float64 `json:"cpu_per_request_ms"`
+}
+
+func toJSONAPI(a *APIStats) *jsonAPI {
+	j := &jsonAPI{Server: a.Server, Namespace: a.Namespace, ContentType: a.ContentType, Objects: a.Objects,
+		PreloadS: a.Preload.Seconds(), ListItems: a.ListItems, Cleanup: a.CleanupError}
+	if ps := a.Process; ps != nil {
+		j.Process = &jsonProcess{PID: ps.PID, RSSBefore: ps.RSSBefore, RSSAfter: ps.RSSAfter, Peak: ps.Peak,
+			CPUS: ps.CPU.Seconds(), CPUPerOpMS: ms(ps.CPUPerOp)}
+	}
+	return j
+}
