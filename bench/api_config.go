@@ -40,10 +40,11 @@ type APICommon struct {
 	// DialTimeout bounds the first request (the server's version) that
 	// checks the API server answers [--dial-timeout]. Default 10s.
 	DialTimeout time.Duration `json:"dial_timeout"`
-	// ServerPID, when not 0, is the API server's process: its RSS and CPU
-	// time are read from /proc before and after the measured phase
-	// (APIStats.Server) [--server-pid]. Default 0: not measured.
-	ServerPID int `json:"server_pid"`
+	// ServerPIDs are the API server's processes (e.g. kube-apiserver and
+	// its store): their RSS and CPU time are read from /proc before and
+	// after the measured phase and summed (APIStats.Process)
+	// [--server-pid]. Default none: not measured.
+	ServerPIDs []int `json:"server_pids"`
 	// Seed seeds the random choices; 0 picks one from the clock. Default 0.
 	Seed uint64 `json:"seed"`
 	// Progress, when set, is told of the run's progress. Default nil.
@@ -94,10 +95,13 @@ func (c APICommon) validate() error {
 			ErrBadConfig, c.Conns, c.Clients, c.PreloadClients)
 	case c.Rate < 0:
 		return fmt.Errorf("%w: rate %g: want requests per second, or 0 for no limit", ErrBadConfig, c.Rate)
-	case c.ServerPID < 0:
-		return fmt.Errorf("%w: server pid %d is negative", ErrBadConfig, c.ServerPID)
 	case c.DialTimeout < 0:
 		return fmt.Errorf("%w: dial timeout %v is negative", ErrBadConfig, c.DialTimeout)
+	}
+	for _, pid := range c.ServerPIDs {
+		if pid <= 0 {
+			return fmt.Errorf("%w: server pid %d: want a process ID", ErrBadConfig, pid)
+		}
 	}
 	if !validName(c.Namespace) {
 		return fmt.Errorf("%w: namespace %q: want a DNS label (lower-case letters, digits, '-')", ErrBadConfig, c.Namespace)

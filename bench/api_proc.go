@@ -26,10 +26,10 @@ type APIStats struct {
 	CleanupError string
 }
 
-// ProcessStats are a process's resources read from /proc before and after
-// the measured phase.
+// ProcessStats are the server processes' resources read from /proc before
+// and after the measured phase, summed over the processes.
 type ProcessStats struct {
-	PID int
+	PIDs []int
 	// RSSBefore, RSSAfter: resident set size (VmRSS), bytes. Peak: the
 	// high-water mark (VmHWM) after, bytes.
 	RSSBefore, RSSAfter, Peak int64
@@ -120,44 +120,60 @@ func readProc(pid int) (procSample, error) {
 	return s, err
 }
 
-// processStats digests two readings over ops operations.
-func processStats(pid int, before, after procSample, ops int64) *ProcessStats {
-	p := &ProcessStats{PID: pid, RSSBefore: before.rss, RSSAfter: after.rss, Peak: after.peak, CPU: after.cpu - before.cpu}
+// processStats digests two readings (summed over the processes) over ops
+// operations.
+func processStats(pids []int, before, after procSample, ops int64) *ProcessStats {
+	p := &ProcessStats{PIDs: pids, RSSBefore: before.rss, RSSAfter: after.rss, Peak: after.peak, CPU: after.cpu - before.cpu}
 	if ops > 0 {
 		p.CPUPerOp = p.CPU / time.Duration(ops)
 	}
 	return p
 }
 
+// readProcs reads every process and sums the readings.
+func readProcs(pids []int) (procSample, error) {
+	var sum procSample
+	for _, pid := range pids {
+		s, err := readProc(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.cpu += s.cpu
+		sum.rss += s.rss
+		sum.peak += s.peak
+	}
+	return sum, nil
+}
+
 // procWatch reads the server's /proc at the start of the measured phase
-// and digests the change at its end. A zero pid measures nothing.
+// and digests the change at its end. No pids: nothing measured.
 type procWatch struct {
-	pid    int
+	pids   []int
 	before procSample
 }
 
-func startProcWatch(pid int) (*procWatch, error) {
-	if pid == 0 {
+func startProcWatch(pids []int) (*procWatch, error) {
+	if len(pids) == 0 {
 		return &procWatch{}, nil
 	}
-	s, err := readProc(pid)
+	s, err := readProcs(pids)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
-	return &procWatch{pid: pid, before: s}, nil
+	return &procWatch{pids: pids, before: s}, nil
 }
 
-// stop returns the stats over ops operations; nil without a pid or when
-// the process is gone.
+// stop returns the stats over ops operations; nil without pids or when a
+// process is gone.
 func (p *procWatch) stop(ops int64) *ProcessStats {
-	if p.pid == 0 {
+	if len(p.pids) == 0 {
 		return nil
 	}
-	after, err := readProc(p.pid)
+	after, err := readProcs(p.pids)
 	if err != nil {
 		return nil
 	}
-	return processStats(p.pid, p.before, after, ops)
+	return processStats(p.pids, p.before, after, ops)
 }
 
 // writeAPIText prints the API workloads' section of the text report.
@@ -171,8 +187,8 @@ func writeAPIText(p func(string, ...any), a *APIStats) {
 	}
 	p("\n")
 	if ps := a.Process; ps != nil {
-		p("  server pid %d: RSS %.1f MiB before, %.1f MiB after (peak %.1f MiB); CPU %.2fs, %s per request\n",
-			ps.PID, mib(ps.RSSBefore), mib(ps.RSSAfter), mib(ps.Peak), ps.CPU.Seconds(), fmtLatency(ps.CPUPerOp))
+		p("  server pid %s: RSS %.1f MiB before, %.1f MiB after (peak %.1f MiB); CPU %.2fs, %s per request\n",
+			joinInts(ps.PIDs), mib(ps.RSSBefore), mib(ps.RSSAfter), mib(ps.Peak), ps.CPU.Seconds(), fmtLatency(ps.CPUPerOp))
 	}
 	if a.CleanupError != "" {
 		p("  cleanup: %s\n", a.CleanupError)
@@ -192,7 +208,7 @@ type jsonAPI struct {
 }
 
 type jsonProcess struct {
-	PID        int     `json:"pid"`
+	PIDs       []int   `json:"pids"`
 	RSSBefore  int64   `json:"rss_before_bytes"`
 	RSSAfter   int64   `json:"rss_after_bytes"`
 	Peak       int64   `json:"rss_peak_bytes"`
@@ -204,8 +220,16 @@ func toJSONAPI(a *APIStats) *jsonAPI {
 	j := &jsonAPI{Server: a.Server, Namespace: a.Namespace, ContentType: a.ContentType, Objects: a.Objects,
 		PreloadS: a.Preload.Seconds(), ListItems: a.ListItems, Cleanup: a.CleanupError}
 	if ps := a.Process; ps != nil {
-		j.Process = &jsonProcess{PID: ps.PID, RSSBefore: ps.RSSBefore, RSSAfter: ps.RSSAfter, Peak: ps.Peak,
+		j.Process = &jsonProcess{PIDs: ps.PIDs, RSSBefore: ps.RSSBefore, RSSAfter: ps.RSSAfter, Peak: ps.Peak,
 			CPUS: ps.CPU.Seconds(), CPUPerOpMS: ms(ps.CPUPerOp)}
 	}
 	return j
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, "+")
 }

@@ -44,7 +44,7 @@ func startAPIRun(ctx context.Context, c APICommon, objects int) (*apiRun, error)
 // measure starts the measured phase: a recorder of kinds and counters, and
 // the server process's first reading.
 func (r *apiRun) measure(kinds []kind, counters ...string) (*recorder, error) {
-	p, err := startProcWatch(r.c.ServerPID)
+	p, err := startProcWatch(r.c.ServerPIDs)
 	if err != nil {
 		r.cleanup()
 		return nil, err

@@ -67,7 +67,7 @@ func benchAPICommand(o *benchOptions) *cobra.Command {
 	f.StringVar(&a.common.Namespace, "namespace", "", "namespace of the pods, created if missing (default kelson-bench)")
 	f.BoolVar(&a.common.Keep, "keep", false, "keep the namespace and the pods at the end")
 	f.StringVar(&a.common.ContentType, "content-type", "", "protobuf or json (default protobuf)")
-	f.IntVar(&a.common.ServerPID, "server-pid", 0, "PID of the API server process: report its RSS and CPU time per request (from /proc)")
+	f.IntSliceVar(&a.common.ServerPIDs, "server-pid", nil, "PIDs of the API server's processes (comma-separated): report their summed RSS and CPU time per request (from /proc)")
 	f.IntVar(&a.common.PreloadClients, "preload-clients", 0, "concurrent clients creating the preloaded pods (default 32)")
 	cmd.AddCommand(a.createCommand(), a.getCommand(), a.listCommand(), a.watchCommand(), a.mixCommand())
 	return cmd
