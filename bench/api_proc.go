@@ -22,6 +22,10 @@ type APIStats struct {
 	// Process: the server process's resources over the measured phase,
 	// when its PID was given.
 	Process *ProcessStats
+	// ClientCPU: CPU time this process (the benchmark's client) used over
+	// the measured phase, and per primary operation: on one machine the
+	// client competes with the server for the cores.
+	ClientCPU, ClientCPUPerOp time.Duration
 	// CleanupError: the namespace could not be cleaned up.
 	CleanupError string
 }
@@ -150,17 +154,41 @@ func readProcs(pids []int) (procSample, error) {
 type procWatch struct {
 	pids   []int
 	before procSample
+	self   time.Duration // this process's CPU at the start; -1: unknown
+}
+
+// selfCPU is this process's CPU time so far, -1 when /proc cannot say.
+func selfCPU() time.Duration {
+	s, err := readProc(os.Getpid())
+	if err != nil {
+		return -1
+	}
+	return s.cpu
+}
+
+// client returns this process's CPU since the start and per op (zero when
+// unknown).
+func (p *procWatch) client(ops int64) (cpu, perOp time.Duration) {
+	now := selfCPU()
+	if p.self < 0 || now < 0 {
+		return 0, 0
+	}
+	cpu = now - p.self
+	if ops > 0 {
+		perOp = cpu / time.Duration(ops)
+	}
+	return cpu, perOp
 }
 
 func startProcWatch(pids []int) (*procWatch, error) {
 	if len(pids) == 0 {
-		return &procWatch{}, nil
+		return &procWatch{self: selfCPU()}, nil
 	}
 	s, err := readProcs(pids)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadConfig, err)
 	}
-	return &procWatch{pids: pids, before: s}, nil
+	return &procWatch{pids: pids, before: s, self: selfCPU()}, nil
 }
 
 // stop returns the stats over ops operations; nil without pids or when a
@@ -190,6 +218,9 @@ func writeAPIText(p func(string, ...any), a *APIStats) {
 		p("  server pid %s: RSS %.1f MiB before, %.1f MiB after (peak %.1f MiB); CPU %.2fs, %s per request\n",
 			joinInts(ps.PIDs), mib(ps.RSSBefore), mib(ps.RSSAfter), mib(ps.Peak), ps.CPU.Seconds(), fmtLatency(ps.CPUPerOp))
 	}
+	if a.ClientCPU > 0 {
+		p("  client (this process): CPU %.2fs, %s per request\n", a.ClientCPU.Seconds(), fmtLatency(a.ClientCPUPerOp))
+	}
 	if a.CleanupError != "" {
 		p("  cleanup: %s\n", a.CleanupError)
 	}
@@ -204,6 +235,8 @@ type jsonAPI struct {
 	PreloadS    float64      `json:"preload_s"`
 	ListItems   int          `json:"list_items"`
 	Process     *jsonProcess `json:"process,omitempty"`
+	ClientCPUS  float64      `json:"client_cpu_s"`
+	ClientCPUMS float64      `json:"client_cpu_per_request_ms"`
 	Cleanup     string       `json:"cleanup_error,omitempty"`
 }
 
@@ -218,7 +251,8 @@ type jsonProcess struct {
 
 func toJSONAPI(a *APIStats) *jsonAPI {
 	j := &jsonAPI{Server: a.Server, Namespace: a.Namespace, ContentType: a.ContentType, Objects: a.Objects,
-		PreloadS: a.Preload.Seconds(), ListItems: a.ListItems, Cleanup: a.CleanupError}
+		PreloadS: a.Preload.Seconds(), ListItems: a.ListItems, Cleanup: a.CleanupError,
+		ClientCPUS: a.ClientCPU.Seconds(), ClientCPUMS: ms(a.ClientCPUPerOp)}
 	if ps := a.Process; ps != nil {
 		j.Process = &jsonProcess{PIDs: ps.PIDs, RSSBefore: ps.RSSBefore, RSSAfter: ps.RSSAfter, Peak: ps.Peak,
 			CPUS: ps.CPU.Seconds(), CPUPerOpMS: ms(ps.CPUPerOp)}

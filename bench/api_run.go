@@ -58,6 +58,7 @@ func (r *apiRun) measure(kinds []kind, counters ...string) (*recorder, error) {
 func (r *apiRun) result(ctx context.Context, name, unit string, begin, end time.Duration, cfg any) *Result {
 	res := r.rec.result(name, unit, begin, end)
 	r.stats.Process = r.proc.stop(res.Ops)
+	r.stats.ClientCPU, r.stats.ClientCPUPerOp = r.proc.client(res.Ops)
 	res.Endpoints = []string{r.a.host}
 	res.Interrupted = ctx.Err() != nil
 	r.cleanup()

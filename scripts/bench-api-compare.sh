@@ -208,6 +208,19 @@ mut_p99() { field "$1" '[.kinds[] | select(.name == "create" or .name == "update
 	printf '\nK = kelson server (store + API, one process); P = kube-apiserver v1.37.2 over a kelson store. RSS: the server\n'
 	printf 'process after the workload (P: kube-apiserver alone); cpu/req: K the one process, P kube-apiserver + its store.\n'
 	printf 'qps = requests/s (watch: events/s); errors per run are in the JSON files.\n'
+	printf '\n%-14s | %8s %8s %14s | %8s %8s %14s\n' workload "K ops" "K errs" "K client ms/op" "P ops" "P errs" "P client ms/op"
+	for w in "${WORKLOADS[@]}"; do
+		name=${w%%|*}
+		k=$OUT/kelson-$name.json
+		p=$OUT/peer-$name.json
+		po=-; pe=-; pcl=-
+		if [ "$HAVE_PEER" = 1 ]; then
+			po=$(field "$p" .ops); pe=$(field "$p" .errors); pcl=$(num2 "$(field "$p" .api.client_cpu_per_request_ms)")
+		fi
+		printf '%-14s | %8s %8s %14s | %8s %8s %14s\n' "$name" "$(field "$k" .ops)" "$(field "$k" .errors)" \
+			"$(num2 "$(field "$k" .api.client_cpu_per_request_ms)")" "$po" "$pe" "$pcl"
+	done
+	printf '(client ms/op: CPU of the kelson bench process itself per request, on the same cores as the server)\n'
 	km=$(mut_p99 "$OUT/kelson-mix.json")
 	printf '\nmix, mutating kinds (create/update/delete) worst p99: kelson %s ms' "$(num2 "$km")"
 	[ "$HAVE_PEER" = 1 ] && printf ', kube-apiserver %s ms' "$(num2 "$(mut_p99 "$OUT/peer-mix.json")")"
