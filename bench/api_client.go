@@ -217,6 +217,15 @@ func preloadName(i int) string { return "pod-" + strconv.Itoa(i) }
 // first error other than AlreadyExists.
 func preload(ctx context.Context, c APICommon, a *apiClients, n int) (time.Duration, error) {
 	start := time.Now()
+	// Pods kept by an earlier run (--keep) are not made again.
+	have := map[string]bool{}
+	l, err := a.client(0).CoreV1().Pods(c.Namespace).List(ctx, metav1.ListOptions{LabelSelector: apiBenchLabel + "=api"})
+	if err != nil {
+		return 0, fmt.Errorf("bench: list the pods of %s before preloading: %w", c.Namespace, err)
+	}
+	for i := range l.Items {
+		have[l.Items[i].Name] = true
+	}
 	var next, done atomic.Int64
 	stop := track(c.Progress, "preloading pods", int64(n), &done)
 	defer stop()
@@ -234,6 +243,10 @@ func preload(ctx context.Context, c APICommon, a *apiClients, n int) (time.Durat
 				i := int(next.Add(1) - 1)
 				if i >= n {
 					return
+				}
+				if have[preloadName(i)] {
+					done.Add(1)
+					continue
 				}
 				_, err := pods.Create(ctx, benchPod(preloadName(i), i, -1), metav1.CreateOptions{})
 				if err != nil && !apierrors.IsAlreadyExists(err) {

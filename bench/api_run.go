@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // apiRun is the frame every API workload runs in: connections, the
@@ -171,8 +172,15 @@ func (c APIListConfig) run(ctx context.Context) (*Result, error) {
 	var items atomic.Int64
 	begin, end := loop(ctx, c.common(), rec, "listing", c.Total, func(j int, _ int64) {
 		w := ws[j]
+		opts := metav1.ListOptions{ResourceVersion: c.ResourceVersion}
 		began := time.Now()
-		l, err := w.cs.CoreV1().Pods(c.Namespace).List(w.ctx, metav1.ListOptions{ResourceVersion: c.ResourceVersion})
+		if c.Raw {
+			_, err := w.cs.CoreV1().RESTClient().Get().Namespace(c.Namespace).Resource("pods").
+				VersionedParams(&opts, scheme.ParameterCodec).DoRaw(w.ctx)
+			w.observe(0, began, err)
+			return
+		}
+		l, err := w.cs.CoreV1().Pods(c.Namespace).List(w.ctx, opts)
 		w.observe(0, began, err)
 		if err == nil {
 			items.Store(int64(len(l.Items)))

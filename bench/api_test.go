@@ -185,6 +185,18 @@ func TestAPIWorkloads(t *testing.T) {
 				t.Errorf("rv %q: lists returned %d pods, want 30", rv, res.API.ListItems)
 			}
 		}
+		c := common("t-list-kept")
+		c.Keep = true
+		res, err := Run(ctx, APIListConfig{APICommon: c, Total: 3, Objects: 12})
+		check(t, res, err, 3)
+		c.Keep = false // the second run finds the pods kept and makes only the missing ones
+		res, err = Run(ctx, APIListConfig{APICommon: c, Total: 3, Objects: 15})
+		check(t, res, err, 3)
+		if res != nil && res.API.ListItems != 15 {
+			t.Errorf("after a kept run: lists returned %d pods, want 15", res.API.ListItems)
+		}
+		res, err = Run(ctx, APIListConfig{APICommon: common("t-list-raw"), Total: 3, Objects: 5, Raw: true})
+		check(t, res, err, 3)
 	})
 	t.Run("watch", func(t *testing.T) {
 		res, err := Run(ctx, APIWatchConfig{APICommon: common("t-watch"), Watchers: 20, WatchConns: 3, Writes: 11})

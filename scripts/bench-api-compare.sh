@@ -6,7 +6,7 @@
 # go to bench/results/api-<timestamp>/.
 #
 #   make bench-api              # full configuration (about 10 minutes on 2 cores)
-#   QUICK=1 make bench-api      # short: small totals, 1000 pods to list
+#   QUICK=1 make bench-api      # short (~75 s): small totals, 1000 pods to list
 #   KUBE_APISERVER_BIN=/path/to/kube-apiserver make bench-api
 #
 # kube-apiserver is $KUBE_APISERVER_BIN, else /work/peer/bin/kube-apiserver,
@@ -14,6 +14,9 @@
 # PORT DATA_DIR, which writes DATA_DIR/kubeconfig). Without it the second half
 # is skipped with a message and the table has Kelson's column only.
 #
+# Workloads: create, get, list (consistent "" and "0", decoded by client-go,
+# then "" with --raw: bytes not decoded, the client's decoding left out),
+# watch (fan-out with the delivery check), mix (with background watchers).
 # Measured per workload: requests (or events) per second, p50 and p99 from
 # the client, the server's summed RSS after the workload and its CPU time
 # per request, read from /proc by `kelson bench api --server-pid`. For
@@ -76,8 +79,9 @@ if [ "$QUICK" = 1 ]; then
 	WORKLOADS=(
 		"create|create --clients $CLIENTS --conns 4 --total 2000"
 		"get|get --clients $CLIENTS --conns 4 --total 4000 --objects 500"
-		"list-rv-empty|list --clients 1 --total 20 --objects 1000 --resource-version="
-		"list-rv-0|list --clients 1 --total 20 --objects 1000 --resource-version=0"
+		"list-rv-empty|list --clients 1 --total 20 --objects 1000 --resource-version= --namespace bench-list --keep"
+		"list-rv-0|list --clients 1 --total 20 --objects 1000 --resource-version=0 --namespace bench-list --keep"
+		"list-raw|list --clients 1 --total 20 --objects 1000 --resource-version= --raw --namespace bench-list"
 		"watch|watch --clients 10 --watchers 200 --watch-conns 4 --writes 100"
 		"mix|mix --clients $CLIENTS --conns 4 --total 3000 --objects 500 --watchers 10"
 	)
@@ -86,24 +90,27 @@ else
 	WORKLOADS=(
 		"create|create --clients $CLIENTS --conns 10 --total 20000"
 		"get|get --clients $CLIENTS --conns 10 --total 30000 --objects 1000"
-		"list-rv-empty|list --clients 1 --total 50 --objects 10000 --resource-version="
-		"list-rv-0|list --clients 1 --total 50 --objects 10000 --resource-version=0"
+		"list-rv-empty|list --clients 1 --total 50 --objects 10000 --resource-version= --namespace bench-list --keep"
+		"list-rv-0|list --clients 1 --total 50 --objects 10000 --resource-version=0 --namespace bench-list --keep"
+		"list-raw|list --clients 1 --total 50 --objects 10000 --resource-version= --raw --namespace bench-list"
 		"watch|watch --clients 10 --watchers 1000 --watch-conns 10 --writes 200"
 		"mix|mix --clients $CLIENTS --conns 10 --total 20000 --objects 1000 --watchers 10"
 	)
 fi
 
-# run_workloads SYSTEM KUBECONFIG PIDS: each workload in its own namespace,
-# JSON to $OUT/SYSTEM-NAME.json; the first PID's RSS after each workload to
-# $OUT/SYSTEM-NAME.rss (KiB).
+# run_workloads SYSTEM KUBECONFIG PIDS: each workload in its own namespace
+# (bench-NAME) unless it names one (the lists share their 10,000 pods, kept
+# until the last), JSON to $OUT/SYSTEM-NAME.json; the first PID's RSS after
+# each workload to $OUT/SYSTEM-NAME.rss (KiB).
 run_workloads() {
 	local sys=$1 kc=$2 pids=$3 w name args first=${3%%,*}
 	for w in "${WORKLOADS[@]}"; do
 		name=${w%%|*}
 		args=${w#*|}
+		case " $args " in *" --namespace "*) ;; *) args="$args --namespace bench-$name" ;; esac
 		log "  $sys: kelson bench api $args"
 		# shellcheck disable=SC2086
-		if ! "$KELSON" bench api $args --kubeconfig "$kc" --namespace "bench-$name" \
+		if ! "$KELSON" bench api $args --kubeconfig "$kc" \
 			--server-pid "$pids" --progress=false --json >"$OUT/$sys-$name.json" 2>"$OUT/$sys-$name.err"; then
 			log "  $sys $name failed: $(tail -3 "$OUT/$sys-$name.err")"
 		fi

@@ -16,7 +16,8 @@ deleted at the end with the pods the run made unless --keep):
           resources, env, ports and a probe)
   get     --objects pods preloaded, then gets of them by name, at random
   list    --objects pods preloaded, then lists of the whole namespace
-          (--resource-version "" for a consistent list, "0" for any state)
+          (--resource-version "" for a consistent list, "0" for any state;
+          --raw leaves the answers undecoded)
   watch   --watchers watches over --watch-conns connections, then --writes
           writes (creates, then updates); delivery latency per event and a
           check that every watcher got every event once, in order
@@ -138,6 +139,7 @@ the namespace in one answer (no limit): the latency is the full list's.`, 0,
 	addAPILoadFlags(f, &c.Total, &rate, "lists", "100")
 	f.IntVar(&c.Objects, "objects", 0, "pods preloaded (default 1000)")
 	f.StringVar(&c.ResourceVersion, "resource-version", "", `resourceVersion of the lists: "" consistent (from the watch cache once current), "0" any state`)
+	f.BoolVar(&c.Raw, "raw", false, "read the answers' bytes without decoding them: the latency without the client's decoding")
 	return cmd
 }
 
