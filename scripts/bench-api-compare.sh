@@ -62,6 +62,8 @@ $GO build -o "$KELSON" ./cmd/kelson
 
 OUT=bench/results/api-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
+# Other work on the machine skews every number here: say how busy it was.
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 
 # free_port N: the first port from PORT_BASE+N upwards nobody listens on.
 free_port() {
@@ -189,7 +191,8 @@ mut_p99() { field "$1" '[.kinds[] | select(.name == "create" or .name == "update
 {
 	printf '\nkelson bench api: kelson server vs kube-apiserver (on a kelson store), same client; %s\n' \
 		"$([ "$QUICK" = 1 ] && echo "QUICK configuration" || echo "full configuration")"
-	printf 'results in %s\n\n' "$OUT"
+	printf 'results in %s; %s cores; load average %s at the start, %s at the end\n\n' "$OUT" "$(nproc)" \
+		"$LOAD_START" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")"
 	printf '%-14s | %10s %9s %9s %9s %10s | %10s %9s %9s %9s %10s | %7s %7s %7s\n' \
 		workload "K qps" "K p50" "K p99" "K RSS" "K cpu/req" "P qps" "P p50" "P p99" "P RSS" "P cpu/req" "qps×" "p99×" "RSS×"
 	printf '%-14s | %10s %9s %9s %9s %10s | %10s %9s %9s %9s %10s | %7s %7s %7s\n' \
