@@ -74,12 +74,22 @@ bench-compare: build
 bench-big: build
 	BIG=only ./scripts/bench-compare.sh
 
+# bench-api: `kelson bench api` (create, get, list, watch, mix through
+# client-go) against `kelson server`, then against kube-apiserver
+# ($$KUBE_APISERVER_BIN, default /work/peer/bin/kube-apiserver; skipped when
+# absent) over a `kelson store`; a side-by-side table with ratios and idle RSS.
+# QUICK=1 for a short run (~2 min). Results in bench/results/api-<time>/.
+.PHONY: bench-api
+bench-api: build
+	QUICK=$(QUICK) ./scripts/bench-api-compare.sh
+
 # chaos: the robustness suite (package chaos) at length: three `kelson store`
 # processes under a client workload and injected faults (kills, partitions,
 # pauses, slow and failing disks, membership changes), the history checked
 # afterwards; plus its regression and bad-input tests, longer. `make test` runs
 # a short version. SEED=n (or random) reruns a schedule; DURATION is the fault
 # phase of TestChaos; RUN=regexp picks tests.
+QUICK    ?= 0
 SEED     ?= 1
 DURATION ?= 5m
 RUN      ?= .

@@ -1,6 +1,8 @@
 // Package bench measures an etcd v3 endpoint — a Kelson store or etcd
-// itself — through go.etcd.io/etcd/client/v3. It is what `kelson bench`
-// runs, and what Go benchmarks call to put a number on a change.
+// itself — through go.etcd.io/etcd/client/v3, and a Kubernetes API server —
+// `kelson server` or kube-apiserver — through client-go. It is what
+// `kelson bench` runs, and what Go benchmarks call to put a number on a
+// change.
 //
 // # Model
 //
@@ -22,6 +24,21 @@
 //	                   whole history; members' DbSize once it has settled
 //	ReadyConfig        time from a given moment (a member's start) to the
 //	                   first linearizable read it serves
+//
+// and, against a Kubernetes API server (APICommon instead of Common: a
+// kubeconfig, a namespace, protobuf or JSON; pods of ~1.5 KB):
+//
+//	APICreateConfig    create pods
+//	APIGetConfig       get preloaded pods by name
+//	APIListConfig      list every pod of a namespace of N preloaded ones
+//	APIWatchConfig     W watchers over C connections, then creates and
+//	                   updates; delivery latency and the CheckOrder check
+//	APIMixConfig       create/update/get/list/delete with watchers
+//
+// With APICommon.ServerPIDs the API workloads also report the server
+// processes' RSS and CPU time per request, read from /proc before and after
+// the measured phase (ProcessStats). The op-driving loop, pacer, recorder,
+// Histogram, Result and reports are shared with the etcd workloads.
 //
 // Every Config embeds Common: endpoints, connections, clients, rate,
 // target-leader. The flags of `kelson bench` map one to one onto these

@@ -144,17 +144,26 @@ func randomBytes(rng *rand.Rand, n int) []byte {
 // last completion.
 func drive(ctx context.Context, c Common, cs *conns, rec *recorder, phase string, total int64,
 	keySize, valSize int, op func(w *worker, i int64)) (begin, end time.Duration) {
-	var next, done atomic.Int64
-	stop := track(c.Progress, phase, total, &done)
-	defer stop()
 	workers := make([]*worker, c.Clients)
 	for j := range workers {
 		workers[j] = newWorker(ctx, j, c.Seed, cs, rec, keySize, valSize)
 	}
+	return loop(ctx, c, rec, phase, total, func(j int, i int64) { op(workers[j], i) })
+}
+
+// loop is drive without a store client: c.Clients goroutines (client j
+// calls op(j, i)) take operation numbers 0..total-1 from a shared counter,
+// paced at c.Rate, reporting progress as phase. It returns when all are
+// done or ctx is cancelled; begin and end are offsets from rec.start.
+func loop(ctx context.Context, c Common, rec *recorder, phase string, total int64,
+	op func(j int, i int64)) (begin, end time.Duration) {
+	var next, done atomic.Int64
+	stop := track(c.Progress, phase, total, &done)
+	defer stop()
 	p := newPacer(c.Rate)
 	begin = time.Since(rec.start)
 	var wg sync.WaitGroup
-	for _, w := range workers {
+	for j := 0; j < c.Clients; j++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -163,7 +172,7 @@ func drive(ctx context.Context, c Common, cs *conns, rec *recorder, phase string
 				if i >= total || p.wait(ctx, i) != nil {
 					return
 				}
-				op(w, i)
+				op(j, i)
 				done.Add(1)
 			}
 		}()

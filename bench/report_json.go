@@ -26,6 +26,7 @@ type jsonResult struct {
 	Watch       *jsonWatch       `json:"watch,omitempty"`
 	Compact     *jsonCompact     `json:"compact,omitempty"`
 	Ready       *jsonReady       `json:"ready,omitempty"`
+	API         *jsonAPI         `json:"api,omitempty"`
 	Interrupted bool             `json:"interrupted"`
 	Timeline    []jsonWindow     `json:"timeline"`
 	Histogram   []jsonBucket     `json:"histogram"`
@@ -161,6 +162,9 @@ func WriteJSON(w io.Writer, r *Result) error {
 	}
 	if rs := r.Ready; rs != nil {
 		j.Ready = &jsonReady{Served: rs.Served, ReadyS: rs.Ready.Seconds(), Attempts: rs.Attempts}
+	}
+	if r.API != nil {
+		j.API = toJSONAPI(r.API)
 	}
 	for _, win := range r.Timeline {
 		j.Timeline = append(j.Timeline, jsonWindow{StartS: win.Start.Seconds(), Ops: win.Ops, Errors: win.Errors,

@@ -91,6 +91,9 @@ func WriteText(w io.Writer, r *Result) error {
 	if cs := r.Compact; cs != nil {
 		writeCompactText(p, cs)
 	}
+	if r.API != nil {
+		writeAPIText(p, r.API)
+	}
 	if rs := r.Ready; rs != nil {
 		if rs.Served {
 			p("\nReady: served a linearizable read %.3fs after the start, at attempt %d\n", rs.Ready.Seconds(), rs.Attempts)

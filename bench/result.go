@@ -7,8 +7,9 @@ import "time"
 // workloads), per-kind digests, a timeline and the latency histogram.
 type Result struct {
 	// Workload is the name: "put", "range", "txn-put", "txn-mixed",
-	// "watch", "watch-latency", "lease-churn", "k8s-mix", "compact" or
-	// "ready".
+	// "watch", "watch-latency", "lease-churn", "k8s-mix", "compact",
+	// "ready", or one of the API workloads' "api-create", "api-get",
+	// "api-list", "api-watch", "api-mix".
 	Workload string
 	// Config is the workload's Config with its defaults filled in (the
 	// seed used included).
@@ -45,6 +46,9 @@ type Result struct {
 	// Compact is set by the compact workload, Ready by the ready workload.
 	Compact *CompactStats
 	Ready   *ReadyStats
+	// API is set by the Kubernetes API workloads (api-create, api-get,
+	// api-list, api-watch, api-mix).
+	API *APIStats
 	// Interrupted is set when the context was cancelled before the run
 	// finished: the numbers cover what ran.
 	Interrupted bool

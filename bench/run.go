@@ -7,7 +7,9 @@ import (
 
 // Workload is a benchmark's configuration: PutConfig, RangeConfig,
 // TxnPutConfig, TxnMixedConfig, WatchConfig, WatchLatencyConfig,
-// LeaseChurnConfig, K8sMixConfig, CompactConfig or ReadyConfig. Run runs it.
+// LeaseChurnConfig, K8sMixConfig, CompactConfig, ReadyConfig, or an API
+// workload (APICreateConfig, APIGetConfig, APIListConfig, APIWatchConfig,
+// APIMixConfig). Run runs it.
 type Workload interface {
 	// run fills in the defaults, validates and runs the workload.
 	run(ctx context.Context) (*Result, error)
@@ -15,8 +17,9 @@ type Workload interface {
 
 // Run runs workload w against the endpoints it names and returns its
 // result. Request failures do not stop a run: they are counted in
-// Result.Errors. Run fails only on a bad configuration (ErrBadConfig) or
-// when it cannot reach the endpoints (ErrUnreachable, ErrNoLeader).
+// Result.Errors. Run fails only on a bad configuration (ErrBadConfig), when
+// it cannot reach the endpoints (ErrUnreachable, ErrNoLeader), or, for an
+// API workload, when it cannot make its namespace or preload its pods.
 // Cancelling ctx ends the run early with the numbers so far and
 // Result.Interrupted set.
 func Run(ctx context.Context, w Workload) (*Result, error) {

@@ -26,6 +26,9 @@ text histogram; --json prints it as JSON instead. --out writes a
 self-contained chart (.html or .svg) of latency over time and the histogram.
 A progress bar is drawn on stderr when stderr is a terminal.
 
+"kelson bench api" benchmarks a Kubernetes API server instead, through
+client-go (see kelson bench api --help).
+
 Request errors are counted and reported, never retried. The exit code is 1
 if every request failed or a watch workload saw events missing, duplicated
 or out of order; 2 for a bad flag.`
@@ -84,7 +87,7 @@ func newBenchCommand() *cobra.Command {
 	cmd.AddCommand(
 		benchPutCommand(o), benchRangeCommand(o), benchTxnPutCommand(o), benchTxnMixedCommand(o),
 		benchWatchCommand(o), benchWatchLatencyCommand(o), benchLeaseChurnCommand(o), benchK8sMixCommand(o),
-		benchCompactCommand(o), benchReadyCommand(o),
+		benchCompactCommand(o), benchReadyCommand(o), benchAPICommand(o),
 	)
 	return cmd
 }
