@@ -11,8 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// discoveryDocs are the discovery documents, built once from the served
-// kinds (they never change while the server runs).
+// discoveryDocs are the discovery documents of one resource table, built
+// once from it (a new table builds its own).
 type discoveryDocs struct {
 	versions    *metav1.APIVersions
 	groups      *metav1.APIGroupList
@@ -30,7 +30,7 @@ func storageVersionHash(gvk schema.GroupVersionKind) string {
 	return base64.StdEncoding.EncodeToString(sum[:8])
 }
 
-func (s *Server) buildDiscovery() *discoveryDocs {
+func buildDiscovery(t *resourceTable) *discoveryDocs {
 	d := &discoveryDocs{
 		versions:    &metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: []string{"v1"}},
 		groups:      &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}},
@@ -41,7 +41,7 @@ func (s *Server) buildDiscovery() *discoveryDocs {
 	d.versions.ServerAddressByClientCIDRs = []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: ""}}
 	aggGroups := map[string]*apidiscoveryv2.APIGroupDiscovery{}
 	var groupOrder []string
-	for _, r := range s.order {
+	for _, r := range t.order {
 		k := r.kind
 		gv := k.GVK.GroupVersion()
 		list := d.resources[gv]
@@ -135,13 +135,12 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
-	s.discoveryOnce.Do(func() { s.discovery = s.buildDiscovery() })
-	d := s.discovery
+	d := s.resources().docs(s)
 	var obj runtime.Object
 	legacy := parts[0] == "api"
 	switch {
 	case len(parts) == 1:
-		out, err := s.negotiate(r)
+		out, err := s.negotiate(r, nil)
 		if err != nil {
 			s.writeError(w, r, err)
 			return true
@@ -180,7 +179,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 	default:
 		return false
 	}
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return true

@@ -23,7 +23,7 @@ import (
 // serveGet: GET of one object. resourceVersion "" reads the store
 // (linearizable); any other value may be served from the watch cache.
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (sel selector) matcher(res *resource) func(runtime.Object) bool {
 // continue token) and resourceVersionMatch=Exact, which read the store at
 // one revision so that every page is of the same snapshot.
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}

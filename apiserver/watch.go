@@ -32,7 +32,7 @@ const initialEventsEnd = "k8s.io/initial-events-end"
 //	rv "" or "0" (legacy): the current state as ADDED events, then changes.
 //	rv N: the changes after N; 410 Gone if N is older than the history.
 func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,9 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, res *resourc
 	if err != nil {
 		return nil, err
 	}
+	if res.custom() && info.MediaType == mediaProtobuf {
+		return nil, unsupportedMediaTypeMsg("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (custom resources are not read as protobuf)")
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return nil, err
@@ -130,7 +133,7 @@ func strictErrors(err error) []string {
 
 // serveCreate: POST to a collection.
 func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -152,6 +155,9 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, res *resour
 // createObject runs the whole create path on obj (the caller's): checks,
 // defaults, validation, managed fields, allocations, the txn.
 func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj runtime.Object, opts writeOptions) (runtime.Object, error) {
+	if c := res.kind.Custom; c != nil && c.Terminating {
+		return nil, apierrors.NewMethodNotSupported(res.groupResource(), "create: the CustomResourceDefinition "+c.CRD+" is being deleted")
+	}
 	m := metaOf(obj)
 	if res.kind.Namespaced {
 		switch {
@@ -204,7 +210,7 @@ func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj
 
 // update: PUT of an object (or of its /status or /finalize).
 func (s *Server) update(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo, subresource string) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}

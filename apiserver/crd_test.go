@@ -1,0 +1,417 @@
+package apiserver
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelson-dev/kelson/apiserver/storage"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+)
+
+const widgetCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: [wd]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+      scale:
+        specReplicasPath: .spec.replicas
+        statusReplicasPath: .status.replicas
+    additionalPrinterColumns:
+    - name: Size
+      type: string
+      jsonPath: .spec.size
+    - name: Replicas
+      type: integer
+      jsonPath: .spec.replicas
+    schema:
+      openAPIV3Schema:
+        type: object
+        description: A Widget is a test resource.
+        properties:
+          spec:
+            type: object
+            description: The desired widget.
+            required: [size]
+            properties:
+              size:
+                type: string
+                description: How big the widget is.
+                enum: [small, large]
+              replicas:
+                type: integer
+                minimum: 0
+                default: 1
+              color:
+                type: string
+                default: blue
+              labels:
+                type: object
+                additionalProperties:
+                  type: string
+              free:
+                type: object
+                x-kubernetes-preserve-unknown-fields: true
+          status:
+            type: object
+            properties:
+              replicas:
+                type: integer
+`
+
+var widgetGVR = schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "widgets"}
+
+func widget(name string, spec map[string]interface{}) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": "example.com/v1", "kind": "Widget",
+		"metadata": map[string]interface{}{"name": name},
+		"spec":     spec,
+	}}
+}
+
+// createWidgetCRD creates the Widget CRD and waits for it to be
+// established and its resource served.
+func createWidgetCRD(t *testing.T, ts *testServer) (apiextclient.Interface, dynamic.Interface) {
+	t.Helper()
+	ctx := context.Background()
+	ext, err := apiextclient.NewForConfig(ts.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(ts.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict([]byte(widgetCRD), &crd); err != nil {
+		t.Fatal(err)
+	}
+	created, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, &crd, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create CRD: %v", err)
+	}
+	if !contains(created.Finalizers, "customresourcecleanup.apiextensions.k8s.io") || created.Spec.Names.ListKind != "WidgetList" {
+		t.Fatalf("CRD not defaulted: finalizers %v listKind %q", created.Finalizers, created.Spec.Names.ListKind)
+	}
+	waitFor(t, "CRD established", func() bool {
+		c, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		for _, cond := range c.Status.Conditions {
+			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+				return c.Status.AcceptedNames.Kind == "Widget"
+			}
+		}
+		return false
+	})
+	waitFor(t, "widgets served", func() bool {
+		_, err := dyn.Resource(widgetGVR).Namespace("default").List(ctx, metav1.ListOptions{})
+		return err == nil
+	})
+	return ext, dyn
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCustomResources(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ts *testServer) {
+		ctx := context.Background()
+		ext, dyn := createWidgetCRD(t, ts)
+		widgets := dyn.Resource(widgetGVR).Namespace("default")
+
+		// Discovery lists the resource.
+		rl, err := ts.client.Discovery().ServerResourcesForGroupVersion("example.com/v1")
+		if err != nil || len(rl.APIResources) == 0 || rl.APIResources[0].Name != "widgets" {
+			t.Fatalf("discovery: %v %+v", err, rl)
+		}
+		_, lists, err := ts.client.Discovery().ServerGroupsAndResources()
+		if err != nil {
+			t.Fatalf("aggregated discovery: %v", err)
+		}
+		found := false
+		for _, l := range lists {
+			for _, r := range l.APIResources {
+				found = found || (l.GroupVersion == "example.com/v1" && r.Name == "widgets")
+			}
+		}
+		if !found {
+			t.Fatalf("aggregated discovery lacks widgets")
+		}
+
+		// A watch from now on.
+		w, err := widgets.Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		defer w.Stop()
+
+		// Create: defaults applied, unknown fields pruned, metadata set.
+		in := widget("w1", map[string]interface{}{"size": "small", "bogus": "x",
+			"free": map[string]interface{}{"anything": "kept"}})
+		in.Object["extra"] = "pruned"
+		got, err := widgets.Create(ctx, in, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if got.GetUID() == "" || got.GetGeneration() != 1 || got.GetResourceVersion() == "" {
+			t.Fatalf("metadata: %v", got.Object["metadata"])
+		}
+		spec := got.Object["spec"].(map[string]interface{})
+		if spec["replicas"] != int64(1) || spec["color"] != "blue" {
+			t.Fatalf("defaults not applied: %v", spec)
+		}
+		if _, ok := spec["bogus"]; ok {
+			t.Fatalf("unknown field not pruned: %v", spec)
+		}
+		if _, ok := got.Object["extra"]; ok {
+			t.Fatalf("unknown root field not pruned: %v", got.Object)
+		}
+		if v, _, _ := unstructured.NestedString(got.Object, "spec", "free", "anything"); v != "kept" {
+			t.Fatalf("preserved field dropped: %v", spec)
+		}
+		select {
+		case ev := <-w.ResultChan():
+			if ev.Type != watch.Added || ev.Object.(*unstructured.Unstructured).GetName() != "w1" {
+				t.Fatalf("watch event %v", ev)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no watch event")
+		}
+
+		// Schema violations are field errors.
+		_, err = widgets.Create(ctx, widget("bad", map[string]interface{}{"size": "huge", "replicas": "three"}), metav1.CreateOptions{})
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string"`) ||
+			!strings.Contains(err.Error(), `spec.size: Unsupported value: "huge"`) {
+			t.Fatalf("want schema errors, got %v", err)
+		}
+		_, err = widgets.Create(ctx, widget("bad", map[string]interface{}{"replicas": int64(2)}), metav1.CreateOptions{})
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.size: Required value") {
+			t.Fatalf("want required error, got %v", err)
+		}
+
+		// Update: generation goes up on spec changes, not on metadata.
+		got.Object["spec"].(map[string]interface{})["size"] = "large"
+		upd, err := widgets.Update(ctx, got, metav1.UpdateOptions{})
+		if err != nil || upd.GetGeneration() != 2 {
+			t.Fatalf("update: %v gen %d", err, upd.GetGeneration())
+		}
+		if _, err := widgets.Update(ctx, got, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
+			t.Fatalf("stale update: want Conflict, got %v", err)
+		}
+		upd.SetLabels(map[string]string{"a": "b"})
+		upd, err = widgets.Update(ctx, upd, metav1.UpdateOptions{})
+		if err != nil || upd.GetGeneration() != 2 {
+			t.Fatalf("metadata update: %v gen %d", err, upd.GetGeneration())
+		}
+
+		// Patches: merge and JSON; strategic merge is 415.
+		p, err := widgets.Patch(ctx, "w1", types.MergePatchType, []byte(`{"spec":{"replicas":3}}`), metav1.PatchOptions{})
+		if err != nil || p.Object["spec"].(map[string]interface{})["replicas"] != int64(3) {
+			t.Fatalf("merge patch: %v", err)
+		}
+		if _, err := widgets.Patch(ctx, "w1", types.JSONPatchType, []byte(`[{"op":"replace","path":"/spec/color","value":"red"}]`), metav1.PatchOptions{}); err != nil {
+			t.Fatalf("json patch: %v", err)
+		}
+		if _, err := widgets.Patch(ctx, "w1", types.StrategicMergePatchType, []byte(`{"spec":{"replicas":4}}`), metav1.PatchOptions{}); !apierrors.IsUnsupportedMediaType(err) {
+			t.Fatalf("strategic merge patch: want 415, got %v", err)
+		}
+		if _, err := widgets.Patch(ctx, "w1", types.MergePatchType, []byte(`{"spec":{"replicas":-1}}`), metav1.PatchOptions{}); !apierrors.IsInvalid(err) {
+			t.Fatalf("patch below minimum: want Invalid, got %v", err)
+		}
+
+		// Server-side apply creates and updates.
+		applied := widget("w2", map[string]interface{}{"size": "large"})
+		a, err := widgets.Apply(ctx, "w2", applied, metav1.ApplyOptions{FieldManager: "test"})
+		if err != nil || len(a.GetManagedFields()) == 0 {
+			t.Fatalf("apply create: %v", err)
+		}
+		applied.Object["spec"].(map[string]interface{})["replicas"] = int64(5)
+		if a, err = widgets.Apply(ctx, "w2", applied, metav1.ApplyOptions{FieldManager: "test"}); err != nil || a.Object["spec"].(map[string]interface{})["replicas"] != int64(5) {
+			t.Fatalf("apply update: %v", err)
+		}
+
+		// Status: a write to the resource ignores status; /status writes it.
+		st := a.DeepCopy()
+		st.Object["status"] = map[string]interface{}{"replicas": int64(5)}
+		st, err = widgets.UpdateStatus(ctx, st, metav1.UpdateOptions{})
+		if err != nil || st.Object["status"] == nil || st.GetGeneration() != a.GetGeneration() {
+			t.Fatalf("update status: %v", err)
+		}
+		st.Object["status"] = map[string]interface{}{"replicas": int64(1)}
+		st, err = widgets.Update(ctx, st, metav1.UpdateOptions{})
+		if r, _, _ := unstructured.NestedInt64(st.Object, "status", "replicas"); err != nil || r != 5 {
+			t.Fatalf("main update changed status: %v %v", err, st.Object["status"])
+		}
+
+		// Scale.
+		sc, err := widgets.Get(ctx, "w2", metav1.GetOptions{}, "scale")
+		if err != nil {
+			t.Fatalf("get scale: %v", err)
+		}
+		if r, _, _ := unstructured.NestedInt64(sc.Object, "spec", "replicas"); r != 5 {
+			t.Fatalf("scale: %v", sc.Object)
+		}
+		if r, _, _ := unstructured.NestedInt64(sc.Object, "status", "replicas"); r != 5 {
+			t.Fatalf("scale status: %v", sc.Object)
+		}
+		if _, err := widgets.Patch(ctx, "w2", types.MergePatchType, []byte(`{"spec":{"replicas":7}}`), metav1.PatchOptions{}, "scale"); err != nil {
+			t.Fatalf("patch scale: %v", err)
+		}
+		if g, _ := widgets.Get(ctx, "w2", metav1.GetOptions{}); g.Object["spec"].(map[string]interface{})["replicas"] != int64(7) {
+			t.Fatalf("scale not written: %v", g.Object["spec"])
+		}
+
+		// Protobuf is refused both ways.
+		raw := ts.client.Discovery().RESTClient()
+		err = raw.Get().AbsPath("/apis/example.com/v1/namespaces/default/widgets/w1").
+			SetHeader("Accept", "application/vnd.kubernetes.protobuf").Do(ctx).Error()
+		if !apierrors.IsNotAcceptable(err) {
+			t.Fatalf("protobuf get: want 406, got %v", err)
+		}
+
+		// List, table, delete, deletecollection.
+		l, err := widgets.List(ctx, metav1.ListOptions{})
+		if err != nil || len(l.Items) != 2 || l.GetKind() != "WidgetList" {
+			t.Fatalf("list: %v %d", err, len(l.Items))
+		}
+		tbl := &metav1.Table{}
+		if err := raw.Get().AbsPath("/apis/example.com/v1/namespaces/default/widgets").
+			SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").Do(ctx).Into(tbl); err != nil {
+			t.Fatalf("table: %v", err)
+		}
+		if len(tbl.ColumnDefinitions) != 3 || tbl.ColumnDefinitions[1].Name != "Size" || len(tbl.Rows) != 2 || tbl.Rows[0].Cells[1] != "large" {
+			t.Fatalf("table: %+v", tbl)
+		}
+		if err := widgets.Delete(ctx, "w1", metav1.DeleteOptions{}); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		if _, err := widgets.Get(ctx, "w1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("get deleted: %v", err)
+		}
+		for _, n := range []string{"w3", "w4"} {
+			wd := widget(n, map[string]interface{}{"size": "small"})
+			wd.SetLabels(map[string]string{"batch": "x"})
+			if _, err := widgets.Create(ctx, wd, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := widgets.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "batch=x"}); err != nil {
+			t.Fatalf("deletecollection: %v", err)
+		}
+		if l, _ = widgets.List(ctx, metav1.ListOptions{}); len(l.Items) != 1 {
+			t.Fatalf("after deletecollection: %d items", len(l.Items))
+		}
+
+		// Deleting the CRD deletes its custom resources and stops serving.
+		if err := ext.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, "widgets.example.com", metav1.DeleteOptions{}); err != nil {
+			t.Fatalf("delete CRD: %v", err)
+		}
+		waitFor(t, "CRD gone", func() bool {
+			_, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, "widgets.example.com", metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		waitFor(t, "widgets 404", func() bool {
+			_, err := widgets.List(ctx, metav1.ListOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		resp, err := ts.srv.cfg.Store.Range(ctx, rangeReq("/registry/example.com/widgets/"))
+		if err != nil || len(resp.Kvs) != 0 {
+			t.Fatalf("custom resources left in the store: %v %d", err, len(resp.Kvs))
+		}
+		if _, err := ts.client.Discovery().ServerResourcesForGroupVersion("example.com/v1"); !apierrors.IsNotFound(err) {
+			t.Fatalf("discovery after delete: %v", err)
+		}
+	})
+}
+
+func TestCRDValidation(t *testing.T) {
+	ts := newTestServer(t, startMember(t))
+	ext, err := apiextclient.NewForConfig(ts.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict([]byte(widgetCRD), &crd); err != nil {
+		t.Fatal(err)
+	}
+	bad := crd.DeepCopy()
+	bad.Name = "gadgets.example.com"
+	bad.Spec.Versions[0].Storage = false
+	bad.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"] = apiextensionsv1.JSONSchemaProps{}
+	_, err = ext.ApiextensionsV1().CustomResourceDefinitions().Create(context.Background(), bad, metav1.CreateOptions{})
+	for _, want := range []string{
+		`metadata.name: Invalid value: "gadgets.example.com": must be spec.names.plural+"."+spec.group`,
+		"spec.versions: Invalid value",
+		"must have exactly one version marked as storage version",
+		"spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields",
+	} {
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("want %q in %v", want, err)
+		}
+	}
+	// A CRD whose names clash with an older CRD's is not accepted.
+	createWidgetCRD(t, ts)
+	clash := crd.DeepCopy()
+	clash.Name = "gizmos.example.com"
+	clash.Spec.Names = apiextensionsv1.CustomResourceDefinitionNames{Plural: "gizmos", Kind: "Widget"}
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(context.Background(), clash, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create clashing CRD: %v", err)
+	}
+	waitFor(t, "NamesAccepted False", func() bool {
+		c, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(context.Background(), clash.Name, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		for _, cond := range c.Status.Conditions {
+			if cond.Type == apiextensionsv1.NamesAccepted {
+				return cond.Status == apiextensionsv1.ConditionFalse
+			}
+		}
+		return false
+	})
+	if _, err := ts.client.Discovery().ServerResourcesForGroupVersion("example.com/v1"); err != nil {
+		t.Fatal(err)
+	}
+	dyn, _ := dynamic.NewForConfig(ts.config)
+	if _, err := dyn.Resource(widgetGVR.GroupVersion().WithResource("gizmos")).Namespace("default").List(context.Background(), metav1.ListOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a CRD without accepted names is served: %v", err)
+	}
+}
+
+func rangeReq(prefix string) *pb.RangeRequest {
+	return &pb.RangeRequest{Key: []byte(prefix), RangeEnd: storage.PrefixEnd([]byte(prefix))}
+}
