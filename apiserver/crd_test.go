@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +171,21 @@ func TestCustomResources(t *testing.T) {
 		}
 		if !found {
 			t.Fatalf("aggregated discovery lacks widgets")
+		}
+
+		// OpenAPI v3 and v2 describe the kind.
+		for _, path := range []string{"/openapi/v3/apis/example.com/v1", "/openapi/v2", "/openapi/v3/apis/apiextensions.k8s.io/v1"} {
+			body, err := ts.client.Discovery().RESTClient().Get().AbsPath(path).Do(ctx).Raw()
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			want := "com.example.v1.Widget"
+			if strings.Contains(path, "apiextensions") {
+				want = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"
+			}
+			if !strings.Contains(string(body), want) {
+				t.Fatalf("%s lacks %s", path, want)
+			}
 		}
 
 		// A watch from now on.
@@ -414,4 +430,45 @@ func TestCRDValidation(t *testing.T) {
 
 func rangeReq(prefix string) *pb.RangeRequest {
 	return &pb.RangeRequest{Key: []byte(prefix), RangeEnd: storage.PrefixEnd([]byte(prefix))}
+}
+
+// Three API servers over one store: a CRD created through one is served
+// by all three, and its deletion through another stops all three.
+func TestCRDThreeServers(t *testing.T) {
+	stores := startCluster(t, 3)
+	servers := make([]*testServer, 3)
+	for i, st := range stores {
+		servers[i] = newTestServer(t, st)
+	}
+	ctx := context.Background()
+	ext, _ := createWidgetCRD(t, servers[0])
+	for i, ts := range servers {
+		dyn, err := dynamic.NewForConfig(ts.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "through-" + string(rune('a'+i))
+		waitFor(t, "widgets served on every server", func() bool {
+			_, err := dyn.Resource(widgetGVR).Namespace("default").Create(ctx, widget(name, map[string]interface{}{"size": "small"}), metav1.CreateOptions{})
+			return err == nil
+		})
+		if got, err := dyn.Resource(widgetGVR).Namespace("default").Get(ctx, name, metav1.GetOptions{}); err != nil || got.Object["spec"].(map[string]interface{})["replicas"] != int64(1) {
+			t.Fatalf("server %d: %v", i, err)
+		}
+	}
+	ext2, err := apiextclient.NewForConfig(servers[1].config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ext
+	if err := ext2.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, "widgets.example.com", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, ts := range servers {
+		dyn, _ := dynamic.NewForConfig(ts.config)
+		waitFor(t, fmt.Sprintf("widgets gone from server %d", i), func() bool {
+			_, err := dyn.Resource(widgetGVR).Namespace("default").List(ctx, metav1.ListOptions{})
+			return apierrors.IsNotFound(err)
+		})
+	}
 }

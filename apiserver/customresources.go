@@ -2,17 +2,20 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/kelson-dev/kelson/apiserver/kinds"
+	"github.com/kelson-dev/kelson/apiserver/openapi"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 // The CRD registrar: one goroutine per Server (runCRDs) follows the CRD
@@ -363,6 +366,26 @@ func (s *Server) finishCRD(ctx context.Context, crd *apiextensionsv1.CustomResou
 	return err
 }
 
-// setOpenAPIExtra hands the custom resources' schemas to the OpenAPI
-// service (openapi.Service.SetExtra).
-func (s *Server) setOpenAPIExtra() {}
+// setOpenAPIExtra hands the custom resources of the current table, with
+// their schemas, to the OpenAPI service (openapi.Service.SetExtra).
+func (s *Server) setOpenAPIExtra() {
+	var extra []openapi.Extra
+	for _, r := range s.resources().order {
+		c := r.kind.Custom
+		if c == nil {
+			continue
+		}
+		e := openapi.Extra{Resource: openapi.Resource{GVK: r.kind.GVK, Resource: r.kind.Resource, Namespaced: r.kind.Namespaced,
+			Subresources: subresourcesOf(r.kind), ListKind: r.listGVK().Kind, Custom: true}}
+		if c.Schema != nil {
+			if b, err := json.Marshal(c.Schema); err == nil {
+				var sch spec.Schema
+				if err := sch.UnmarshalJSON(b); err == nil {
+					e.Schema = &sch
+				}
+			}
+		}
+		extra = append(extra, e)
+	}
+	s.openapi.SetExtra(extra)
+}

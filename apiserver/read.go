@@ -238,7 +238,7 @@ func (s *Server) respondList(w http.ResponseWriter, r *http.Request, out output,
 	lacc.SetResourceVersion(lm.ResourceVersion)
 	lacc.SetContinue(continue_)
 	lacc.SetRemainingItemCount(remaining)
-	list.GetObjectKind().SetGroupVersionKind(res.gvk().GroupVersion().WithKind(res.gvk().Kind + "List"))
+	list.GetObjectKind().SetGroupVersionKind(res.listGVK())
 	s.writeObject(w, r, out, http.StatusOK, list)
 	return nil
 }

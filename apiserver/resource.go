@@ -44,6 +44,15 @@ func (r *resource) custom() bool { return r.kind.Custom != nil }
 
 func (r *resource) gvk() schema.GroupVersionKind { return r.kind.GVK }
 
+// listGVK is the kind of the resource's lists (a CRD's listKind for custom
+// resources).
+func (r *resource) listGVK() schema.GroupVersionKind {
+	if r.custom() {
+		return r.kind.NewList().GetObjectKind().GroupVersionKind()
+	}
+	return r.kind.GVK.GroupVersion().WithKind(r.kind.GVK.Kind + "List")
+}
+
 func (r *resource) groupResource() schema.GroupResource {
 	return schema.GroupResource{Group: r.kind.GVK.Group, Resource: r.kind.Resource}
 }

@@ -101,9 +101,6 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.builtin = append(s.builtin, r)
-		if k.GVK.Group == "apiextensions.k8s.io" {
-			continue // no generated schema in client-go's scheme (see openapi.Service.SetExtra)
-		}
 		specs = append(specs, openapi.Resource{GVK: k.GVK, Resource: k.Resource, Namespaced: k.Namespaced,
 			Subresources: subresourcesOf(k), ListKind: k.GVK.Kind + "List"})
 	}

@@ -186,7 +186,11 @@ func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj
 		setTypeMeta(empty, res)
 		obj = res.fields.UpdateNoErrors(empty, obj, opts.fieldManager)
 	}
+	base := obj
 	for attempt := 0; ; attempt++ {
+		// Each attempt allocates afresh on a copy: values allocated by a
+		// lost attempt are not the client's to keep.
+		obj := base.DeepCopyObject()
 		alloc, err := s.allocate(ctx, res, obj, nil)
 		if err != nil {
 			return nil, err
@@ -201,7 +205,7 @@ func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj
 		case errors.Is(err, errAllocationRace) && attempt < 8:
 			continue
 		case apierrors.IsAlreadyExists(err) && generated && attempt < 8:
-			metaOf(obj).SetName(metaOf(obj).GetGenerateName() + nameSuffix())
+			metaOf(base).SetName(metaOf(base).GetGenerateName() + nameSuffix())
 			continue
 		}
 		return nil, err

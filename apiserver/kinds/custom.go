@@ -69,6 +69,7 @@ func customKind(crd *apiextensionsv1.CustomResourceDefinition, v apiextensionsv1
 			Terminating: crd.DeletionTimestamp != nil},
 	}
 	if v.Schema != nil && v.Schema.OpenAPIV3Schema != nil {
+		k.Custom.Schema = v.Schema.OpenAPIV3Schema.DeepCopy()
 		sch, err := NewCustomSchema(v.Schema.OpenAPIV3Schema)
 		if err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package kinds
 
 import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -99,6 +100,9 @@ type Custom struct {
 	StorageVersion string
 	// Terminating: the CRD is being deleted; new objects are refused.
 	Terminating bool
+	// Schema is the version's openAPIV3Schema (nil if none), for the
+	// OpenAPI documents. Shared: read-only.
+	Schema *apiextensionsv1.JSONSchemaProps
 }
 
 // Scale reads and writes the replica counts of a kind with a scale
