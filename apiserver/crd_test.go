@@ -472,3 +472,94 @@ func TestCRDThreeServers(t *testing.T) {
 		})
 	}
 }
+
+const gadgetCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Cluster
+  names: {plural: gadgets, kind: Gadget}
+  versions:
+  - name: v1beta1
+    served: true
+    storage: false
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer, maximum: 10}}}
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer, maximum: 10}}}
+`
+
+// A cluster-scoped CRD with two served versions: objects are stored at the
+// storage version (JSON, kube-apiserver's key layout) and read at either;
+// discovery prefers v1; fieldValidation=Strict refuses unknown fields.
+func TestCRDVersions(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, ts *testServer) {
+		ctx := context.Background()
+		ext, err := apiextclient.NewForConfig(ts.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := yaml.UnmarshalStrict([]byte(gadgetCRD), &crd); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, &crd, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		dyn, _ := dynamic.NewForConfig(ts.config)
+		beta := dyn.Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1beta1", Resource: "gadgets"})
+		v1 := dyn.Resource(schema.GroupVersionResource{Group: "example.com", Version: "v1", Resource: "gadgets"})
+		g := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "example.com/v1beta1", "kind": "Gadget",
+			"metadata": map[string]interface{}{"name": "g1", "bogusMeta": "x"}, "spec": map[string]interface{}{"size": int64(3)}}}
+		waitFor(t, "gadgets served", func() bool {
+			_, err := beta.Create(ctx, g, metav1.CreateOptions{})
+			return err == nil
+		})
+		got, err := v1.Get(ctx, "g1", metav1.GetOptions{})
+		if err != nil || got.GetAPIVersion() != "example.com/v1" || got.GetNamespace() != "" {
+			t.Fatalf("get at v1: %v %v", err, got)
+		}
+		if md := got.Object["metadata"].(map[string]interface{}); md["bogusMeta"] != nil {
+			t.Fatalf("metadata not pruned: %v", md)
+		}
+		resp, err := ts.srv.cfg.Store.Range(ctx, rangeReq("/registry/example.com/gadgets/g1"))
+		if err != nil || len(resp.Kvs) != 1 || !strings.Contains(string(resp.Kvs[0].Value), `"apiVersion":"example.com/v1"`) {
+			t.Fatalf("stored: %v %q", err, resp.Kvs)
+		}
+		grp, err := ts.client.Discovery().ServerGroups()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, gr := range grp.Groups {
+			if gr.Name == "example.com" && (gr.PreferredVersion.Version != "v1" || len(gr.Versions) != 2) {
+				t.Fatalf("discovery group: %+v", gr)
+			}
+		}
+		g2 := g.DeepCopy()
+		g2.SetName("g2")
+		g2.SetAPIVersion("example.com/v1")
+		unstructured.RemoveNestedField(g2.Object, "metadata", "bogusMeta")
+		g2.Object["spec"].(map[string]interface{})["color"] = "red"
+		_, err = v1.Create(ctx, g2, metav1.CreateOptions{FieldValidation: "Strict"})
+		if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), `unknown field "spec.color"`) {
+			t.Fatalf("strict create with an unknown field: %v", err)
+		}
+		g2.Object["spec"].(map[string]interface{})["size"] = int64(11)
+		delete(g2.Object["spec"].(map[string]interface{}), "color")
+		_, err = v1.Create(ctx, g2, metav1.CreateOptions{})
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10") {
+			t.Fatalf("create above maximum: %v", err)
+		}
+	})
+}

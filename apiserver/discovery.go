@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"sort"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
 )
 
 // discoveryDocs are the discovery documents of one resource table, built
@@ -40,6 +42,7 @@ func buildDiscovery(t *resourceTable) *discoveryDocs {
 	}
 	d.versions.ServerAddressByClientCIDRs = []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: ""}}
 	aggGroups := map[string]*apidiscoveryv2.APIGroupDiscovery{}
+	groupIdx := map[string]int{} // index in d.groups.Groups
 	var groupOrder []string
 	for _, r := range t.order {
 		k := r.kind
@@ -48,22 +51,30 @@ func buildDiscovery(t *resourceTable) *discoveryDocs {
 		if list == nil {
 			list = &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
 			d.resources[gv] = list
-			if gv.Group != "" {
-				g := &metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}, Name: gv.Group,
-					Versions:         []metav1.GroupVersionForDiscovery{{GroupVersion: gv.String(), Version: gv.Version}},
-					PreferredVersion: metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}}
-				d.groupByName[gv.Group] = g
-				d.groups.Groups = append(d.groups.Groups, *g)
+			v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
+			if i, ok := groupIdx[gv.Group]; ok {
+				d.groups.Groups[i].Versions = append(d.groups.Groups[i].Versions, v)
+			} else if gv.Group != "" {
+				groupIdx[gv.Group] = len(d.groups.Groups)
+				d.groups.Groups = append(d.groups.Groups, metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"},
+					Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}})
 			}
-			ag := &apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: gv.Group},
-				Versions: []apidiscoveryv2.APIVersionDiscovery{{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}}}
-			aggGroups[gv.Group] = ag
-			groupOrder = append(groupOrder, gv.Group)
+			ag := aggGroups[gv.Group]
+			if ag == nil {
+				ag = &apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: gv.Group}}
+				aggGroups[gv.Group] = ag
+				groupOrder = append(groupOrder, gv.Group)
+			}
+			ag.Versions = append(ag.Versions, apidiscoveryv2.APIVersionDiscovery{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent})
+		}
+		hashGVK := k.GVK
+		if k.Custom != nil {
+			hashGVK.Version = k.Custom.StorageVersion
 		}
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name: k.Resource, SingularName: k.Singular, Namespaced: k.Namespaced, Kind: k.GVK.Kind,
 			Verbs: allVerbs, ShortNames: k.ShortNames, Categories: k.Categories,
-			StorageVersionHash: storageVersionHash(k.GVK),
+			StorageVersionHash: storageVersionHash(hashGVK),
 		})
 		scope := apidiscoveryv2.ScopeCluster
 		if k.Namespaced {
@@ -83,7 +94,26 @@ func buildDiscovery(t *resourceTable) *discoveryDocs {
 				ResponseKind: &metav1.GroupVersionKind{Group: sub.kind.Group, Version: sub.kind.Version, Kind: sub.kind.Kind}})
 		}
 		ag := aggGroups[gv.Group]
-		ag.Versions[0].Resources = append(ag.Versions[0].Resources, ar)
+		for i := range ag.Versions {
+			if ag.Versions[i].Version == gv.Version {
+				ag.Versions[i].Resources = append(ag.Versions[i].Resources, ar)
+			}
+		}
+	}
+	// A group's versions in Kubernetes' priority order (v2 > v1 > v1beta1),
+	// the first preferred: a CRD may serve several.
+	for i := range d.groups.Groups {
+		g := &d.groups.Groups[i]
+		sort.SliceStable(g.Versions, func(a, b int) bool {
+			return version.CompareKubeAwareVersionStrings(g.Versions[a].Version, g.Versions[b].Version) > 0
+		})
+		g.PreferredVersion = g.Versions[0]
+		d.groupByName[g.Name] = g
+	}
+	for _, ag := range aggGroups {
+		sort.SliceStable(ag.Versions, func(a, b int) bool {
+			return version.CompareKubeAwareVersionStrings(ag.Versions[a].Version, ag.Versions[b].Version) > 0
+		})
 	}
 	for _, legacy := range []bool{true, false} {
 		l := &apidiscoveryv2.APIGroupDiscoveryList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupDiscoveryList", APIVersion: "apidiscovery.k8s.io/v2"}}

@@ -79,6 +79,9 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, res *resourc
 		if err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("the patch made an invalid %s: %v", res.gvk().Kind, err))
 		}
+		if err := checkUnknown(w, res, obj, opts); err != nil {
+			return nil, err
+		}
 		m := metaOf(obj)
 		if m.GetName() != ri.Name || m.GetNamespace() != ri.Namespace {
 			return nil, badRequest("a patch may not change metadata.name or metadata.namespace")

@@ -73,11 +73,14 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, out output, cod
 // needs: "" a consistent read, "0" anything, N at least N.
 func (s *Server) waitCache(ctx context.Context, res *resource, rv, match string) error {
 	if err := res.cache.WaitReady(ctx); err != nil {
-		return err
+		return cacheError(res, err)
 	}
 	switch rv {
 	case "":
 		_, err := res.cache.WaitFresh(ctx)
+		if errors.Is(err, watchcache.ErrClosed) {
+			return cacheError(res, err)
+		}
 		if err != nil {
 			return storeError(err)
 		}
@@ -96,6 +99,15 @@ func (s *Server) waitCache(ctx context.Context, res *resource, rv, match string)
 		return err
 	}
 	return nil
+}
+
+// cacheError turns a closed cache (its custom resource no longer served:
+// the CRD went away during the request) into a 404.
+func cacheError(res *resource, err error) error {
+	if errors.Is(err, watchcache.ErrClosed) {
+		return apierrors.NewNotFound(res.groupResource(), "")
+	}
+	return err
 }
 
 // selector is a list or watch's label and field filter.

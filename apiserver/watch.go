@@ -74,7 +74,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 			return badRequest("invalid resourceVersion %q: a resourceVersion is a non-negative integer", opts.ResourceVersion)
 		}
 		if err := res.cache.WaitReady(r.Context()); err != nil {
-			return err
+			return cacheError(res, err)
 		}
 	}
 	watcher, err := res.cache.Watch(res.listPrefix(ri.Namespace), fromRev, sel.matcher(res), initial, opts.AllowWatchBookmarks)
@@ -82,7 +82,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 		if errors.Is(err, watchcache.ErrTooOld) {
 			return apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", fromRev, res.cache.Rev()))
 		}
-		return err
+		return cacheError(res, err)
 	}
 	defer watcher.Stop()
 

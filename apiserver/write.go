@@ -94,7 +94,36 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, res *resourc
 	if err != nil {
 		return nil, err
 	}
-	return s.decodeInto(w, info, body, res.gvk(), res.kind.New(), opts)
+	obj, err := s.decodeInto(w, info, body, res.gvk(), res.kind.New(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return obj, checkUnknown(w, res, obj, opts)
+}
+
+// checkUnknown applies fieldValidation to the fields of a custom resource
+// that its schema does not declare (which are pruned): Strict refuses
+// them, Warn reports them as Warning headers, as kube-apiserver does.
+func checkUnknown(w http.ResponseWriter, res *resource, obj runtime.Object, opts writeOptions) error {
+	c := res.kind.Custom
+	if c == nil || c.Unknown == nil || opts.fieldValidation == "Ignore" {
+		return nil
+	}
+	unknown := c.Unknown(obj)
+	if len(unknown) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(unknown))
+	for i, f := range unknown {
+		msgs[i] = fmt.Sprintf("unknown field %q", f)
+	}
+	if opts.fieldValidation == "Strict" {
+		return apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
+	}
+	for _, m := range msgs {
+		w.Header().Add("Warning", fmt.Sprintf("299 - %q", m))
+	}
+	return nil
 }
 
 func (s *Server) decodeInto(w http.ResponseWriter, info runtime.SerializerInfo, body []byte, want schema.GroupVersionKind, into runtime.Object, opts writeOptions) (runtime.Object, error) {

@@ -76,6 +76,7 @@ func customKind(crd *apiextensionsv1.CustomResourceDefinition, v apiextensionsv1
 		}
 		k.Normalize = func(o runtime.Object) { sch.Normalize(o.(*unstructured.Unstructured).Object) }
 		k.Validate = func(o runtime.Object) field.ErrorList { return sch.Validate(o.(*unstructured.Unstructured).Object) }
+		k.Custom.Unknown = func(o runtime.Object) []string { return sch.Unknown(o.(*unstructured.Unstructured).Object) }
 	}
 	if sub := v.Subresources; sub != nil {
 		k.HasStatus = sub.Status != nil

@@ -3,6 +3,7 @@ package kinds
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -45,7 +46,7 @@ func NewCustomSchema(props *apiextensionsv1.JSONSchemaProps) (*CustomSchema, err
 // kube-apiserver does for structural schemas: pruning first, then defaults
 // on every object where the field is missing.
 func (c *CustomSchema) Normalize(obj map[string]interface{}) {
-	prune(obj, c.props, true)
+	prune(obj, c.props, true, "", nil)
 	applyDefaults(obj, c.props)
 }
 
@@ -53,36 +54,82 @@ func preserves(s *apiextensionsv1.JSONSchemaProps) bool {
 	return s.XPreserveUnknownFields != nil && *s.XPreserveUnknownFields
 }
 
-func prune(v interface{}, s *apiextensionsv1.JSONSchemaProps, root bool) {
+// objectMetaFields are the fields of ObjectMeta: a custom resource's
+// metadata is pruned to them, as kube-apiserver does.
+var objectMetaFields = map[string]bool{"name": true, "generateName": true, "namespace": true, "selfLink": true,
+	"uid": true, "resourceVersion": true, "generation": true, "creationTimestamp": true, "deletionTimestamp": true,
+	"deletionGracePeriodSeconds": true, "labels": true, "annotations": true, "ownerReferences": true,
+	"finalizers": true, "managedFields": true}
+
+// prune drops the fields of v that s does not declare; unknown, if not
+// nil, collects their paths ("spec.bogus").
+func prune(v interface{}, s *apiextensionsv1.JSONSchemaProps, root bool, path string, unknown *[]string) {
 	if s == nil {
 		return
+	}
+	drop := func(m map[string]interface{}, k, p string) {
+		if unknown != nil {
+			*unknown = append(*unknown, p)
+		}
+		delete(m, k)
 	}
 	switch x := v.(type) {
 	case map[string]interface{}:
 		for k, val := range x {
-			if root && (k == "apiVersion" || k == "kind" || k == "metadata") {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if root && (k == "apiVersion" || k == "kind") {
+				continue
+			}
+			if root && k == "metadata" {
+				if md, ok := val.(map[string]interface{}); ok {
+					for mk := range md {
+						if !objectMetaFields[mk] {
+							drop(md, mk, "metadata."+mk)
+						}
+					}
+				}
 				continue
 			}
 			if p, ok := s.Properties[k]; ok {
-				prune(val, &p, false)
+				prune(val, &p, false, pathJoin(path, k), unknown)
 				continue
 			}
 			if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
-				prune(val, s.AdditionalProperties.Schema, false)
+				prune(val, s.AdditionalProperties.Schema, false, pathJoin(path, k), unknown)
 				continue
 			}
 			if preserves(s) || (s.AdditionalProperties != nil && s.AdditionalProperties.Allows) {
 				continue
 			}
-			delete(x, k)
+			drop(x, k, p)
 		}
 	case []interface{}:
 		if s.Items != nil && s.Items.Schema != nil {
-			for _, it := range x {
-				prune(it, s.Items.Schema, false)
+			for i, it := range x {
+				prune(it, s.Items.Schema, false, fmt.Sprintf("%s[%d]", path, i), unknown)
 			}
 		}
 	}
+}
+
+func pathJoin(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+// Unknown returns the paths of the fields of obj that pruning would drop
+// ("spec.bogus"), without changing obj: what fieldValidation=Strict
+// refuses and Warn reports.
+func (c *CustomSchema) Unknown(obj map[string]interface{}) []string {
+	var out []string
+	prune(runtime.DeepCopyJSON(obj), c.props, true, "", &out)
+	sort.Strings(out)
+	return out
 }
 
 func applyDefaults(v interface{}, s *apiextensionsv1.JSONSchemaProps) {

@@ -103,6 +103,9 @@ type Custom struct {
 	// Schema is the version's openAPIV3Schema (nil if none), for the
 	// OpenAPI documents. Shared: read-only.
 	Schema *apiextensionsv1.JSONSchemaProps
+	// Unknown returns the paths of the fields of an object that its
+	// schema does not declare (which Normalize prunes); nil: none ever.
+	Unknown func(obj runtime.Object) []string
 }
 
 // Scale reads and writes the replica counts of a kind with a scale
