@@ -77,6 +77,16 @@ spec:
               free:
                 type: object
                 x-kubernetes-preserve-unknown-fields: true
+              ports:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name]
+                items:
+                  type: object
+                  required: [name]
+                  properties:
+                    name: {type: string}
+                    port: {type: integer}
           status:
             type: object
             properties:
@@ -278,6 +288,19 @@ func TestCustomResources(t *testing.T) {
 		applied.Object["spec"].(map[string]interface{})["replicas"] = int64(5)
 		if a, err = widgets.Apply(ctx, "w2", applied, metav1.ApplyOptions{FieldManager: "test"}); err != nil || a.Object["spec"].(map[string]interface{})["replicas"] != int64(5) {
 			t.Fatalf("apply update: %v", err)
+		}
+
+		// Apply merges a list-map by its keys (the schema's type converter):
+		// two managers' entries live side by side.
+		for _, mgr := range []string{"one", "two"} {
+			p := widget("w2", map[string]interface{}{"ports": []interface{}{map[string]interface{}{"name": mgr, "port": int64(80)}}})
+			if _, err := widgets.Apply(ctx, "w2", p, metav1.ApplyOptions{FieldManager: mgr}); err != nil {
+				t.Fatalf("apply ports as %s: %v", mgr, err)
+			}
+		}
+		a, err = widgets.Get(ctx, "w2", metav1.GetOptions{})
+		if ports, _, _ := unstructured.NestedSlice(a.Object, "spec", "ports"); err != nil || len(ports) != 2 {
+			t.Fatalf("list-map apply: %v %v", err, a.Object["spec"])
 		}
 
 		// Status: a write to the resource ignores status; /status writes it.

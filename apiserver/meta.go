@@ -92,7 +92,11 @@ func prepareUpdate(k *kinds.Kind, obj, old runtime.Object, subresource string) {
 		if k.PrepareForUpdate != nil {
 			k.PrepareForUpdate(obj, old)
 		}
-		if changed(obj, old, "Spec") {
+		part := "Spec"
+		if k.Custom != nil && !k.HasStatus {
+			part = "All" // without a status subresource, status is content too
+		}
+		if changed(obj, old, part) {
 			m.SetGeneration(om.GetGeneration() + 1)
 		}
 	}
@@ -210,10 +214,13 @@ func changed(a, b runtime.Object, name string) bool {
 
 // specKey reports whether key k of a custom resource belongs to the part
 // called name: "Status" is status, "Spec" all but metadata, status,
-// apiVersion and kind.
+// apiVersion and kind, "All" all but metadata, apiVersion and kind.
 func specKey(k, name string) bool {
-	if name == "Status" {
+	switch name {
+	case "Status":
 		return k == "status"
+	case "All":
+		return k != "metadata" && k != "apiVersion" && k != "kind"
 	}
 	return k != "metadata" && k != "status" && k != "apiVersion" && k != "kind"
 }

@@ -2,16 +2,20 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/kelson-dev/kelson/apiserver/kinds"
+	"github.com/kelson-dev/kelson/apiserver/openapi"
 	"github.com/kelson-dev/kelson/apiserver/watchcache"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 // resourceTable is the set of served resources at one moment: the
@@ -62,7 +66,7 @@ func (s *Server) newResource(k *kinds.Kind) (*resource, error) {
 	var err error
 	if k.Custom != nil {
 		conv := customConverter{}
-		tc := managedfields.NewDeducedTypeConverter()
+		tc := s.customTypeConverter(k)
 		r.fields, err = managedfields.NewDefaultCRDFieldManager(tc, conv, conv, conv, k.GVK, k.GVK.GroupVersion(), "", nil)
 		if err == nil && k.HasStatus {
 			r.statusFields, err = managedfields.NewDefaultCRDFieldManager(tc, conv, conv, conv, k.GVK, k.GVK.GroupVersion(), "status", nil)
@@ -91,6 +95,71 @@ func (s *Server) newResource(k *kinds.Kind) (*resource, error) {
 		return nil, fmt.Errorf("apiserver: watch cache for %s: %w", k.Resource, err)
 	}
 	return r, nil
+}
+
+// customTypeConverter is the type converter of a custom kind's field
+// managers, as kube-apiserver makes it: from the version's structural
+// schema (with apiVersion, kind and ObjectMeta added), so that server-side
+// apply merges lists and maps as the schema's x-kubernetes-list-type and
+// map-type say. A kind without a schema, or one the converter rejects,
+// gets the deduced converter (every list atomic).
+func (s *Server) customTypeConverter(k *kinds.Kind) managedfields.TypeConverter {
+	deduced := managedfields.NewDeducedTypeConverter()
+	if k.Custom.Schema == nil {
+		return deduced
+	}
+	meta, err := s.metaSchemas()
+	if err != nil {
+		s.log.Warn("custom resource field manager: no meta schemas; deducing types", "err", err)
+		return deduced
+	}
+	b, err := json.Marshal(k.Custom.Schema)
+	var sch spec.Schema
+	if err == nil {
+		err = sch.UnmarshalJSON(b)
+	}
+	if err != nil {
+		return deduced
+	}
+	if sch.Properties == nil {
+		sch.Properties = map[string]spec.Schema{}
+	}
+	str := spec.Schema{SchemaProps: spec.SchemaProps{Type: []string{"string"}}}
+	sch.Properties["apiVersion"], sch.Properties["kind"] = str, str
+	sch.Properties["metadata"] = spec.Schema{SchemaProps: spec.SchemaProps{
+		Ref: spec.MustCreateRef("#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")}}
+	sch.AddExtension("x-kubernetes-group-version-kind", []interface{}{map[string]interface{}{
+		"group": k.GVK.Group, "version": k.GVK.Version, "kind": k.GVK.Kind}})
+	models := make(map[string]*spec.Schema, len(meta)+1)
+	for name, m := range meta {
+		models[name] = m
+	}
+	models["kelson.custom."+k.GVK.Group+"."+k.GVK.Version+"."+k.GVK.Kind] = &sch
+	tc, err := managedfields.NewTypeConverter(models, false)
+	if err != nil {
+		s.log.Warn("custom resource field manager: schema not convertible; deducing types", "kind", k.GVK, "err", err)
+		return deduced
+	}
+	return tc
+}
+
+// metaSchemas returns the OpenAPI v3 schemas of meta/v1 (ObjectMeta and
+// what it references), computed once, shared read-only.
+func (s *Server) metaSchemas() (map[string]*spec.Schema, error) {
+	s.metaOnce.Do(func() {
+		all, err := openapi.Schemas()
+		if err != nil {
+			s.metaErr = err
+			return
+		}
+		s.meta = map[string]*spec.Schema{}
+		for name, sch := range all {
+			if strings.HasPrefix(name, "io.k8s.apimachinery.pkg.apis.meta.v1.") {
+				s.meta[name] = sch
+			}
+		}
+	})
+	return s.meta, s.metaErr
 }
 
 // start runs a custom resource's cache until stop (or ctx) ends it.

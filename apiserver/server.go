@@ -18,6 +18,7 @@ import (
 	apiextapply "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 // Config configures a Server. The zero value of every field but Store means
@@ -61,6 +62,12 @@ type Server struct {
 	// customs is the CRD registrar's state, by CRD name; only the
 	// registrar goroutine touches it (customresources.go).
 	customs map[string]*customState
+
+	// meta holds meta/v1's OpenAPI schemas for custom resources' type
+	// converters, computed on first need (metaSchemas).
+	metaOnce sync.Once
+	meta     map[string]*spec.Schema
+	metaErr  error
 }
 
 // New checks cfg and builds a Server; nothing runs until Run.

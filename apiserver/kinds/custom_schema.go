@@ -225,6 +225,21 @@ func (c *CustomSchema) Validate(obj map[string]interface{}) field.ErrorList {
 				}
 			}
 			errs = append(errs, field.NotSupported(p, ve.Value, allowed))
+		case openapierrors.TooLongFailCode:
+			max := int64(-1)
+			if i, ok := ve.Valid.(int64); ok {
+				max = i
+			}
+			errs = append(errs, field.TooLong(p, value, int(max)))
+		case openapierrors.MaxItemsFailCode:
+			actual, max := int64(-1), int64(-1)
+			if i, ok := ve.Value.(int64); ok {
+				actual = i
+			}
+			if i, ok := ve.Valid.(int64); ok {
+				max = i
+			}
+			errs = append(errs, field.TooMany(p, int(actual), int(max)))
 		case openapierrors.InvalidTypeCode:
 			errs = append(errs, field.TypeInvalid(p, value, ve.Error()))
 		default:
