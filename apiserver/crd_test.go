@@ -586,3 +586,86 @@ func TestCRDVersions(t *testing.T) {
 		}
 	})
 }
+
+// A CRD's deletion waits for its custom resources, which wait for their own
+// finalizers: meanwhile the CRD is Terminating and new objects are refused.
+func TestCRDDeletionWaitsForFinalizers(t *testing.T) {
+	ts := newTestServer(t, startMember(t))
+	ctx := context.Background()
+	ext, dyn := createWidgetCRD(t, ts)
+	widgets := dyn.Resource(widgetGVR).Namespace("default")
+	w := widget("held", map[string]interface{}{"size": "small"})
+	w.SetFinalizers([]string{"example.com/hold"})
+	if _, err := widgets.Create(ctx, w, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	crds := ext.ApiextensionsV1().CustomResourceDefinitions()
+	if err := crds.Delete(ctx, "widgets.example.com", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Terminating condition and the CR marked", func() bool {
+		c, err := crds.Get(ctx, "widgets.example.com", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		got, err := widgets.Get(ctx, "held", metav1.GetOptions{})
+		if err != nil || got.GetDeletionTimestamp() == nil {
+			return false
+		}
+		for _, cond := range c.Status.Conditions {
+			if cond.Type == apiextensionsv1.Terminating && cond.Status == apiextensionsv1.ConditionTrue {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := widgets.Create(ctx, widget("late", map[string]interface{}{"size": "small"}), metav1.CreateOptions{}); !apierrors.IsMethodNotSupported(err) {
+		t.Fatalf("create while the CRD terminates: %v", err)
+	}
+	if _, err := widgets.Patch(ctx, "held", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("drop the finalizer: %v", err)
+	}
+	waitFor(t, "CRD gone", func() bool {
+		_, err := crds.Get(ctx, "widgets.example.com", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+}
+
+// Changing a CRD's schema changes what its custom resources keep.
+func TestCRDUpdate(t *testing.T) {
+	ts := newTestServer(t, startMember(t))
+	ctx := context.Background()
+	ext, dyn := createWidgetCRD(t, ts)
+	widgets := dyn.Resource(widgetGVR).Namespace("default")
+	got, err := widgets.Create(ctx, widget("a", map[string]interface{}{"size": "small", "shape": "round"}), metav1.CreateOptions{})
+	if err != nil || got.Object["spec"].(map[string]interface{})["shape"] != nil {
+		t.Fatalf("before the update: %v %v", err, got)
+	}
+	crds := ext.ApiextensionsV1().CustomResourceDefinitions()
+	crd, err := crds.Get(ctx, "widgets.example.com", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["shape"] = apiextensionsv1.JSONSchemaProps{Type: "string"}
+	if crd, err = crds.Update(ctx, crd, metav1.UpdateOptions{}); err != nil || crd.Generation != 2 {
+		t.Fatalf("update CRD: %v", err)
+	}
+	waitFor(t, "the new schema", func() bool {
+		got, err := widgets.Create(ctx, widget("b", map[string]interface{}{"size": "small", "shape": "round"}), metav1.CreateOptions{})
+		if err != nil {
+			return false
+		}
+		if got.Object["spec"].(map[string]interface{})["shape"] == "round" {
+			return true
+		}
+		_ = widgets.Delete(ctx, "b", metav1.DeleteOptions{})
+		return false
+	})
+	if l, err := widgets.List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) != 2 {
+		t.Fatalf("list after the update: %v", err)
+	}
+	crd.Spec.Scope = apiextensionsv1.ClusterScoped
+	if _, err := crds.Update(ctx, crd, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.scope: Invalid value: \"Cluster\": field is immutable") {
+		t.Fatalf("scope change: %v", err)
+	}
+}

@@ -122,14 +122,13 @@ func (s *Server) syncCRDs(ctx context.Context, wg *sync.WaitGroup, crdRes *resou
 		s.publish()
 	}
 	for _, crd := range crds {
+		if err := s.writeCRDStatus(ctx, crdRes, crd, accepted[crd.Name]); err != nil && ctx.Err() == nil {
+			s.log.Warn("CRD status", "crd", crd.Name, "err", err)
+		}
 		if crd.DeletionTimestamp != nil {
 			if err := s.finishCRD(ctx, crd); err != nil && ctx.Err() == nil {
 				s.log.Warn("CRD cleanup", "crd", crd.Name, "err", err)
 			}
-			continue
-		}
-		if err := s.writeCRDStatus(ctx, crdRes, crd, accepted[crd.Name]); err != nil && ctx.Err() == nil {
-			s.log.Warn("CRD status", "crd", crd.Name, "err", err)
 		}
 	}
 }
@@ -181,7 +180,7 @@ func (s *Server) publish() {
 }
 
 // acceptNames decides which CRDs get their names: not those whose plural,
-// singular, kind or listKind is already taken in their group by a built-in
+// singular, short names, kind or listKind is already taken in their group by a built-in
 // resource or by a CRD that comes first: one whose names were accepted
 // already, then older ones (by creation time, then name). Names once
 // accepted thus stay accepted.
@@ -192,6 +191,9 @@ func acceptNames(builtin []*resource, crds []*apiextensionsv1.CustomResourceDefi
 		g := r.kind.GVK.Group
 		taken[key{g, r.kind.Resource}], taken[key{g, r.kind.Singular}] = true, true
 		taken[key{g, "kind:" + r.kind.GVK.Kind}], taken[key{g, "kind:" + r.kind.GVK.Kind + "List"}] = true, true
+		for _, sn := range r.kind.ShortNames {
+			taken[key{g, "short:" + sn}] = true
+		}
 	}
 	sorted := append([]*apiextensionsv1.CustomResourceDefinition(nil), crds...)
 	sort.Slice(sorted, func(i, j int) bool {
@@ -210,6 +212,9 @@ func acceptNames(builtin []*resource, crds []*apiextensionsv1.CustomResourceDefi
 		keys := []key{{g, n.Plural}, {g, "kind:" + n.Kind}, {g, "kind:" + n.ListKind}}
 		if n.Singular != "" && n.Singular != n.Plural {
 			keys = append(keys, key{g, n.Singular})
+		}
+		for _, sn := range n.ShortNames {
+			keys = append(keys, key{g, "short:" + sn})
 		}
 		ok := true
 		for _, k := range keys {
@@ -242,7 +247,8 @@ func namesAccepted(crd *apiextensionsv1.CustomResourceDefinition) bool {
 }
 
 // writeCRDStatus sets crd's acceptedNames and its NamesAccepted and
-// Established conditions, if they differ from the stored ones.
+// Established conditions (and Terminating once deleted), if they differ
+// from the stored ones.
 func (s *Server) writeCRDStatus(ctx context.Context, crdRes *resource, crd *apiextensionsv1.CustomResourceDefinition, accepted bool) error {
 	want := desiredCRDStatus(crd, accepted, time.Now())
 	if statusEqual(crd.Status, want) {
@@ -296,6 +302,9 @@ func desiredCRDStatus(crd *apiextensionsv1.CustomResourceDefinition, accepted bo
 	} else {
 		cond(apiextensionsv1.NamesAccepted, false, "NameConflict", "one of the names is already in use in group "+crd.Spec.Group)
 		cond(apiextensionsv1.Established, false, "NotAccepted", "not all names are accepted")
+	}
+	if crd.DeletionTimestamp != nil {
+		cond(apiextensionsv1.Terminating, true, "InstanceDeletionInProgress", "CustomResource deletion is in progress")
 	}
 	var stored []string
 	for _, v := range crd.Spec.Versions {

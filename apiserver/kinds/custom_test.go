@@ -71,7 +71,10 @@ func TestCRDDefaultsAndValidation(t *testing.T) {
 	}{
 		{"name", func(c *apiextensionsv1.CustomResourceDefinition) { c.Name = "x.example.com" },
 			`metadata.name: Invalid value: "x.example.com": must be spec.names.plural+"."+spec.group`},
-		{"group", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Group = "example"; c.Name = "widgets.example" },
+		{"group", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Group = "example"
+			c.Name = "widgets.example"
+		},
 			`spec.group: Invalid value: "example": should be a domain with at least one dot`},
 		{"scope", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Scope = "Galaxy" },
 			`spec.scope: Unsupported value: "Galaxy"`},
@@ -86,7 +89,9 @@ func TestCRDDefaultsAndValidation(t *testing.T) {
 		{"untyped field", func(c *apiextensionsv1.CustomResourceDefinition) {
 			c.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["size"] = apiextensionsv1.JSONSchemaProps{}
 		}, `spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[size].type: Required value: must not be empty for specified object fields`},
-		{"column type", func(c *apiextensionsv1.CustomResourceDefinition) { c.Spec.Versions[0].AdditionalPrinterColumns[0].Type = "color" },
+		{"column type", func(c *apiextensionsv1.CustomResourceDefinition) {
+			c.Spec.Versions[0].AdditionalPrinterColumns[0].Type = "color"
+		},
 			`spec.versions[0].additionalPrinterColumns[0].type: Unsupported value: "color"`},
 		{"scale path", func(c *apiextensionsv1.CustomResourceDefinition) {
 			c.Spec.Versions[0].Subresources.Scale.SpecReplicasPath = ".status.x"
