@@ -44,7 +44,7 @@ func (s *Server) compact(ctx context.Context, rev int64) error {
 	if err := s.cfg.Store.Compact(ctx, rev); err != nil {
 		return err
 	}
-	for _, r := range s.order {
+	for _, r := range s.resources().order {
 		r.cache.Compacted(rev)
 	}
 	return nil

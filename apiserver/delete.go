@@ -70,7 +70,7 @@ func (s *Server) deleteOptions(w http.ResponseWriter, r *http.Request) (metav1.D
 
 // serveDelete: DELETE of one object.
 func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func addString(list []string, s string) []string {
 // serveDeleteCollection: DELETE of a collection: every object matching
 // the selectors, one by one; the answer is the list of what was deleted.
 func (s *Server) serveDeleteCollection(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}

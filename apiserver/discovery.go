@@ -4,15 +4,17 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"sort"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
 )
 
-// discoveryDocs are the discovery documents, built once from the served
-// kinds (they never change while the server runs).
+// discoveryDocs are the discovery documents of one resource table, built
+// once from it (a new table builds its own).
 type discoveryDocs struct {
 	versions    *metav1.APIVersions
 	groups      *metav1.APIGroupList
@@ -30,7 +32,7 @@ func storageVersionHash(gvk schema.GroupVersionKind) string {
 	return base64.StdEncoding.EncodeToString(sum[:8])
 }
 
-func (s *Server) buildDiscovery() *discoveryDocs {
+func buildDiscovery(t *resourceTable) *discoveryDocs {
 	d := &discoveryDocs{
 		versions:    &metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: []string{"v1"}},
 		groups:      &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}},
@@ -40,30 +42,39 @@ func (s *Server) buildDiscovery() *discoveryDocs {
 	}
 	d.versions.ServerAddressByClientCIDRs = []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: ""}}
 	aggGroups := map[string]*apidiscoveryv2.APIGroupDiscovery{}
+	groupIdx := map[string]int{} // index in d.groups.Groups
 	var groupOrder []string
-	for _, r := range s.order {
+	for _, r := range t.order {
 		k := r.kind
 		gv := k.GVK.GroupVersion()
 		list := d.resources[gv]
 		if list == nil {
 			list = &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
 			d.resources[gv] = list
-			if gv.Group != "" {
-				g := &metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}, Name: gv.Group,
-					Versions:         []metav1.GroupVersionForDiscovery{{GroupVersion: gv.String(), Version: gv.Version}},
-					PreferredVersion: metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}}
-				d.groupByName[gv.Group] = g
-				d.groups.Groups = append(d.groups.Groups, *g)
+			v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
+			if i, ok := groupIdx[gv.Group]; ok {
+				d.groups.Groups[i].Versions = append(d.groups.Groups[i].Versions, v)
+			} else if gv.Group != "" {
+				groupIdx[gv.Group] = len(d.groups.Groups)
+				d.groups.Groups = append(d.groups.Groups, metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"},
+					Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}})
 			}
-			ag := &apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: gv.Group},
-				Versions: []apidiscoveryv2.APIVersionDiscovery{{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}}}
-			aggGroups[gv.Group] = ag
-			groupOrder = append(groupOrder, gv.Group)
+			ag := aggGroups[gv.Group]
+			if ag == nil {
+				ag = &apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: gv.Group}}
+				aggGroups[gv.Group] = ag
+				groupOrder = append(groupOrder, gv.Group)
+			}
+			ag.Versions = append(ag.Versions, apidiscoveryv2.APIVersionDiscovery{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent})
+		}
+		hashGVK := k.GVK
+		if k.Custom != nil {
+			hashGVK.Version = k.Custom.StorageVersion
 		}
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name: k.Resource, SingularName: k.Singular, Namespaced: k.Namespaced, Kind: k.GVK.Kind,
 			Verbs: allVerbs, ShortNames: k.ShortNames, Categories: k.Categories,
-			StorageVersionHash: storageVersionHash(k.GVK),
+			StorageVersionHash: storageVersionHash(hashGVK),
 		})
 		scope := apidiscoveryv2.ScopeCluster
 		if k.Namespaced {
@@ -83,7 +94,26 @@ func (s *Server) buildDiscovery() *discoveryDocs {
 				ResponseKind: &metav1.GroupVersionKind{Group: sub.kind.Group, Version: sub.kind.Version, Kind: sub.kind.Kind}})
 		}
 		ag := aggGroups[gv.Group]
-		ag.Versions[0].Resources = append(ag.Versions[0].Resources, ar)
+		for i := range ag.Versions {
+			if ag.Versions[i].Version == gv.Version {
+				ag.Versions[i].Resources = append(ag.Versions[i].Resources, ar)
+			}
+		}
+	}
+	// A group's versions in Kubernetes' priority order (v2 > v1 > v1beta1),
+	// the first preferred: a CRD may serve several.
+	for i := range d.groups.Groups {
+		g := &d.groups.Groups[i]
+		sort.SliceStable(g.Versions, func(a, b int) bool {
+			return version.CompareKubeAwareVersionStrings(g.Versions[a].Version, g.Versions[b].Version) > 0
+		})
+		g.PreferredVersion = g.Versions[0]
+		d.groupByName[g.Name] = g
+	}
+	for _, ag := range aggGroups {
+		sort.SliceStable(ag.Versions, func(a, b int) bool {
+			return version.CompareKubeAwareVersionStrings(ag.Versions[a].Version, ag.Versions[b].Version) > 0
+		})
 	}
 	for _, legacy := range []bool{true, false} {
 		l := &apidiscoveryv2.APIGroupDiscoveryList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupDiscoveryList", APIVersion: "apidiscovery.k8s.io/v2"}}
@@ -135,13 +165,12 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
-	s.discoveryOnce.Do(func() { s.discovery = s.buildDiscovery() })
-	d := s.discovery
+	d := s.resources().docs(s)
 	var obj runtime.Object
 	legacy := parts[0] == "api"
 	switch {
 	case len(parts) == 1:
-		out, err := s.negotiate(r)
+		out, err := s.negotiate(r, nil)
 		if err != nil {
 			s.writeError(w, r, err)
 			return true
@@ -180,7 +209,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 	default:
 		return false
 	}
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, nil)
 	if err != nil {
 		s.writeError(w, r, err)
 		return true

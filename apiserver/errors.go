@@ -39,7 +39,10 @@ func notAcceptable(msg string) error {
 
 // unsupportedMediaType is a 415: the body's Content-Type is not read.
 func unsupportedMediaType(contentType string) error {
+	return unsupportedMediaTypeMsg(fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got %q)", contentType))
+}
+
+func unsupportedMediaTypeMsg(msg string) error {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure,
-		Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType,
-		Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got %q)", contentType)}}
+		Code: http.StatusUnsupportedMediaType, Reason: metav1.StatusReasonUnsupportedMediaType, Message: msg}}
 }

@@ -40,7 +40,7 @@ func FuzzDecodeCreate(f *testing.F) {
 	f.Add([]byte("k8s\x00\n\x0a\n\x02v1\x12\x04Pod\x12\x00"), uint8(1), uint8(2))
 	media := []string{mediaJSON, mediaYAML, mediaProtobuf}
 	f.Fuzz(func(t *testing.T, body []byte, kindIdx, mediaIdx uint8) {
-		res := s.order[int(kindIdx)%len(s.order)]
+		res := s.builtin[int(kindIdx)%len(s.builtin)]
 		info, ok := s.serializer(media[int(mediaIdx)%len(media)])
 		if !ok {
 			t.Fatal("no serializer")
@@ -75,7 +75,7 @@ func FuzzPatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	res := s.order[13] // deployments
+	res := s.builtin[13] // deployments
 	f.Add([]byte(`{"spec":{"replicas":3}}`), uint8(1))
 	f.Add([]byte(`[{"op":"replace","path":"/spec/replicas","value":3}]`), uint8(0))
 	f.Add([]byte(`{"spec":{"template":{"spec":{"containers":[{"name":"httpd","$patch":"delete"}]}}}}`), uint8(2))

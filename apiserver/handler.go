@@ -48,7 +48,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFoundPath(r.URL.Path))
 		return
 	}
-	res := s.byGVR[schema.GroupVersionResource{Group: ri.Group, Version: ri.Version, Resource: ri.Resource}]
+	res := s.lookup(schema.GroupVersionResource{Group: ri.Group, Version: ri.Version, Resource: ri.Resource})
 	if res == nil {
 		s.writeError(w, r, notFoundPath(r.URL.Path))
 		return

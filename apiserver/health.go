@@ -59,7 +59,7 @@ func (s *Server) storeHealthy(ctx context.Context) error {
 }
 
 func (s *Server) cachesReady() error {
-	for _, r := range s.order {
+	for _, r := range s.resources().order {
 		if r.cache.Rev() == 0 {
 			return fmt.Errorf("the %s cache has not loaded yet", r.kind.Resource)
 		}

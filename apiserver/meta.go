@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -34,6 +35,9 @@ func nameSuffix() string {
 // prepareCreate sets what the server owns on a new object and applies the
 // kind's defaults. now is the creation time.
 func prepareCreate(k *kinds.Kind, obj runtime.Object, now time.Time) {
+	if k.Normalize != nil {
+		k.Normalize(obj)
+	}
 	m := metaOf(obj)
 	if m.GetName() == "" && m.GetGenerateName() != "" {
 		m.SetName(m.GetGenerateName() + nameSuffix())
@@ -63,6 +67,9 @@ func prepareCreate(k *kinds.Kind, obj runtime.Object, now time.Time) {
 // status, a write to /status keeps the stored spec. The generation goes up
 // when the spec changes.
 func prepareUpdate(k *kinds.Kind, obj, old runtime.Object, subresource string) {
+	if k.Normalize != nil {
+		k.Normalize(obj)
+	}
 	m, om := metaOf(obj), metaOf(old)
 	m.SetUID(om.GetUID())
 	m.SetCreationTimestamp(om.GetCreationTimestamp())
@@ -85,7 +92,11 @@ func prepareUpdate(k *kinds.Kind, obj, old runtime.Object, subresource string) {
 		if k.PrepareForUpdate != nil {
 			k.PrepareForUpdate(obj, old)
 		}
-		if changed(obj, old, "Spec") {
+		part := "Spec"
+		if k.Custom != nil && !k.HasStatus {
+			part = "All" // without a status subresource, status is content too
+		}
+		if changed(obj, old, part) {
 			m.SetGeneration(om.GetGeneration() + 1)
 		}
 	}
@@ -134,7 +145,18 @@ func structField(obj runtime.Object, name string) (reflect.Value, bool) {
 	return f, f.IsValid() && f.CanSet()
 }
 
+// Custom resources (unstructured) have the same two parts by key:
+// "Status" is the "status" key, "Spec" everything but metadata and status
+// (kube-apiserver bumps a custom resource's generation on any change
+// outside metadata and status).
+
 func resetField(obj runtime.Object, name string) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		if name == "Status" {
+			delete(u.Object, "status")
+		}
+		return
+	}
 	if f, ok := structField(obj, name); ok {
 		f.Set(reflect.Zero(f.Type()))
 	}
@@ -142,6 +164,23 @@ func resetField(obj runtime.Object, name string) {
 
 // copyField sets dst.name to a deep copy of src.name.
 func copyField(dst, src runtime.Object, name string) {
+	if du, ok := dst.(*unstructured.Unstructured); ok {
+		su, ok := src.(*unstructured.Unstructured)
+		if !ok {
+			return
+		}
+		for k := range du.Object {
+			if specKey(k, name) {
+				delete(du.Object, k)
+			}
+		}
+		for k, v := range su.Object {
+			if specKey(k, name) {
+				du.Object[k] = runtime.DeepCopyJSONValue(v)
+			}
+		}
+		return
+	}
 	d, ok1 := structField(dst, name)
 	s, ok2 := structField(src.DeepCopyObject(), name)
 	if ok1 && ok2 {
@@ -152,9 +191,38 @@ func copyField(dst, src runtime.Object, name string) {
 // changed reports whether field name differs between a and b; kinds
 // without the field never change it.
 func changed(a, b runtime.Object, name string) bool {
+	if ua, ok := a.(*unstructured.Unstructured); ok {
+		ub, ok := b.(*unstructured.Unstructured)
+		if !ok {
+			return false
+		}
+		pick := func(m map[string]interface{}) map[string]interface{} {
+			out := map[string]interface{}{}
+			for k, v := range m {
+				if specKey(k, name) {
+					out[k] = v
+				}
+			}
+			return out
+		}
+		return !equality.Semantic.DeepEqual(pick(ua.Object), pick(ub.Object))
+	}
 	fa, ok1 := structField(a, name)
 	fb, ok2 := structField(b, name)
 	return ok1 && ok2 && !equality.Semantic.DeepEqual(fa.Interface(), fb.Interface())
+}
+
+// specKey reports whether key k of a custom resource belongs to the part
+// called name: "Status" is status, "Spec" all but metadata, status,
+// apiVersion and kind, "All" all but metadata, apiVersion and kind.
+func specKey(k, name string) bool {
+	switch name {
+	case "Status":
+		return k == "status"
+	case "All":
+		return k != "metadata" && k != "apiVersion" && k != "kind"
+	}
+	return k != "metadata" && k != "status" && k != "apiVersion" && k != "kind"
 }
 
 // fieldInvalid is a one-error list for a bad value at a dotted path.

@@ -25,7 +25,7 @@ var systemNamespaces = []string{"default", "kube-system", "kube-public", "kube-n
 
 // admitNamespace checks that objects may be created in ns.
 func (s *Server) admitNamespace(ctx context.Context, ns string) error {
-	res := s.byGVR[namespaceGVR]
+	res := s.lookup(namespaceGVR)
 	obj, err := s.get(ctx, res, "", ns)
 	if err != nil {
 		return err
@@ -41,7 +41,7 @@ func (s *Server) admitNamespace(ctx context.Context, ns string) error {
 // they are missing. Every server does it; the creates are idempotent.
 func (s *Server) bootstrap(ctx context.Context) error {
 	opts := writeOptions{fieldManager: "kelson-apiserver", fieldValidation: "Ignore"}
-	nsRes := s.byGVR[namespaceGVR]
+	nsRes := s.lookup(namespaceGVR)
 	for _, name := range systemNamespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 		setTypeMeta(ns, nsRes)
@@ -49,7 +49,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 			return fmt.Errorf("apiserver: create namespace %s: %w", name, err)
 		}
 	}
-	svcRes := s.byGVR[corev1.SchemeGroupVersion.WithResource("services")]
+	svcRes := s.lookup(corev1.SchemeGroupVersion.WithResource("services"))
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default",
 			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
@@ -75,7 +75,7 @@ func (s *Server) runNamespaceCleaner(ctx context.Context) {
 		}
 		sleep(ctx, time.Second)
 	}
-	res := s.byGVR[namespaceGVR]
+	res := s.lookup(namespaceGVR)
 	if err := res.cache.WaitReady(ctx); err != nil {
 		return
 	}
@@ -97,7 +97,7 @@ func (s *Server) finishNamespace(ctx context.Context, ns string) error {
 	background := metav1.DeletePropagationBackground
 	zero := int64(0)
 	left := 0
-	for _, r := range s.order {
+	for _, r := range s.resources().order {
 		if !r.kind.Namespaced {
 			continue
 		}
@@ -117,7 +117,7 @@ func (s *Server) finishNamespace(ctx context.Context, ns string) error {
 	if left > 0 {
 		return nil // look again next round
 	}
-	res := s.byGVR[namespaceGVR]
+	res := s.lookup(namespaceGVR)
 	_, _, err := s.updateObject(ctx, res, requestInfo{Name: ns}, "finalize", writeOptions{fieldManager: "kelson-namespace-controller", fieldValidation: "Ignore"},
 		func(cur runtime.Object) (runtime.Object, error) {
 			n := cur.(*corev1.Namespace)

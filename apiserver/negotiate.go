@@ -27,8 +27,10 @@ type output struct {
 
 // negotiate picks the first acceptable entry of Accept that the server
 // can produce (kubectl lists its preferences in order). Empty Accept and
-// */* mean JSON. Errors are 406 NotAcceptable.
-func (s *Server) negotiate(r *http.Request) (output, error) {
+// */* mean JSON. Errors are 406 NotAcceptable. Custom resources (res
+// custom) are not served as protobuf, as in Kubernetes; res may be nil.
+func (s *Server) negotiate(r *http.Request, res *resource) (output, error) {
+	custom := res != nil && res.custom()
 	accept := r.Header.Get("Accept")
 	if strings.TrimSpace(accept) == "" {
 		accept = "*/*"
@@ -68,9 +70,15 @@ func (s *Server) negotiate(r *http.Request) (output, error) {
 		if kind == outTable && mt == mediaProtobuf {
 			continue // tables are served as JSON or YAML
 		}
+		if custom && kind == outObject && mt == mediaProtobuf {
+			continue
+		}
 		if info, ok := s.serializer(mt); ok {
 			return output{kind: kind, mediaType: mt, info: info}, nil
 		}
+	}
+	if custom {
+		return output{}, notAcceptable("only the following media types are accepted: application/json, application/yaml (custom resources are not served as protobuf)")
 	}
 	return output{}, notAcceptable(
 		"only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf")

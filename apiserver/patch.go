@@ -27,7 +27,7 @@ const (
 // servePatch: PATCH of an object (or its /status): JSON patch, merge
 // patch, strategic merge patch, or server-side apply.
 func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo, subresource string) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,12 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, res *resourc
 			return err
 		}
 		return s.respond(w, r, out, code, res, obj)
-	case patchJSON, patchMerge, patchStrategic:
+	case patchJSON, patchMerge:
+	case patchStrategic:
+		if res.custom() {
+			// No patch strategies in a custom resource's schema, as in Kubernetes.
+			return unsupportedMediaTypeMsg("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+		}
 	default:
 		return unsupportedMediaType(ct)
 	}
@@ -73,6 +78,9 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, res *resourc
 		obj, err := s.decodeInto(w, info, patched, res.gvk(), res.kind.New(), opts)
 		if err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("the patch made an invalid %s: %v", res.gvk().Kind, err))
+		}
+		if err := checkUnknown(w, res, obj, opts); err != nil {
+			return nil, err
 		}
 		m := metaOf(obj)
 		if m.GetName() != ri.Name || m.GetNamespace() != ri.Namespace {

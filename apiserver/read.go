@@ -23,7 +23,7 @@ import (
 // serveGet: GET of one object. resourceVersion "" reads the store
 // (linearizable); any other value may be served from the watch cache.
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -73,11 +73,14 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, out output, cod
 // needs: "" a consistent read, "0" anything, N at least N.
 func (s *Server) waitCache(ctx context.Context, res *resource, rv, match string) error {
 	if err := res.cache.WaitReady(ctx); err != nil {
-		return err
+		return cacheError(res, err)
 	}
 	switch rv {
 	case "":
 		_, err := res.cache.WaitFresh(ctx)
+		if errors.Is(err, watchcache.ErrClosed) {
+			return cacheError(res, err)
+		}
 		if err != nil {
 			return storeError(err)
 		}
@@ -96,6 +99,15 @@ func (s *Server) waitCache(ctx context.Context, res *resource, rv, match string)
 		return err
 	}
 	return nil
+}
+
+// cacheError turns a closed cache (its custom resource no longer served:
+// the CRD went away during the request) into a 404.
+func cacheError(res *resource, err error) error {
+	if errors.Is(err, watchcache.ErrClosed) {
+		return apierrors.NewNotFound(res.groupResource(), "")
+	}
+	return err
 }
 
 // selector is a list or watch's label and field filter.
@@ -160,7 +172,7 @@ func (sel selector) matcher(res *resource) func(runtime.Object) bool {
 // continue token) and resourceVersionMatch=Exact, which read the store at
 // one revision so that every page is of the same snapshot.
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -238,7 +250,7 @@ func (s *Server) respondList(w http.ResponseWriter, r *http.Request, out output,
 	lacc.SetResourceVersion(lm.ResourceVersion)
 	lacc.SetContinue(continue_)
 	lacc.SetRemainingItemCount(remaining)
-	list.GetObjectKind().SetGroupVersionKind(res.gvk().GroupVersion().WithKind(res.gvk().Kind + "List"))
+	list.GetObjectKind().SetGroupVersionKind(res.listGVK())
 	s.writeObject(w, r, out, http.StatusOK, list)
 	return nil
 }

@@ -2,21 +2,31 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/kelson-dev/kelson/apiserver/kinds"
 	"github.com/kelson-dev/kelson/apiserver/watchcache"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 )
 
 // resource is one served resource at run time: its Kind, where its objects
-// live in the store, its watch cache and its field managers. Built by New,
-// read-only afterwards (the cache and field managers are safe for
+// live in the store, its watch cache and its field managers. Built by
+// newResource (at New for built-in kinds, by the CRD registrar for custom
+// ones), read-only afterwards (the cache and field managers are safe for
 // concurrent use).
+//
+// Its codec follows its kind: built-in kinds are typed objects stored in
+// Kubernetes' protobuf envelope; custom kinds (kind.Custom set) are
+// *unstructured.Unstructured stored as JSON at the CRD's storage version,
+// as kube-apiserver stores custom resources, and are never served as
+// protobuf.
 type resource struct {
 	kind   *kinds.Kind
 	prefix string // "/registry/<StoragePrefix>/"
@@ -24,9 +34,24 @@ type resource struct {
 	// fields tracks managedFields on writes to the main resource;
 	// statusFields on writes to /status.
 	fields, statusFields *managedfields.FieldManager
+	// stop ends the cache of a custom resource (set by start; nil for
+	// built-in resources, whose caches live as long as Run).
+	stop context.CancelFunc
 }
 
+// custom reports whether r serves custom resources (unstructured, JSON).
+func (r *resource) custom() bool { return r.kind.Custom != nil }
+
 func (r *resource) gvk() schema.GroupVersionKind { return r.kind.GVK }
+
+// listGVK is the kind of the resource's lists (a CRD's listKind for custom
+// resources).
+func (r *resource) listGVK() schema.GroupVersionKind {
+	if r.custom() {
+		return r.kind.NewList().GetObjectKind().GroupVersionKind()
+	}
+	return r.kind.GVK.GroupVersion().WithKind(r.kind.GVK.Kind + "List")
+}
 
 func (r *resource) groupResource() schema.GroupResource {
 	return schema.GroupResource{Group: r.kind.GVK.Group, Resource: r.kind.Resource}
@@ -52,6 +77,15 @@ func (r *resource) listPrefix(namespace string) string {
 // with resourceVersion set to the key's mod revision. Stored objects are
 // never shared with another decode.
 func (s *Server) decode(r *resource, kv *mvccpb.KeyValue) (runtime.Object, error) {
+	if r.custom() {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(kv.Value); err != nil {
+			return nil, fmt.Errorf("apiserver: decode %s: %w", kv.Key, err)
+		}
+		u.SetGroupVersionKind(r.gvk()) // conversion "None": only the version changes
+		u.SetResourceVersion(fmt.Sprint(kv.ModRevision))
+		return u, nil
+	}
 	obj, gvk, err := s.codecs.decoder.Decode(kv.Value, nil, r.kind.New())
 	if err != nil {
 		return nil, fmt.Errorf("apiserver: decode %s: %w", kv.Key, err)
@@ -69,7 +103,7 @@ func (s *Server) decode(r *resource, kv *mvccpb.KeyValue) (runtime.Object, error
 }
 
 // encodeForStore encodes obj (the caller's own copy) in Kubernetes'
-// protobuf envelope, without a resourceVersion (the key's mod revision is
+// protobuf envelope (JSON for custom resources), without a resourceVersion (the key's mod revision is
 // the truth, as in kube-apiserver).
 func (s *Server) encodeForStore(r *resource, obj runtime.Object) ([]byte, error) {
 	acc, err := meta.Accessor(obj)
@@ -79,6 +113,15 @@ func (s *Server) encodeForStore(r *resource, obj runtime.Object) ([]byte, error)
 	rv := acc.GetResourceVersion()
 	acc.SetResourceVersion("")
 	defer acc.SetResourceVersion(rv)
+	if r.custom() {
+		obj.GetObjectKind().SetGroupVersionKind(r.gvk().GroupKind().WithVersion(r.kind.Custom.StorageVersion))
+		defer obj.GetObjectKind().SetGroupVersionKind(r.gvk())
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: encode %s: %w", r.gvk().Kind, err)
+		}
+		return b, nil
+	}
 	obj.GetObjectKind().SetGroupVersionKind(r.gvk())
 	var b bytes.Buffer
 	if err := s.codecs.storage.Encode(obj, &b); err != nil {

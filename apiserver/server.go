@@ -9,17 +9,16 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kelson-dev/kelson/apiserver/kinds"
 	"github.com/kelson-dev/kelson/apiserver/openapi"
 	"github.com/kelson-dev/kelson/apiserver/storage"
-	"github.com/kelson-dev/kelson/apiserver/watchcache"
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+	apiextapply "k8s.io/apiextensions-apiserver/pkg/client/applyconfiguration"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 // Config configures a Server. The zero value of every field but Store means
@@ -52,12 +51,23 @@ type Server struct {
 	mux     *http.ServeMux
 	openapi *openapi.Service
 
-	// resources by group/version/resource; order is discovery order.
-	byGVR map[schema.GroupVersionResource]*resource
-	order []*resource
+	typeConverter, apiextTypeConverter managedfields.TypeConverter
 
-	discoveryOnce sync.Once
-	discovery     *discoveryDocs
+	// builtin are the resources of kinds.All(), fixed at New, in
+	// discovery order.
+	builtin []*resource
+	// table is the current resource table (resources.go): the built-in
+	// resources and those of the established CRDs.
+	table atomic.Pointer[resourceTable]
+	// customs is the CRD registrar's state, by CRD name; only the
+	// registrar goroutine touches it (customresources.go).
+	customs map[string]*customState
+
+	// meta holds meta/v1's OpenAPI schemas for custom resources' type
+	// converters, computed on first need (metaSchemas).
+	metaOnce sync.Once
+	meta     map[string]*spec.Schema
+	metaErr  error
 }
 
 // New checks cfg and builds a Server; nothing runs until Run.
@@ -88,36 +98,20 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("apiserver: scheme: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, codecs: c, mux: http.NewServeMux(),
-		byGVR: map[schema.GroupVersionResource]*resource{}}
-	typeConverter := applyconfigurations.NewTypeConverter(c.scheme)
+		typeConverter:       applyconfigurations.NewTypeConverter(c.scheme),
+		apiextTypeConverter: apiextapply.NewTypeConverter(c.scheme),
+		customs:             map[string]*customState{}}
 	var specs []openapi.Resource
 	for _, k := range kinds.All() {
-		r := &resource{kind: k, prefix: "/registry/" + k.StoragePrefix + "/"}
-		r.fields, err = managedfields.NewDefaultFieldManager(typeConverter, c.scheme, c.scheme, c.scheme, k.GVK, k.GVK.GroupVersion(), "", nil)
+		r, err := s.newResource(k)
 		if err != nil {
-			return nil, fmt.Errorf("apiserver: field manager for %s: %w", k.GVK, err)
+			return nil, err
 		}
-		if k.HasStatus {
-			r.statusFields, err = managedfields.NewDefaultFieldManager(typeConverter, c.scheme, c.scheme, c.scheme, k.GVK, k.GVK.GroupVersion(), "status", nil)
-			if err != nil {
-				return nil, fmt.Errorf("apiserver: status field manager for %s: %w", k.GVK, err)
-			}
-		}
-		res := r
-		r.cache, err = watchcache.New(watchcache.Config{
-			Store:  cfg.Store,
-			Prefix: r.prefix,
-			Decode: func(kv *mvccpb.KeyValue) (runtime.Object, error) { return s.decode(res, kv) },
-			Logger: cfg.Logger.With("resource", k.Resource),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("apiserver: watch cache for %s: %w", k.Resource, err)
-		}
-		s.byGVR[k.GVR()] = r
-		s.order = append(s.order, r)
+		s.builtin = append(s.builtin, r)
 		specs = append(specs, openapi.Resource{GVK: k.GVK, Resource: k.Resource, Namespaced: k.Namespaced,
 			Subresources: subresourcesOf(k), ListKind: k.GVK.Kind + "List"})
 	}
+	s.table.Store(newResourceTable(s.builtin))
 	s.openapi = openapi.New(specs)
 	s.routes()
 	return s, nil
@@ -156,10 +150,12 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // cleanup) and keeps them going until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, r := range s.order {
+	for _, r := range s.builtin {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.cache.Run(ctx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runCRDs(ctx, &wg) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.runNamespaceCleaner(ctx) }()
 	wg.Add(1)

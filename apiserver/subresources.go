@@ -44,7 +44,7 @@ func toScale(res *resource, obj runtime.Object) *autoscalingv1.Scale {
 // serveScale: the scale subresource. Updates and patches act on the Scale
 // document; its spec.replicas is written to the object.
 func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, res *resou
 	if ri.Verb != "create" {
 		return apierrors.NewMethodNotSupported(res.groupResource(), r.Method)
 	}
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 	if ri.Verb != "create" {
 		return apierrors.NewMethodNotSupported(res.groupResource(), r.Method)
 	}
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 )
@@ -59,6 +60,10 @@ func partialMetadata(obj runtime.Object) *metav1.PartialObjectMetadata {
 	om := objectMetaOf(obj)
 	if om != nil {
 		pom.ObjectMeta = *om
+	} else if u, ok := obj.(*unstructured.Unstructured); ok {
+		if md, ok := u.Object["metadata"].(map[string]interface{}); ok {
+			_ = runtime.DefaultUnstructuredConverter.FromUnstructured(md, &pom.ObjectMeta)
+		}
 	} else {
 		pom.Name, pom.Namespace = m.GetName(), m.GetNamespace()
 	}

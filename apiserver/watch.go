@@ -32,7 +32,7 @@ const initialEventsEnd = "k8s.io/initial-events-end"
 //	rv "" or "0" (legacy): the current state as ADDED events, then changes.
 //	rv N: the changes after N; 410 Gone if N is older than the history.
 func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 			return badRequest("invalid resourceVersion %q: a resourceVersion is a non-negative integer", opts.ResourceVersion)
 		}
 		if err := res.cache.WaitReady(r.Context()); err != nil {
-			return err
+			return cacheError(res, err)
 		}
 	}
 	watcher, err := res.cache.Watch(res.listPrefix(ri.Namespace), fromRev, sel.matcher(res), initial, opts.AllowWatchBookmarks)
@@ -82,7 +82,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 		if errors.Is(err, watchcache.ErrTooOld) {
 			return apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", fromRev, res.cache.Rev()))
 		}
-		return err
+		return cacheError(res, err)
 	}
 	defer watcher.Stop()
 

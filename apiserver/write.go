@@ -87,11 +87,43 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, res *resourc
 	if err != nil {
 		return nil, err
 	}
+	if res.custom() && info.MediaType == mediaProtobuf {
+		return nil, unsupportedMediaTypeMsg("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (custom resources are not read as protobuf)")
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return nil, err
 	}
-	return s.decodeInto(w, info, body, res.gvk(), res.kind.New(), opts)
+	obj, err := s.decodeInto(w, info, body, res.gvk(), res.kind.New(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return obj, checkUnknown(w, res, obj, opts)
+}
+
+// checkUnknown applies fieldValidation to the fields of a custom resource
+// that its schema does not declare (which are pruned): Strict refuses
+// them, Warn reports them as Warning headers, as kube-apiserver does.
+func checkUnknown(w http.ResponseWriter, res *resource, obj runtime.Object, opts writeOptions) error {
+	c := res.kind.Custom
+	if c == nil || c.Unknown == nil || opts.fieldValidation == "Ignore" {
+		return nil
+	}
+	unknown := c.Unknown(obj)
+	if len(unknown) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(unknown))
+	for i, f := range unknown {
+		msgs[i] = fmt.Sprintf("unknown field %q", f)
+	}
+	if opts.fieldValidation == "Strict" {
+		return apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
+	}
+	for _, m := range msgs {
+		w.Header().Add("Warning", fmt.Sprintf("299 - %q", m))
+	}
+	return nil
 }
 
 func (s *Server) decodeInto(w http.ResponseWriter, info runtime.SerializerInfo, body []byte, want schema.GroupVersionKind, into runtime.Object, opts writeOptions) (runtime.Object, error) {
@@ -130,7 +162,7 @@ func strictErrors(err error) []string {
 
 // serveCreate: POST to a collection.
 func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}
@@ -152,6 +184,9 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, res *resour
 // createObject runs the whole create path on obj (the caller's): checks,
 // defaults, validation, managed fields, allocations, the txn.
 func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj runtime.Object, opts writeOptions) (runtime.Object, error) {
+	if c := res.kind.Custom; c != nil && c.Terminating {
+		return nil, apierrors.NewMethodNotSupported(res.groupResource(), "create: the CustomResourceDefinition "+c.CRD+" is being deleted")
+	}
 	m := metaOf(obj)
 	if res.kind.Namespaced {
 		switch {
@@ -180,7 +215,11 @@ func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj
 		setTypeMeta(empty, res)
 		obj = res.fields.UpdateNoErrors(empty, obj, opts.fieldManager)
 	}
+	base := obj
 	for attempt := 0; ; attempt++ {
+		// Each attempt allocates afresh on a copy: values allocated by a
+		// lost attempt are not the client's to keep.
+		obj := base.DeepCopyObject()
 		alloc, err := s.allocate(ctx, res, obj, nil)
 		if err != nil {
 			return nil, err
@@ -195,7 +234,7 @@ func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj
 		case errors.Is(err, errAllocationRace) && attempt < 8:
 			continue
 		case apierrors.IsAlreadyExists(err) && generated && attempt < 8:
-			metaOf(obj).SetName(metaOf(obj).GetGenerateName() + nameSuffix())
+			metaOf(base).SetName(metaOf(base).GetGenerateName() + nameSuffix())
 			continue
 		}
 		return nil, err
@@ -204,7 +243,7 @@ func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj
 
 // update: PUT of an object (or of its /status or /finalize).
 func (s *Server) update(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo, subresource string) error {
-	out, err := s.negotiate(r)
+	out, err := s.negotiate(r, res)
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,9 @@
 // A Kind is data plus hooks. The API server calls the hooks in the order
 // kube-apiserver's generic registry does:
 //
-//	create: decode -> Default -> (generate name, set uid) -> PrepareForCreate
+//	create: decode -> Normalize -> Default -> (generate name, set uid) -> PrepareForCreate
 //	        -> ValidateName + ObjectMeta checks (caller) -> Validate
-//	update: decode/patch -> Default -> PrepareForUpdate(obj, stored)
+//	update: decode/patch -> Normalize -> Default -> PrepareForUpdate(obj, stored)
 //	        -> Validate -> ValidateUpdate(obj, stored)
 //	read:   Columns + Cells for Table output, Fields for field selectors,
 //	        Scale for the /scale subresource.
@@ -22,6 +22,20 @@
 // workload.go holds the selector/template rules and the CONTAINERS,
 // IMAGES and SELECTOR cells of workloads; helpers.go the age rendering,
 // name rules and small validators.
+//
+// # Custom resources
+//
+// apiextensions_crd.go is the CustomResourceDefinition kind itself
+// (defaults from the apiextensions v1 package, kube-apiserver's validation
+// rules and messages, the customresourcecleanup finalizer on create).
+// CustomKinds (custom.go) turns one CRD into one Kind per served version:
+// objects are *unstructured.Unstructured; Kind.Custom says so and carries
+// the storage version; Normalize prunes unknown fields (metadata to
+// ObjectMeta's) and applies the schema's defaults (custom_schema.go);
+// Validate runs kube-openapi's validator over the openAPIV3Schema with
+// kube-apiserver's field errors ("spec.replicas: Invalid value: "string":
+// spec.replicas in body must be of type integer: "string""); Columns and
+// Cells render the additionalPrinterColumns through client-go's jsonpath.
 //
 // # Invariants
 //

@@ -1,6 +1,7 @@
 package kinds
 
 import (
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -73,6 +74,38 @@ type Kind struct {
 	// Namespace keeps its spec.finalizers (changed only through
 	// /finalize). nil: nothing to do.
 	PrepareForUpdate func(obj, old runtime.Object)
+
+	// Normalize runs first on every write of an object (create, update,
+	// patch, apply, and writes to /status): custom resources prune
+	// unknown fields and apply their schema's defaults here. nil: nothing.
+	Normalize func(obj runtime.Object)
+
+	// Custom is set on the kinds of custom resources (one per served
+	// version of a CustomResourceDefinition): their objects are
+	// *unstructured.Unstructured, stored as JSON. nil for built-in kinds.
+	Custom *Custom
+}
+
+// Custom is what the API server needs to know of a custom resource's kind
+// beyond the generic hooks.
+type Custom struct {
+	// CRD is the name of the defining CustomResourceDefinition; UID its
+	// uid (a CRD deleted and recreated under the same name is another).
+	CRD string
+	UID string
+	// Generation is the CRD's metadata.generation the kind was built from.
+	Generation int64
+	// StorageVersion is the version objects are stored at (conversion is
+	// "None": only apiVersion changes between versions).
+	StorageVersion string
+	// Terminating: the CRD is being deleted; new objects are refused.
+	Terminating bool
+	// Schema is the version's openAPIV3Schema (nil if none), for the
+	// OpenAPI documents. Shared: read-only.
+	Schema *apiextensionsv1.JSONSchemaProps
+	// Unknown returns the paths of the fields of an object that its
+	// schema does not declare (which Normalize prunes); nil: none ever.
+	Unknown func(obj runtime.Object) []string
 }
 
 // Scale reads and writes the replica counts of a kind with a scale

@@ -57,6 +57,8 @@ func All() []*Kind {
 		priorityClassKind(),
 		// storage.k8s.io/v1
 		storageClassKind(),
+		// apiextensions.k8s.io/v1
+		crdKind(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/kube-openapi/pkg/builder"
@@ -67,11 +68,23 @@ type plan struct {
 	// then by group), each with its resources.
 	groupVersions []schema.GroupVersion
 	resources     map[schema.GroupVersion][]Resource
+	// extras are the resources without Go types (custom resources), also
+	// listed in resources; extraGVs their group versions.
+	extras   []Extra
+	extraGVs map[schema.GroupVersion]bool
+	// withAPIExtensions: apiextensions.k8s.io/v1 is served, so its
+	// generated definitions are needed.
+	withAPIExtensions bool
 }
 
-func newPlan(resources []Resource) *plan {
-	p := &plan{resources: map[schema.GroupVersion][]Resource{}}
-	for _, r := range resources {
+func newPlan(resources []Resource, extras []Extra) *plan {
+	p := &plan{resources: map[schema.GroupVersion][]Resource{}, extras: extras, extraGVs: map[schema.GroupVersion]bool{}}
+	all := append([]Resource(nil), resources...)
+	for _, e := range extras {
+		all = append(all, e.Resource)
+		p.extraGVs[e.GVK.GroupVersion()] = true
+	}
+	for _, r := range all {
 		gv := r.GVK.GroupVersion()
 		if _, ok := p.resources[gv]; !ok {
 			p.groupVersions = append(p.groupVersions, gv)
@@ -93,6 +106,14 @@ func newPlan(resources []Resource) *plan {
 		return ok || gv == gvkBinding.GroupVersion() || gv == gvkScale.GroupVersion() || gv == gvkEviction.GroupVersion()
 	}
 	p.names = newNamer(scheme.Scheme, served)
+	if _, ok := p.resources[apiextensionsv1.SchemeGroupVersion]; ok {
+		p.withAPIExtensions = true
+		p.names.addScheme(apiextensionsScheme(), served)
+	}
+	for _, e := range extras {
+		p.names.addModel(e.GVK, extraModel(e.GVK))
+		p.names.addModel(e.GVK.GroupVersion().WithKind(listKind(e.Resource)), extraModel(e.GVK.GroupVersion().WithKind(listKind(e.Resource))))
+	}
 	return p
 }
 
@@ -164,7 +185,7 @@ func (p *plan) buildV2() (*spec.Swagger, error) {
 	}
 	sw, err := builder.BuildOpenAPISpecFromRoutes(containers, &common.Config{
 		Info:                           specInfo,
-		GetDefinitions:                 GetOpenAPIDefinitions,
+		GetDefinitions:                 p.definitions,
 		GetDefinitionName:              p.names.definitionName,
 		GetOperationIDAndTagsFromRoute: operationIDAndTags,
 		CommonResponses:                map[int]spec.Response{http.StatusUnauthorized: {ResponseProps: spec.ResponseProps{Description: "Unauthorized"}}},
@@ -183,7 +204,7 @@ func (p *plan) buildV2() (*spec.Swagger, error) {
 func (p *plan) buildV3(docPath string, c *container) (*spec3.OpenAPI, error) {
 	doc, err := builder3.BuildOpenAPISpecFromRoutes([]common.RouteContainer{c}, &common.OpenAPIV3Config{
 		Info:                           specInfo,
-		GetDefinitions:                 GetOpenAPIDefinitions,
+		GetDefinitions:                 p.definitions,
 		GetDefinitionName:              p.names.definitionName,
 		GetOperationIDAndTagsFromRoute: operationIDAndTags,
 		CommonResponses:                map[int]*spec3.Response{http.StatusUnauthorized: {ResponseProps: spec3.ResponseProps{Description: "Unauthorized"}}},

@@ -38,8 +38,9 @@
 //     builds them all.
 //   - Builds share nothing mutable: each asks the generated code for its own
 //     definitions map, which is garbage once the document is built.
-//   - The documents depend only on the resource list, so their ETags and v3
-//     hashes are stable across restarts of the same build.
+//   - The documents depend only on the resource list (and the extras), so
+//     their ETags and v3 hashes are stable across restarts of the same
+//     build.
 //   - A resource the documents cannot describe (a kind with no Go type in
 //     client-go's scheme) makes its documents answer 500 with an error
 //     wrapping ErrInvalidResource; other documents are unaffected.
@@ -55,14 +56,23 @@
 // 140 kB gzipped. The package's imports (client-go's scheme above all) cost
 // 0.8 MiB of heap at start.
 //
-// # Later: custom resources
+// # Custom resources
 //
-// A SetExtra(groupVersions with their schemas) method would swap in, under a
-// lock, a new v2 document and v3 index (both lazy, as now) and add or drop
-// v3 documents for the extra group versions, leaving the built-in ones and
-// their encodings alone; the plan would take the extra definitions beside
-// the generated ones, and modelName already lets a route name a schema that
-// has no Go type.
+// SetExtra(extras) hands over the custom resources being served, each with
+// its version's schema (a CRD's openAPIV3Schema as a spec.Schema). Under a
+// lock it publishes a new set of documents, lazy as the first: a new v2
+// document and v3 index, new v3 documents for the extras' group versions
+// (and their apis/<group> documents), while the v3 documents that depend
+// on built-in resources alone are taken over with their encodings, never
+// rebuilt. The plan adds each extra's definitions beside the generated
+// ones, named as kube-apiserver names them ("com.example.v1.Widget" and
+// "com.example.v1.WidgetList"), the schema wrapped with apiVersion, kind
+// and a metadata reference to ObjectMeta, and carrying
+// x-kubernetes-group-version-kind, so kubectl explain finds them. A custom
+// resource's patch operations do not list strategic merge patch (kubectl
+// apply then sends a merge patch) and its operations no protobuf. The
+// CustomResourceDefinition kind itself is described by the definitions
+// generated in k8s.io/apiextensions-apiserver/pkg/generated/openapi.
 //
 // # Example
 //

@@ -53,7 +53,7 @@ func TestBuildCost(t *testing.T) {
 
 // BenchmarkBuildV2 measures building the v2 document alone.
 func BenchmarkBuildV2(b *testing.B) {
-	p := newPlan(testResources())
+	p := newPlan(testResources(), nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := p.buildV2(); err != nil {
@@ -64,7 +64,7 @@ func BenchmarkBuildV2(b *testing.B) {
 
 // BenchmarkBuildV3AppsV1 measures building the apps/v1 v3 document alone.
 func BenchmarkBuildV3AppsV1(b *testing.B) {
-	p := newPlan(testResources())
+	p := newPlan(testResources(), nil)
 	b.ReportAllocs()
 	for b.Loop() {
 		c, err := p.groupVersionContainer(p.groupVersions[1])

@@ -39,18 +39,31 @@ func newNamer(sch *runtime.Scheme, served func(schema.GroupVersion) bool) *namer
 		kinds:  map[string][]schema.GroupVersionKind{},
 		models: map[schema.GroupVersionKind]string{},
 	}
+	n.addScheme(sch, served)
+	return n
+}
+
+// addScheme indexes more Go types, as newNamer does; only while the namer
+// is being built.
+func (n *namer) addScheme(sch *runtime.Scheme, served func(schema.GroupVersion) bool) {
 	for gvk, t := range sch.AllKnownTypes() {
 		if gvk.Version == runtime.APIVersionInternal || !served(gvk.GroupVersion()) {
 			continue
 		}
-		name := typeModelName(t)
-		n.kinds[name] = append(n.kinds[name], gvk)
-		n.models[gvk] = name
+		n.addModel(gvk, typeModelName(t))
 	}
-	for _, gvks := range n.kinds {
-		sort.Slice(gvks, func(i, j int) bool { return lessGVK(gvks[i], gvks[j]) })
+}
+
+// addModel records that kind gvk is described by definition name; only
+// while the namer is being built.
+func (n *namer) addModel(gvk schema.GroupVersionKind, name string) {
+	if _, ok := n.models[gvk]; ok {
+		return
 	}
-	return n
+	gvks := append(n.kinds[name], gvk)
+	sort.Slice(gvks, func(i, j int) bool { return lessGVK(gvks[i], gvks[j]) })
+	n.kinds[name] = gvks
+	n.models[gvk] = name
 }
 
 // modelNamer is kube-openapi's util.OpenAPIModelNamer, declared here so the

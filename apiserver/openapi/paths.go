@@ -131,8 +131,43 @@ func (b *routeBuilder) add(r *route) {
 	b.routes = append(b.routes, r)
 }
 
-// resource adds every operation of one resource and its subresources.
+// resource adds every operation of one resource and its subresources. A
+// custom resource's operations take no strategic merge patch and speak no
+// protobuf, as kube-apiserver's (kubectl apply picks its patch type by
+// them).
 func (b *routeBuilder) resource(res Resource) error {
+	first := len(b.routes)
+	if err := b.resourceRoutes(res); err != nil {
+		return err
+	}
+	if res.Custom {
+		for _, r := range b.routes[first:] {
+			rt, ok := r.(*route)
+			if !ok {
+				continue
+			}
+			rt.consumes = withoutMedia(rt.consumes, "application/strategic-merge-patch+json")
+			rt.produces = withoutMedia(rt.produces, "application/vnd.kubernetes.protobuf", "application/vnd.kubernetes.protobuf;stream=watch")
+		}
+	}
+	return nil
+}
+
+func withoutMedia(list []string, drop ...string) []string {
+	out := make([]string, 0, len(list))
+	for _, m := range list {
+		keep := true
+		for _, d := range drop {
+			keep = keep && m != d
+		}
+		if keep {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (b *routeBuilder) resourceRoutes(res Resource) error {
 	if res.Resource == "" || res.GVK.Kind == "" {
 		return fmt.Errorf("%w: resource %q of kind %q: both names are required", ErrInvalidResource, res.Resource, res.GVK.Kind)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -26,6 +27,8 @@ type Resource struct {
 	Namespaced   bool
 	Subresources []string // e.g. "status", "scale"
 	ListKind     string   // e.g. "DeploymentList"; empty means Kind+"List"
+	// Custom: a custom resource (no strategic merge patch, no protobuf).
+	Custom bool
 }
 
 // Service serves the OpenAPI documents of a resource set: /openapi/v2 (JSON
@@ -38,17 +41,25 @@ type Resource struct {
 // keeps only its encodings (JSON, and protobuf and gzip once asked for), for
 // the Service's lifetime. A Service is safe for concurrent use.
 type Service struct {
-	resources []Resource
+	resources []Resource // built-in; fixed at New
 
-	once  sync.Once
-	state *serving // set by once
+	// mu serializes SetExtra and the first set-up; state is read without
+	// it. A published serving is never modified (its documents fill their
+	// own caches, which are safe for concurrent use).
+	mu    sync.Mutex
+	extra []Extra
+	state atomic.Pointer[serving]
 }
 
-// serving is what the first request sets up.
+// serving is one set of documents: for the built-in resources plus the
+// extras of the last SetExtra.
 type serving struct {
 	v2      *document
 	v3Index *document
 	v3      map[string]*document // by path below /openapi/v3
+	// builtin marks the v3 documents that depend on the built-in
+	// resources alone, which a later serving takes over as they are.
+	builtin map[string]bool
 }
 
 // New returns a Service for the resources. The slice is copied; nothing is
@@ -62,10 +73,44 @@ func New(resources []Resource) *Service {
 	return &Service{resources: rs}
 }
 
-// setUp makes the documents; they are built lazily.
-func (s *Service) setUp() {
-	p := newPlan(s.resources)
-	st := &serving{v3: map[string]*document{}}
+// SetExtra replaces the extra (custom) resources. The documents that
+// depend only on built-in resources keep their built encodings; the v2
+// document, the v3 index and the extras' group-version documents are
+// rebuilt lazily, when next asked for. The slice is copied (the schemas
+// are shared, read-only).
+func (s *Service) SetExtra(extra []Extra) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extra = make([]Extra, len(extra))
+	for i, e := range extra {
+		e.Subresources = append([]string(nil), e.Subresources...)
+		s.extra[i] = e
+	}
+	if prev := s.state.Load(); prev != nil {
+		s.state.Store(s.setUpLocked(prev))
+	}
+}
+
+// current returns the documents being served, setting them up on first use.
+func (s *Service) current() *serving {
+	if st := s.state.Load(); st != nil {
+		return st
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.state.Load(); st != nil {
+		return st
+	}
+	st := s.setUpLocked(nil)
+	s.state.Store(st)
+	return st
+}
+
+// setUpLocked makes the documents; they are built lazily. Those of prev
+// that depend on built-in resources alone are reused.
+func (s *Service) setUpLocked(prev *serving) *serving {
+	p := newPlan(s.resources, s.extra)
+	st := &serving{v3: map[string]*document{}, builtin: map[string]bool{}}
 
 	st.v2 = &document{
 		build: func() ([]byte, error) {
@@ -78,7 +123,12 @@ func (s *Service) setUp() {
 		toProto: handler.ToProtoBinary,
 	}
 
-	add := func(docPath string, routes func() (*container, error)) {
+	add := func(docPath string, builtin bool, routes func() (*container, error)) {
+		st.builtin[docPath] = builtin
+		if builtin && prev != nil && prev.builtin[docPath] {
+			st.v3[docPath] = prev.v3[docPath]
+			return
+		}
 		st.v3[docPath] = &document{
 			build: func() ([]byte, error) {
 				c, err := routes()
@@ -95,10 +145,10 @@ func (s *Service) setUp() {
 		}
 	}
 	for _, gv := range p.groupVersions {
-		add(groupVersionPath(gv), func() (*container, error) { return p.groupVersionContainer(gv) })
+		add(groupVersionPath(gv), !p.extraGVs[gv], func() (*container, error) { return p.groupVersionContainer(gv) })
 	}
 	for docPath, c := range p.discoveryContainers() {
-		add(docPath, func() (*container, error) { return c, nil })
+		add(docPath, true, func() (*container, error) { return c, nil }) // the same routes whatever the resources
 	}
 
 	st.v3Index = &document{build: func() ([]byte, error) {
@@ -112,7 +162,7 @@ func (s *Service) setUp() {
 		}
 		return json.Marshal(index)
 	}}
-	s.state = st
+	return st
 }
 
 // ServeHTTP serves /openapi/v2 and /openapi/v3 and /openapi/v3/<group-version path>
@@ -128,8 +178,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("%s is not supported on %s: use GET", r.Method, r.URL.Path))
 		return
 	}
-	s.once.Do(s.setUp)
-	st := s.state
+	st := s.current()
 
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	switch {
