@@ -3,7 +3,6 @@ package apiserver
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -232,4 +231,3 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 	return nil
 }
 
-var _ = strconv.Itoa
