@@ -1,9 +1,24 @@
 package apiserver
 
 import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
+
+// try runs kubectl and returns its combined output and error.
+func (k *kubectl) try(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", k.kubeconfig}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+k.dir, "KUBECACHEDIR="+filepath.Join(k.dir, "cache"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
 
 const widgetCR = `apiVersion: example.com/v1
 kind: Widget
@@ -20,7 +35,13 @@ func TestKubectlCRD(t *testing.T) {
 	ts := newTestServer(t, startMember(t))
 	k := newKubectl(t, ts)
 	k.run(false, "apply", "-f", k.file("crd.yaml", widgetCRD))
-	k.run(false, "wait", "--for=condition=Established", "--timeout=30s", "crd/widgets.example.com")
+	// kubectl wait fails at once on an object without conditions yet (as
+	// against kube-apiserver, whose controller writes them just after the
+	// create); try again until the registrar has.
+	waitFor(t, "kubectl wait", func() bool {
+		out, err := k.try("wait", "--for=condition=Established", "--timeout=30s", "crd/widgets.example.com")
+		return err == nil && strings.Contains(out, "condition met")
+	})
 	mustContain(t, k.run(false, "get", "crd"), "widgets.example.com")
 	out := k.run(false, "apply", "-f", k.file("cr.yaml", widgetCR))
 	mustContain(t, out, "widget.example.com/my-widget created")

@@ -664,6 +664,23 @@ func TestCRDUpdate(t *testing.T) {
 	if l, err := widgets.List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) != 2 {
 		t.Fatalf("list after the update: %v", err)
 	}
+	// YAML in and out.
+	raw := ts.client.Discovery().RESTClient()
+	body := "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: yml\nspec:\n  size: large\n"
+	if err := raw.Post().AbsPath("/apis/example.com/v1/namespaces/default/widgets").SetHeader("Content-Type", "application/yaml").
+		Body([]byte(body)).Do(ctx).Error(); err != nil {
+		t.Fatalf("YAML create: %v", err)
+	}
+	out, err := raw.Get().AbsPath("/apis/example.com/v1/namespaces/default/widgets/yml").SetHeader("Accept", "application/yaml").DoRaw(ctx)
+	if err != nil || !strings.Contains(string(out), "size: large") || !strings.Contains(string(out), "replicas: 1") {
+		t.Fatalf("YAML get: %v\n%s", err, out)
+	}
+	err = raw.Post().AbsPath("/apis/example.com/v1/namespaces/default/widgets").SetHeader("Content-Type", "application/vnd.kubernetes.protobuf").
+		Body([]byte("k8s\x00")).Do(ctx).Error()
+	if !apierrors.IsUnsupportedMediaType(err) {
+		t.Fatalf("protobuf create: want 415, got %v", err)
+	}
+
 	crd.Spec.Scope = apiextensionsv1.ClusterScoped
 	if _, err := crds.Update(ctx, crd, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.scope: Invalid value: \"Cluster\": field is immutable") {
 		t.Fatalf("scope change: %v", err)

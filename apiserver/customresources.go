@@ -92,6 +92,7 @@ func (s *Server) syncCRDs(ctx context.Context, wg *sync.WaitGroup, crdRes *resou
 	}
 	accepted := acceptNames(s.builtin, crds)
 	changed := false
+	var retired []*resource // stopped once the table without them is out
 	seen := map[string]bool{}
 	for _, crd := range crds {
 		seen[crd.Name] = true
@@ -106,14 +107,14 @@ func (s *Server) syncCRDs(ctx context.Context, wg *sync.WaitGroup, crdRes *resou
 			next.resources = s.customResources(ctx, wg, crd)
 		}
 		if st != nil {
-			stopAll(st.resources)
+			retired = append(retired, st.resources...)
 		}
 		s.customs[crd.Name] = next
 		changed = true
 	}
 	for name, st := range s.customs {
 		if !seen[name] {
-			stopAll(st.resources)
+			retired = append(retired, st.resources...)
 			delete(s.customs, name)
 			changed = true
 		}
@@ -121,6 +122,7 @@ func (s *Server) syncCRDs(ctx context.Context, wg *sync.WaitGroup, crdRes *resou
 	if changed {
 		s.publish()
 	}
+	stopAll(retired)
 	for _, crd := range crds {
 		if err := s.writeCRDStatus(ctx, crdRes, crd, accepted[crd.Name]); err != nil && ctx.Err() == nil {
 			s.log.Warn("CRD status", "crd", crd.Name, "err", err)

@@ -58,8 +58,10 @@ func (s *Server) storeHealthy(ctx context.Context) error {
 	return err
 }
 
+// cachesReady checks the built-in resources' caches (a custom resource's
+// cache, started when its CRD appears, does not make the server unready).
 func (s *Server) cachesReady() error {
-	for _, r := range s.resources().order {
+	for _, r := range s.builtin {
 		if r.cache.Rev() == 0 {
 			return fmt.Errorf("the %s cache has not loaded yet", r.kind.Resource)
 		}

@@ -32,6 +32,11 @@ func crdKind() *Kind {
 	k.PrepareForCreate = func(o runtime.Object) {
 		crd := o.(*apiextensionsv1.CustomResourceDefinition)
 		crd.Finalizers = addFinalizer(crd.Finalizers, CRDFinalizer)
+		for _, v := range crd.Spec.Versions {
+			if v.Storage {
+				crd.Status.StoredVersions = []string{v.Name} // as kube-apiserver's create strategy
+			}
+		}
 	}
 	k.Validate = func(o runtime.Object) field.ErrorList {
 		return ValidateCRD(o.(*apiextensionsv1.CustomResourceDefinition))
