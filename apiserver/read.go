@@ -191,7 +191,8 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, res *resource
 		continue_ string
 		remaining *int64
 	)
-	if opts.Continue != "" || (opts.Limit > 0 && opts.ResourceVersion != "0") || opts.ResourceVersionMatch == metav1.ResourceVersionMatchExact {
+	if opts.Continue != "" || (opts.Limit > 0 && opts.ResourceVersion != "0") || opts.ResourceVersionMatch == metav1.ResourceVersionMatchExact ||
+		(opts.ResourceVersion == "" && !s.cacheConsistent.Load()) {
 		items, rev, continue_, remaining, err = s.listFromStore(r.Context(), res, ri.Namespace, &opts, match)
 		if err != nil {
 			return err

@@ -53,6 +53,12 @@ type Server struct {
 
 	typeConverter, apiextTypeConverter managedfields.TypeConverter
 
+	// cacheConsistent: the store's watch progress is exact, so consistent
+	// reads (resourceVersion "") are served from the watch caches; false
+	// until Run has asked the store, and for old etcd versions: then they
+	// read the store.
+	cacheConsistent atomic.Bool
+
 	// builtin are the resources of kinds.All(), fixed at New, in
 	// discovery order.
 	builtin []*resource
@@ -150,6 +156,15 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // cleanup) and keeps them going until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ok := storage.ProgressConsistent(ctx, s.cfg.Store)
+		s.cacheConsistent.Store(ok)
+		if !ok && ctx.Err() == nil {
+			s.log.Warn("the store's watch progress reports are not exact (etcd before 3.4.31 or 3.5.13?): consistent reads go to the store, not the watch caches")
+		}
+	}()
 	for _, r := range s.builtin {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.cache.Run(ctx) }()

@@ -65,7 +65,24 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 	if opts.ResourceVersionMatch != "" && opts.SendInitialEvents == nil {
 		return badRequest("resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")
 	}
-	if initial {
+	// A consistent start on a store whose progress reports cannot be
+	// trusted: the initial state comes from the store at its current
+	// revision R, the changes after R from the cache.
+	var fromStore []runtime.Object
+	if initial && opts.ResourceVersion == "" && !s.cacheConsistent.Load() {
+		if err := res.cache.WaitReady(r.Context()); err != nil {
+			return cacheError(res, err)
+		}
+		lopts := metav1.ListOptions{}
+		items, rev, _, _, err := s.listFromStore(r.Context(), res, ri.Namespace, &lopts, sel.matcher(res))
+		if err != nil {
+			return err
+		}
+		fromStore, fromRev, initial = items, rev, false
+		if fromStore == nil {
+			fromStore = []runtime.Object{}
+		}
+	} else if initial {
 		if err := s.waitCache(r.Context(), res, opts.ResourceVersion, ""); err != nil {
 			return err
 		}
@@ -103,6 +120,21 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res *resourc
 		flusher.Flush()
 	}
 	enc := newEventEncoder(s, res, out, w, r.URL.Query().Get("includeObject"))
+	if fromStore != nil {
+		for _, obj := range fromStore {
+			if err := enc.encode(watchcache.Event{Type: watch.Added, Obj: obj, Rev: revOf(obj)}); err != nil {
+				return nil
+			}
+		}
+		if opts.SendInitialEvents != nil && *opts.SendInitialEvents && opts.AllowWatchBookmarks {
+			if err := enc.encode(watchcache.Event{Type: watch.Bookmark, Rev: fromRev, InitialEventsEnd: true}); err != nil {
+				return nil
+			}
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():

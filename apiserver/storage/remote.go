@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -108,4 +109,39 @@ func (w *remoteWatch) pump(in clientv3.WatchChan) {
 		case <-w.ctx.Done():
 		}
 	}
+}
+
+// ProgressConsistent asks every endpoint its version. etcd before 3.4.31,
+// and 3.5 before 3.5.13, may send a progress report ahead of events not
+// yet sent (etcd issues 15220 and 17780), so kube-apiserver serves
+// consistent reads from the store on them; so does Kelson's. Kelson's
+// store reports 3.6.0.
+func (r *Remote) ProgressConsistent(ctx context.Context) bool {
+	for _, ep := range r.client.Endpoints() {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := r.client.Status(sctx, ep)
+		cancel()
+		if err != nil || !progressFixed(st.Version) {
+			return false
+		}
+	}
+	return true
+}
+
+// progressFixed reports whether etcd version v ("3.4.23") has exact
+// progress reports.
+func progressFixed(v string) bool {
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &patch); err != nil {
+		return false
+	}
+	switch {
+	case major != 3:
+		return major > 3
+	case minor == 4:
+		return patch >= 31
+	case minor == 5:
+		return patch >= 13
+	}
+	return minor > 5
 }

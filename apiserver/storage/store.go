@@ -69,3 +69,20 @@ func PrefixEnd(key []byte) []byte {
 	}
 	return []byte{0}
 }
+
+// progressChecker is implemented by stores that can say whether their
+// progress reports can be trusted.
+type progressChecker interface {
+	ProgressConsistent(ctx context.Context) bool
+}
+
+// ProgressConsistent reports whether st's watch progress reports are
+// exact: a progress response with revision R comes only after every event
+// of revisions <= R. A cache may then serve consistent reads by waiting
+// for progress. Stores that cannot tell are assumed not to.
+func ProgressConsistent(ctx context.Context, st Store) bool {
+	if pc, ok := st.(progressChecker); ok {
+		return pc.ProgressConsistent(ctx)
+	}
+	return false
+}
