@@ -230,4 +230,3 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 	s.writeObject(w, r, out, http.StatusCreated, successStatus(http.StatusCreated))
 	return nil
 }
-
