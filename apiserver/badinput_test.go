@@ -42,6 +42,7 @@ func TestBadInput(t *testing.T) {
 		{"bad continue", "GET", "/api/v1/namespaces/default/configmaps?limit=1&continue=garbage", "", "", "", 400},
 		{"bad dryRun", "POST", "/api/v1/namespaces/default/configmaps?dryRun=Some", "application/json", "", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}`, 400},
 		{"bad patch", "PATCH", "/api/v1/namespaces/default/services/kubernetes", "application/json-patch+json", "", `{"not":"a json patch"}`, 400},
+		{"JSON patch replacing the root without a value", "PATCH", "/api/v1/namespaces/default/services/kubernetes", "application/json-patch+json", "", `[{"op":"replace","path":""}]`, 400},
 		{"unknown patch type", "PATCH", "/api/v1/namespaces/default/services/kubernetes", "application/xml", "", `<x/>`, 415},
 		{"apply without manager", "PATCH", "/api/v1/namespaces/default/configmaps/x", "application/apply-patch+yaml", "", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n", 400},
 		{"name mismatch on update", "PUT", "/api/v1/namespaces/default/services/kubernetes", "application/json", "", `{"apiVersion":"v1","kind":"Service","metadata":{"name":"other"}}`, 400},

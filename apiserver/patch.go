@@ -105,7 +105,15 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, res *resourc
 // applyPatch applies a JSON, merge or strategic merge patch to a JSON
 // document. dataStruct is an object of the document's kind (for the
 // strategic merge keys).
-func applyPatch(contentType string, doc, patch []byte, dataStruct runtime.Object) ([]byte, error) {
+func applyPatch(contentType string, doc, patch []byte, dataStruct runtime.Object) (out []byte, err error) {
+	// The patch libraries can panic on inputs they do not expect (a JSON
+	// patch "replace" of the root without a value): a user's patch must
+	// get an error, never crash a request.
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, badRequest("the patch could not be applied: %v", p)
+		}
+	}()
 	switch contentType {
 	case patchJSON:
 		p, err := jsonpatch.DecodePatch(patch)
