@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -228,33 +227,8 @@ type APIMix struct {
 // ParseAPIMix parses "create=10,update=30,get=40,list=15,delete=5"; kinds
 // left out weigh 0.
 func ParseAPIMix(s string) (APIMix, error) {
-	var m APIMix
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		name, val, ok := strings.Cut(part, "=")
-		n, err := strconv.Atoi(strings.TrimSpace(val))
-		if !ok || err != nil || n < 0 {
-			return m, fmt.Errorf("%w: mix %q: want kind=weight pairs like create=10,update=30,get=40,list=15,delete=5", ErrBadConfig, s)
-		}
-		switch strings.TrimSpace(name) {
-		case "create":
-			m.Create = n
-		case "update":
-			m.Update = n
-		case "get":
-			m.Get = n
-		case "list":
-			m.List = n
-		case "delete":
-			m.Delete = n
-		default:
-			return m, fmt.Errorf("%w: mix %q: unknown kind %q (want create, update, get, list, delete)", ErrBadConfig, s, name)
-		}
-	}
-	return m, nil
+	w, err := parseWeights(s, "create=10,update=30,get=40,list=15,delete=5", "create", "update", "get", "list", "delete")
+	return APIMix{Create: w["create"], Update: w["update"], Get: w["get"], List: w["list"], Delete: w["delete"]}, err
 }
 
 func (m APIMix) String() string {

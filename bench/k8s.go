@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +69,14 @@ type K8sMix struct {
 // ParseK8sMix parses "create=10,update=30,get=40,list=20"; kinds left out
 // weigh 0.
 func ParseK8sMix(s string) (K8sMix, error) {
-	var m K8sMix
+	w, err := parseWeights(s, "create=10,update=30,get=40,list=20", "create", "update", "get", "list")
+	return K8sMix{Create: w["create"], Update: w["update"], Get: w["get"], List: w["list"]}, err
+}
+
+// parseWeights parses "kind=weight,..." pairs of the given kinds (example
+// is shown in errors); kinds left out weigh 0.
+func parseWeights(s, example string, kinds ...string) (map[string]int, error) {
+	w := map[string]int{}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -77,22 +85,15 @@ func ParseK8sMix(s string) (K8sMix, error) {
 		name, val, ok := strings.Cut(part, "=")
 		n, err := strconv.Atoi(strings.TrimSpace(val))
 		if !ok || err != nil || n < 0 {
-			return m, fmt.Errorf("%w: mix %q: want kind=weight pairs like create=10,update=30,get=40,list=20", ErrBadConfig, s)
+			return nil, fmt.Errorf("%w: mix %q: want kind=weight pairs like %s", ErrBadConfig, s, example)
 		}
-		switch strings.TrimSpace(name) {
-		case "create":
-			m.Create = n
-		case "update":
-			m.Update = n
-		case "get":
-			m.Get = n
-		case "list":
-			m.List = n
-		default:
-			return m, fmt.Errorf("%w: mix %q: unknown kind %q (want create, update, get, list)", ErrBadConfig, s, name)
+		name = strings.TrimSpace(name)
+		if !slices.Contains(kinds, name) {
+			return nil, fmt.Errorf("%w: mix %q: unknown kind %q (want %s)", ErrBadConfig, s, name, strings.Join(kinds, ", "))
 		}
+		w[name] = n
 	}
-	return m, nil
+	return w, nil
 }
 
 func (m K8sMix) String() string {
