@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -237,5 +238,34 @@ func TestProtobufClient(t *testing.T) {
 	}
 	if ev := nextEvent(t, w); ev.Object.(*corev1.Pod).Name != "p" {
 		t.Fatalf("watch event %v", ev)
+	}
+}
+
+// pods/binding sets the node once; pods/eviction deletes the pod.
+func TestBindingAndEviction(t *testing.T) {
+	ts := newTestServer(t, startMember(t))
+	ctx := context.Background()
+	pods := ts.client.CoreV1().Pods("default")
+	for _, name := range []string{"bound", "evicted"} {
+		if _, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bind := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "bound"}, Target: corev1.ObjectReference{Kind: "Node", Name: "n1"}}
+	if err := pods.Bind(ctx, bind, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	if p, _ := pods.Get(ctx, "bound", metav1.GetOptions{}); p.Spec.NodeName != "n1" {
+		t.Fatalf("nodeName after bind = %q", p.Spec.NodeName)
+	}
+	if err := pods.Bind(ctx, bind, metav1.CreateOptions{}); !apierrors.IsConflict(err) {
+		t.Fatalf("second bind: want Conflict, got %v", err)
+	}
+	if err := pods.EvictV1(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "evicted", Namespace: "default"}}); err != nil {
+		t.Fatalf("evict: %v", err)
+	}
+	if _, err := pods.Get(ctx, "evicted", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("after eviction: want NotFound, got %v", err)
 	}
 }

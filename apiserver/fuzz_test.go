@@ -59,7 +59,7 @@ func exercise(t *testing.T, s *Server, res *resource, obj runtime.Object) {
 	validateCreate(res.kind, obj)
 	old := obj.DeepCopyObject()
 	prepareUpdate(res.kind, obj, old, "")
-	validateUpdate(res.kind, obj, old)
+	validateUpdate(res.kind, obj, old, "")
 	if _, err := s.toTable(res, []runtime.Object{obj}, "", true); err != nil {
 		t.Logf("table: %v", err)
 	}

@@ -119,7 +119,9 @@ func validateCreate(k *kinds.Kind, obj runtime.Object) field.ErrorList {
 }
 
 // validateUpdate runs update validation of metadata and the kind's.
-func validateUpdate(k *kinds.Kind, obj, old runtime.Object) field.ErrorList {
+// subresource "binding" skips the kind's update rules: the server itself
+// sets a pod's spec.nodeName there, which a pod update may not change.
+func validateUpdate(k *kinds.Kind, obj, old runtime.Object, subresource string) field.ErrorList {
 	errs := apivalidation.ValidateObjectMetaAccessorUpdate(metaOf(obj), metaOf(old), field.NewPath("metadata"))
 	nameFn := apivalidation.ValidateNameFunc(apivalidation.NameIsDNSSubdomain)
 	if k.ValidateName != nil {
@@ -129,7 +131,7 @@ func validateUpdate(k *kinds.Kind, obj, old runtime.Object) field.ErrorList {
 	if k.Validate != nil {
 		errs = append(errs, k.Validate(obj)...)
 	}
-	if k.ValidateUpdate != nil {
+	if k.ValidateUpdate != nil && subresource != "binding" {
 		errs = append(errs, k.ValidateUpdate(obj, old)...)
 	}
 	return errs

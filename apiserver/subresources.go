@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // serveStatus: the status subresource: get, update, patch.
@@ -127,26 +128,7 @@ func patchContentType(ct string) string {
 
 // serveBinding: POST pods/<name>/binding sets the pod's node once.
 func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	if ri.Verb != "create" {
-		return apierrors.NewMethodNotSupported(res.groupResource(), r.Method)
-	}
-	out, err := s.negotiate(r, res)
-	if err != nil {
-		return err
-	}
-	opts, err := parseWriteOptions(r)
-	if err != nil {
-		return err
-	}
-	info, err := s.requestSerializer(r)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	o, err := s.decodeInto(w, info, body, corev1.SchemeGroupVersion.WithKind("Binding"), &corev1.Binding{}, opts)
+	out, opts, o, err := s.decodePost(w, r, res, ri, corev1.SchemeGroupVersion.WithKind("Binding"), &corev1.Binding{})
 	if err != nil {
 		return err
 	}
@@ -155,7 +137,7 @@ func (s *Server) serveBinding(w http.ResponseWriter, r *http.Request, res *resou
 		return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), b.Name,
 			fieldInvalid("target", b.Target.Name, "must name a Node"))
 	}
-	_, _, err = s.updateObject(r.Context(), res, ri, "", opts, func(cur runtime.Object) (runtime.Object, error) {
+	_, _, err = s.updateObject(r.Context(), res, ri, "binding", opts, func(cur runtime.Object) (runtime.Object, error) {
 		pod := cur.(*corev1.Pod)
 		if pod.DeletionTimestamp != nil {
 			return nil, apierrors.NewConflict(res.groupResource(), ri.Name, fmt.Errorf("pod %s is being deleted, cannot be assigned to a host", ri.Name))
@@ -196,26 +178,7 @@ func successStatus(code int32) *metav1.Status {
 // eviction's DeleteOptions. (PodDisruptionBudgets are honoured when the
 // disruption controller maintains their status: a later step.)
 func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	if ri.Verb != "create" {
-		return apierrors.NewMethodNotSupported(res.groupResource(), r.Method)
-	}
-	out, err := s.negotiate(r, res)
-	if err != nil {
-		return err
-	}
-	opts, err := parseWriteOptions(r)
-	if err != nil {
-		return err
-	}
-	info, err := s.requestSerializer(r)
-	if err != nil {
-		return err
-	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	o, err := s.decodeInto(w, info, body, policyv1.SchemeGroupVersion.WithKind("Eviction"), &policyv1.Eviction{}, opts)
+	out, _, o, err := s.decodePost(w, r, res, ri, policyv1.SchemeGroupVersion.WithKind("Eviction"), &policyv1.Eviction{})
 	if err != nil {
 		return err
 	}
@@ -229,4 +192,31 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 	}
 	s.writeObject(w, r, out, http.StatusCreated, successStatus(http.StatusCreated))
 	return nil
+}
+
+// decodePost reads the body of a POST to a subresource (binding,
+// eviction) as the kind want: the output format, the write options and
+// the decoded object.
+func (s *Server) decodePost(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo, want schema.GroupVersionKind, into runtime.Object) (output, writeOptions, runtime.Object, error) {
+	if ri.Verb != "create" {
+		return output{}, writeOptions{}, nil, apierrors.NewMethodNotSupported(res.groupResource(), r.Method)
+	}
+	out, err := s.negotiate(r, res)
+	if err != nil {
+		return out, writeOptions{}, nil, err
+	}
+	opts, err := parseWriteOptions(r)
+	if err != nil {
+		return out, opts, nil, err
+	}
+	info, err := s.requestSerializer(r)
+	if err != nil {
+		return out, opts, nil, err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return out, opts, nil, err
+	}
+	obj, err := s.decodeInto(w, info, body, want, into, opts)
+	return out, opts, obj, err
 }

@@ -313,7 +313,7 @@ func (s *Server) writeUpdate(ctx context.Context, res *resource, subresource str
 	setTypeMeta(obj, res)
 	metaOf(obj).SetResourceVersion(metaOf(cur).GetResourceVersion())
 	prepareUpdate(res.kind, obj, cur, subresource)
-	if errs := validateUpdate(res.kind, obj, cur); len(errs) > 0 {
+	if errs := validateUpdate(res.kind, obj, cur, subresource); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(res.gvk().GroupKind(), metaOf(obj).GetName(), errs)
 	}
 	fm := res.fields
