@@ -19,6 +19,8 @@ import (
 
 	"github.com/kelson-dev/kelson/apiserver"
 	"github.com/kelson-dev/kelson/apiserver/storage"
+	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/manager"
 	"github.com/kelson-dev/kelson/internal/pki"
 	"github.com/kelson-dev/kelson/raftnode"
 	"github.com/spf13/cobra"
@@ -26,6 +28,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 const serverLong = `Run a Kelson server: a store member (as "kelson store") and the Kubernetes API
@@ -84,6 +88,9 @@ type serverConfig struct {
 	// NodePortMin, NodePortMax [--service-node-port-range], default
 	// 30000-32767.
 	NodePortMin, NodePortMax int
+	// Disabled names components not to run [--disable]: "scheduler",
+	// "controller-manager", or one controller.
+	Disabled []string
 	// EtcdServers: the store to use instead of a member [--etcd-servers].
 	EtcdServers []string
 	// Member is the store member's configuration (unused with EtcdServers);
@@ -99,7 +106,7 @@ type serverConfig struct {
 type serverFlags struct {
 	dataDir, bindAddress, kubeconfig    string
 	httpsPort                           int
-	tlsSANs, etcdServers                []string
+	tlsSANs, etcdServers, disable       []string
 	serviceCIDR, clusterCIDR, nodePorts string
 }
 
@@ -112,6 +119,7 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&s.serviceCIDR, "service-cidr", "10.43.0.0/16", "IP range of Service ClusterIPs; its first address is the kubernetes Service's")
 	f.StringVar(&s.nodePorts, "service-node-port-range", "30000-32767", "port range of NodePort Services")
 	f.StringVar(&s.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "IP range of pod addresses (kept for the node agent; must not overlap --service-cidr)")
+	f.StringSliceVar(&s.disable, "disable", nil, "components not to run (comma-separated or repeated): "+strings.Join(manager.Names(), ", "))
 	f.StringSliceVar(&s.etcdServers, "etcd-servers", nil, "etcd v3 endpoints (http://host:port,...) of a store to use instead of running a member here")
 }
 
@@ -174,6 +182,10 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 		}
 	}
 	cfg.EtcdServers = s.etcdServers
+	if err := manager.CheckDisabled(s.disable); err != nil {
+		return cfg, usageError{err}
+	}
+	cfg.Disabled = s.disable
 
 	if s.httpsPort < 1 || s.httpsPort > 65535 {
 		return cfg, usagef("--https-listen-port %d: want a port from 1 to 65535", s.httpsPort)
@@ -367,6 +379,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 			apiURL, cfg.KubeconfigPath, cfg.KubeconfigPath)
 	}
 
+	ctrlCtx, stopControllers := context.WithCancel(ctx)
+	defer stopControllers()
+	ctrlDone := make(chan error, 1)
+	go func() { ctrlDone <- runControllers(ctrlCtx, cfg, kc, log) }()
+
 	var failure error
 	select {
 	case <-ctx.Done():
@@ -379,6 +396,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	case err := <-memberDone:
 		failure = fmt.Errorf("the store member stopped: %w", err)
 	}
+	// Controllers first: they release their Leases through the API.
+	stopControllers()
+	if err := <-ctrlDone; err != nil && failure == nil {
+		failure = err
+	}
 	stopAPI()
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -388,6 +410,29 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	<-serveDone
 	<-apiDone
 	return failure
+}
+
+// runControllers runs the controllers and the scheduler against this
+// server's own API, as the admin, each elected through its Lease.
+func runControllers(ctx context.Context, cfg serverConfig, kubeconfig []byte, log *slog.Logger) error {
+	rc, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return fmt.Errorf("controllers: %w", err)
+	}
+	// The controllers are part of the server: no client-side rate limit
+	// (the API's own limits apply).
+	rc.QPS, rc.Burst = -1, 0
+	rc.UserAgent = "kelson-controller-manager"
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("controllers: %w", err)
+	}
+	return manager.Run(ctx, manager.Config{
+		Client:   client,
+		Disabled: cfg.Disabled,
+		Cluster:  controllers.Cluster{ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24},
+		Logger:   log,
+	})
 }
 
 // serverTLSConfig serves the API's certificate over TLS 1.2+, HTTP/2 first

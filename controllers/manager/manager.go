@@ -1,0 +1,159 @@
+package manager
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kelson-dev/kelson/controllers"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Runner is a constructed controller: Run blocks until ctx ends (or the
+// controller fails to start, e.g. its caches never sync).
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// RunnerFunc adapts a function to Runner.
+type RunnerFunc func(ctx context.Context) error
+
+// Run calls f.
+func (f RunnerFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// Config configures Run. Zero values mean the documented defaults.
+type Config struct {
+	// Client talks to the API. Required.
+	Client kubernetes.Interface
+	// Identity of this process in the Leases; default the host name plus a
+	// random suffix.
+	Identity string
+	// Disabled names components not to run: "scheduler",
+	// "controller-manager" (every controller), or a controller's name.
+	Disabled []string
+	// Cluster is handed to the controllers (pod CIDRs).
+	Cluster controllers.Cluster
+	// LeaseDuration, RenewDeadline, RetryPeriod of both elections;
+	// defaults 15 s, 10 s, 2 s.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	Logger                                    *slog.Logger
+}
+
+// Names lists what --disable accepts.
+func Names() []string {
+	names := []string{"controller-manager", schedulerName}
+	for _, c := range registry {
+		names = append(names, c.name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// CheckDisabled refuses names that are not components.
+func CheckDisabled(disabled []string) error {
+	known := Names()
+	for _, d := range disabled {
+		if !slices.Contains(known, d) {
+			return fmt.Errorf("--disable %q: not a component; choose from %s", d, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// Run runs the enabled controllers and the scheduler, each while this
+// process holds its Lease, until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Client == nil {
+		return fmt.Errorf("manager: no API client")
+	}
+	if err := CheckDisabled(cfg.Disabled); err != nil {
+		return err
+	}
+	if cfg.Identity == "" {
+		cfg.Identity = defaultIdentity()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	disabled := func(name string) bool { return slices.Contains(cfg.Disabled, name) }
+
+	var enabled []entry
+	if !disabled("controller-manager") {
+		for _, c := range registry {
+			if !disabled(c.name) {
+				enabled = append(enabled, c)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	elect := func(lease, component string, entries []entry) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clog := log.With("component", component)
+			errs <- controllers.RunElected(ctx, controllers.Election{
+				Client: cfg.Client, Name: lease, Identity: cfg.Identity,
+				LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
+				Logger: clog,
+			}, func(ctx context.Context) { runTerm(ctx, cfg, component, clog, entries) })
+		}()
+	}
+	if len(enabled) > 0 {
+		elect("kube-controller-manager", "controller-manager", enabled)
+	}
+	if !disabled(schedulerName) && schedulerEntry.new != nil {
+		elect("kube-scheduler", "scheduler", []entry{schedulerEntry})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runTerm is one leadership term: fresh informers and controllers, run
+// until ctx ends. A controller that fails is logged; the others go on.
+func runTerm(ctx context.Context, cfg Config, component string, log *slog.Logger, entries []entry) {
+	cctx := controllers.NewContext(cfg.Client, component, log)
+	cctx.Cluster = cfg.Cluster
+	defer cctx.Close()
+	runners := make([]Runner, len(entries))
+	for i, e := range entries {
+		runners[i] = e.new(cctx)
+	}
+	cctx.Start(ctx)
+	var wg sync.WaitGroup
+	for i, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("controller stopped", "controller", entries[i].name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func defaultIdentity() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "kelson"
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	return host + "_" + hex.EncodeToString(b[:])
+}
