@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 )
 
 const serverLong = `Run a Kelson server: a store member (as "kelson store") and the Kubernetes API
@@ -50,10 +51,14 @@ The server's state lives in --data-dir:
 With --etcd-servers no member runs: the API keeps its objects in that store
 (Kelson's or etcd's, over http://), and the member flags are refused.
 
+The server also runs the controllers and the scheduler, each under its own
+Lease in kube-system (kube-controller-manager, kube-scheduler): with three
+servers each runs on one of them at a time, and another takes over when that
+one dies. --disable turns parts off (scheduler, controller-manager, or one
+controller by name).
+
 The API listens on 127.0.0.1 unless --bind-address says otherwise: it has no
-authentication yet, so listen on a wider address only on a trusted network.
-The API's resources are being built: /version, /healthz, /livez and /readyz
-answer today; the resource endpoints come next.`
+authentication yet, so listen on a wider address only on a trusted network.`
 
 const serverExample = `  # one server on localhost; kubectl through the kubeconfig it writes
   kelson server
@@ -423,6 +428,9 @@ func runControllers(ctx context.Context, cfg serverConfig, kubeconfig []byte, lo
 	// (the API's own limits apply).
 	rc.QPS, rc.Burst = -1, 0
 	rc.UserAgent = "kelson-controller-manager"
+	// client-go logs through klog (leader election, informers): into this
+	// server's log instead of bare stderr lines.
+	klog.SetSlogLogger(log.With("component", "client-go"))
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("controllers: %w", err)

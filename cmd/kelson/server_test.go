@@ -77,6 +77,10 @@ func TestServerFlags(t *testing.T) {
 	if _, cfg, _ := runServerCapture(t, "server", "--name", "c"); cfg.DataDir != "c.kelson" {
 		t.Errorf("--name c: data dir %q", cfg.DataDir)
 	}
+	code, cfg, stderr = runServerCapture(t, "server", "--disable", "scheduler", "--disable", "controller-manager")
+	if code != 0 || strings.Join(cfg.Disabled, ",") != "scheduler,controller-manager" {
+		t.Fatalf("--disable: exit %d, %v: %s", code, cfg.Disabled, stderr)
+	}
 	code, cfg, stderr = runServerCapture(t, "server", "--etcd-servers", "http://127.0.0.1:2379,127.0.0.1:22379")
 	if code != 0 || len(cfg.EtcdServers) != 2 {
 		t.Fatalf("--etcd-servers: exit %d, %v: %s", code, cfg.EtcdServers, stderr)
@@ -126,6 +130,7 @@ func TestServerUsageErrors(t *testing.T) {
 		{[]string{"--max-txn-ops", "99999999999"}, "--max-txn-ops"},
 		{[]string{"--log-format", "xml"}, "--log-format"},
 		{[]string{"--no-such-flag"}, "--no-such-flag"},
+		{[]string{"--disable", "scheduler,kubelet"}, `--disable "kubelet": not a component`},
 		{[]string{"extra"}, "no arguments"},
 	} {
 		code, _, stderr := runServerCapture(t, append([]string{"server"}, c.args...)...)
