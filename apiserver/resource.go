@@ -86,12 +86,19 @@ func (s *Server) decode(r *resource, kv *mvccpb.KeyValue) (runtime.Object, error
 		u.SetResourceVersion(fmt.Sprint(kv.ModRevision))
 		return u, nil
 	}
-	obj, gvk, err := s.codecs.decoder.Decode(kv.Value, nil, r.kind.New())
+	into, want := r.kind.New(), r.gvk()
+	if st := r.kind.Stored; st != nil {
+		into, want = st.New(), st.GVK
+	}
+	obj, gvk, err := s.codecs.decoder.Decode(kv.Value, nil, into)
 	if err != nil {
 		return nil, fmt.Errorf("apiserver: decode %s: %w", kv.Key, err)
 	}
-	if gvk != nil && *gvk != r.gvk() {
-		return nil, fmt.Errorf("apiserver: decode %s: stored kind %s, want %s", kv.Key, gvk, r.gvk())
+	if gvk != nil && *gvk != want {
+		return nil, fmt.Errorf("apiserver: decode %s: stored kind %s, want %s", kv.Key, gvk, want)
+	}
+	if st := r.kind.Stored; st != nil {
+		obj = st.FromStored(obj)
 	}
 	acc, err := meta.Accessor(obj)
 	if err != nil {
@@ -123,6 +130,10 @@ func (s *Server) encodeForStore(r *resource, obj runtime.Object) ([]byte, error)
 		return b, nil
 	}
 	obj.GetObjectKind().SetGroupVersionKind(r.gvk())
+	if st := r.kind.Stored; st != nil {
+		obj = st.ToStored(obj)
+		obj.GetObjectKind().SetGroupVersionKind(st.GVK)
+	}
 	var b bytes.Buffer
 	if err := s.codecs.storage.Encode(obj, &b); err != nil {
 		return nil, fmt.Errorf("apiserver: encode %s: %w", r.gvk().Kind, err)

@@ -80,6 +80,12 @@ type Kind struct {
 	// unknown fields and apply their schema's defaults here. nil: nothing.
 	Normalize func(obj runtime.Object)
 
+	// Stored is set on kinds whose objects are kept in the store as another
+	// kind (events.k8s.io/v1 Events live in /registry/events as core/v1
+	// Events, as kube-apiserver keeps them): the server converts on every
+	// read and write. nil: stored as GVK.
+	Stored *StoredAs
+
 	// Custom is set on the kinds of custom resources (one per served
 	// version of a CustomResourceDefinition): their objects are
 	// *unstructured.Unstructured, stored as JSON. nil for built-in kinds.
@@ -106,6 +112,18 @@ type Custom struct {
 	// Unknown returns the paths of the fields of an object that its
 	// schema does not declare (which Normalize prunes); nil: none ever.
 	Unknown func(obj runtime.Object) []string
+}
+
+// StoredAs converts between a served kind and the kind it is stored as.
+// Both directions are total: every field of one has a place in the other,
+// so a read after a write through either kind loses nothing.
+type StoredAs struct {
+	// GVK of the stored objects; New returns an empty one.
+	GVK schema.GroupVersionKind
+	New func() runtime.Object
+	// ToStored converts a served object (the caller's) into a new stored
+	// one; FromStored the reverse.
+	ToStored, FromStored func(runtime.Object) runtime.Object
 }
 
 // Scale reads and writes the replica counts of a kind with a scale

@@ -61,10 +61,11 @@ func errStrings(errs field.ErrorList) []string {
 func TestAllKindsWellFormed(t *testing.T) {
 	seen := map[string]bool{}
 	for _, k := range All() {
-		if seen[k.Resource] {
-			t.Errorf("duplicate resource %s", k.Resource)
+		gr := k.GVR().GroupResource().String()
+		if seen[gr] {
+			t.Errorf("duplicate resource %s", gr)
 		}
-		seen[k.Resource] = true
+		seen[gr] = true
 		if k.New == nil || k.NewList == nil {
 			t.Errorf("%s: New/NewList unset", k.Resource)
 		}

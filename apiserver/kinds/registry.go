@@ -49,6 +49,8 @@ func All() []*Kind {
 		leaseKind(),
 		// discovery.k8s.io/v1
 		endpointSliceKind(),
+		// events.k8s.io/v1
+		eventsV1Kind(),
 		// policy/v1
 		pdbKind(),
 		// rbac.authorization.k8s.io/v1
