@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
@@ -427,6 +428,52 @@ func TestCollector(t *testing.T) {
 		if ev.Type != "ADDED" || ev.Object.Kind != "PartialObjectMetadata" || ev.Object.Name != "dep" ||
 			len(ev.Object.OwnerReferences) != 1 || ev.Object.OwnerReferences[0].UID != owner.UID {
 			t.Fatalf("watch event %+v", ev)
+		}
+	})
+
+	// What the collector's conditional writes rely on: a delete whose
+	// preconditions fail, and a JSON patch whose test fails, are refused
+	// with errors stale() recognises, and change nothing.
+	t.Run("conditional writes", func(t *testing.T) {
+		ns := e.namespace(t, "conditional")
+		owner := e.configMap(t, ns, "owner")
+		s := e.secret(t, ns, "dep", cmRef(owner, true))
+		api := e.gc.core.api
+		res := schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+		obj := Object{Identity: Identity{APIVersion: "v1", Kind: "Secret", Namespace: ns, Name: s.Name, UID: s.UID},
+			Resource: res, ResourceVersion: s.ResourceVersion, Owners: s.OwnerReferences}
+		s.Labels = map[string]string{"changed": "yes"}
+		if _, err := e.cs.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		staleRV := obj.ResourceVersion
+		otherUID := types.UID("00000000-0000-4000-8000-000000000000")
+		for name, opts := range map[string]metav1.DeleteOptions{
+			"stale resourceVersion": {Preconditions: &metav1.Preconditions{ResourceVersion: &staleRV}},
+			"other UID":             {Preconditions: &metav1.Preconditions{UID: &otherUID}},
+		} {
+			if err := api.Delete(ctx, res, ns, s.Name, opts); !stale(err) {
+				t.Errorf("delete with a %s: %v, want a conflict", name, err)
+			}
+		}
+		// Built from a view where the owner's reference is second: the
+		// object has it first.
+		patch, _ := removeRefsPatch(Object{Identity: obj.Identity, Owners: []metav1.OwnerReference{{UID: "x"}, obj.Owners[0]}}, []types.UID{owner.UID})
+		if err := api.Patch(ctx, res, ns, s.Name, patch); !stale(err) {
+			t.Errorf("a patch whose test fails: %v, want 422", err)
+		}
+		got, err := e.cs.CoreV1().Secrets(ns).Get(ctx, s.Name, metav1.GetOptions{})
+		if err != nil || len(got.OwnerReferences) != 1 {
+			t.Fatalf("after refused writes: %v %v", err, got)
+		}
+		// The same writes, current, succeed.
+		patch, _ = removeRefsPatch(obj, []types.UID{owner.UID})
+		if err := api.Patch(ctx, res, ns, s.Name, patch); err != nil {
+			t.Fatal(err)
+		}
+		uid := s.UID
+		if err := api.Delete(ctx, res, ns, s.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil {
+			t.Fatal(err)
 		}
 	})
 

@@ -375,7 +375,10 @@ func (g *Graph) Blocking(uid types.UID) int {
 		return 0
 	}
 	count := 0
-	for _, d := range n.dependents {
+	for duid, d := range n.dependents {
+		if duid == uid {
+			continue // an object naming itself does not wait for itself
+		}
 		ref, ok := refTo(d.obj.Owners, uid)
 		if ok && boolOf(ref.BlockOwnerDeletion) && refMatches(ref, d.obj.Namespace, n.obj.Identity) {
 			count++

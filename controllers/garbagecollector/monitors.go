@@ -24,6 +24,9 @@ type monitor struct {
 	res      apiResource
 	informer cache.SharedIndexInformer
 	stop     chan struct{}
+	// retired: stopped, its objects forgotten (guarded by the graph's
+	// lock).
+	retired bool
 }
 
 // startMonitor starts watching res. Its objects' metadata go into the
@@ -36,10 +39,19 @@ func (gc *GarbageCollector) startMonitor(res apiResource) *monitor {
 		}
 		return obj, nil
 	})
+	m := &monitor{res: res, informer: inf, stop: make(chan struct{})}
+	upsert := func(o *metav1.PartialObjectMetadata) {
+		obj := objectFrom(o, res.GVR, res.Kind)
+		gc.apply(gc.graph.observe(m, func(g *Graph) Effects { return g.Upsert(obj) }))
+	}
+	remove := func(o *metav1.PartialObjectMetadata) {
+		id := objectFrom(o, res.GVR, res.Kind).Identity
+		gc.apply(gc.graph.observe(m, func(g *Graph) Effects { return g.Remove(id) }))
+	}
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
-				gc.apply(gc.graph.upsert(objectFrom(m, res.GVR, res.Kind)))
+			if o, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				upsert(o)
 			}
 			gc.crdChanged(res)
 		},
@@ -52,22 +64,21 @@ func (gc *GarbageCollector) startMonitor(res apiResource) *monitor {
 			if old.UID != cur.UID {
 				// Deleted and created again under the same name while the
 				// watch was down: two objects.
-				gc.apply(gc.graph.remove(objectFrom(old, res.GVR, res.Kind).Identity))
+				remove(old)
 			}
-			gc.apply(gc.graph.upsert(objectFrom(cur, res.GVR, res.Kind)))
+			upsert(cur)
 			gc.crdChanged(res)
 		},
 		DeleteFunc: func(obj any) {
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj
 			}
-			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
-				gc.apply(gc.graph.remove(objectFrom(m, res.GVR, res.Kind).Identity))
+			if o, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				remove(o)
 			}
 			gc.crdChanged(res)
 		},
 	})
-	m := &monitor{res: res, informer: inf, stop: make(chan struct{})}
 	go inf.Run(m.stop)
 	return m
 }
@@ -151,7 +162,7 @@ func (gc *GarbageCollector) syncMonitors(rm resourceMap) []*monitor {
 	for _, m := range stopped {
 		close(m.stop)
 		gc.log.Debug("garbage collector: no longer served; forgetting its objects", "resource", m.res.GVR.String())
-		gc.apply(gc.graph.removeResource(m.res.GVR))
+		gc.apply(gc.graph.retire(m))
 	}
 	return started
 }

@@ -36,22 +36,24 @@ type lockedGraph struct {
 	g  *Graph
 }
 
-func (l *lockedGraph) upsert(obj Object) Effects {
+// observe applies a change seen by monitor m, unless m was retired (a
+// stopped informer may still deliver an event or two).
+func (l *lockedGraph) observe(m *monitor, change func(g *Graph) Effects) Effects {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.g.Upsert(obj)
+	if m != nil && m.retired {
+		return Effects{}
+	}
+	return change(l.g)
 }
 
-func (l *lockedGraph) remove(id Identity) Effects {
+// retire forgets everything monitor m observed; its late events are
+// ignored.
+func (l *lockedGraph) retire(m *monitor) Effects {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.g.Remove(id)
-}
-
-func (l *lockedGraph) removeResource(res schema.GroupVersionResource) Effects {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.g.RemoveResource(res)
+	m.retired = true
+	return l.g.RemoveResource(m.res.GVR)
 }
 
 func (l *lockedGraph) item(uid types.UID) (Item, bool) {
