@@ -378,7 +378,8 @@ func TestCollector(t *testing.T) {
 					return err
 				}
 				for _, ev := range evs.Items {
-					if ev.InvolvedObject.Name == dep.name && ev.InvolvedObject.Namespace == dep.ns && ev.Type == corev1.EventTypeWarning {
+					if ev.InvolvedObject.Name == dep.name && ev.InvolvedObject.Namespace == dep.ns &&
+						ev.Type == corev1.EventTypeWarning && ev.Reason == "OwnerRefInvalidNamespace" {
 						return nil
 					}
 				}
