@@ -34,7 +34,7 @@ func FuzzDecodeCreate(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add([]byte(httpdDeployment), uint8(13), uint8(1))
+	f.Add([]byte(httpdDeployment), uint8(builtinIndex(f, s, "deployments")), uint8(1))
 	f.Add([]byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i","ports":[{"containerPort":80}]}]}}`), uint8(1), uint8(0))
 	f.Add([]byte(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"},"spec":{"type":"NodePort","ports":[{"port":80,"nodePort":1}]}}`), uint8(2), uint8(0))
 	f.Add([]byte("k8s\x00\n\x0a\n\x02v1\x12\x04Pod\x12\x00"), uint8(1), uint8(2))
@@ -52,6 +52,17 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 		exercise(t, s, res, obj)
 	})
+}
+
+// builtinIndex is the index of a built-in resource in s.builtin.
+func builtinIndex(f *testing.F, s *Server, resource string) int {
+	for i, r := range s.builtin {
+		if r.kind.Resource == resource && r.kind.GVK.Group != "events.k8s.io" {
+			return i
+		}
+	}
+	f.Fatalf("no built-in resource %s", resource)
+	return 0
 }
 
 func exercise(t *testing.T, s *Server, res *resource, obj runtime.Object) {
@@ -75,7 +86,7 @@ func FuzzPatch(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	res := s.builtin[13] // deployments
+	res := s.builtin[builtinIndex(f, s, "deployments")]
 	f.Add([]byte(`{"spec":{"replicas":3}}`), uint8(1))
 	f.Add([]byte(`[{"op":"replace","path":"/spec/replicas","value":3}]`), uint8(0))
 	f.Add([]byte(`{"spec":{"template":{"spec":{"containers":[{"name":"httpd","$patch":"delete"}]}}}}`), uint8(2))

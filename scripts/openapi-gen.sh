@@ -24,6 +24,7 @@ inputs=(
 	k8s.io/api/events/v1
 	k8s.io/api/policy/v1
 	k8s.io/api/rbac/v1
+	k8s.io/api/resource/v1
 	k8s.io/api/scheduling/v1
 	k8s.io/api/storage/v1
 	# Not served, but batch/v1's JobSpec refers to its types; the

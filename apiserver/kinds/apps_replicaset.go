@@ -3,13 +3,16 @@ package kinds
 // ReplicaSets and ControllerRevisions.
 
 import (
+	"maps"
 	"strconv"
 	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -93,6 +96,70 @@ func controllerRevisionKind() *Kind {
 			}
 		}
 		return []interface{}{cr.Name, controller, cr.Revision, age(cr.CreationTimestamp)}
+	}
+	return k
+}
+
+// replicationControllerKind is core/v1's ReplicationController, the
+// ReplicaSet's predecessor with an equality-based selector (defaulted from
+// the template's labels). Served so that clients and schedulers listing it
+// (kube-scheduler does) find it.
+func replicationControllerKind() *Kind {
+	k := base(coreGV, "ReplicationController", "replicationcontrollers", "replicationcontroller", true, obj[corev1.ReplicationController](), obj[corev1.ReplicationControllerList]())
+	k.ShortNames, k.Categories, k.HasStatus = []string{"rc"}, []string{"all"}, true
+	k.Default = func(o runtime.Object) {
+		rc := o.(*corev1.ReplicationController)
+		setDefault(&rc.Spec.Replicas, 1)
+		if rc.Spec.Template != nil {
+			if len(rc.Spec.Selector) == 0 {
+				rc.Spec.Selector = maps.Clone(rc.Spec.Template.Labels)
+			}
+			if len(rc.Labels) == 0 {
+				rc.Labels = maps.Clone(rc.Spec.Template.Labels)
+			}
+			defaultPodTemplate(rc.Spec.Template)
+		}
+	}
+	k.PrepareForCreate = func(o runtime.Object) {
+		o.(*corev1.ReplicationController).Status = corev1.ReplicationControllerStatus{}
+	}
+	k.Validate = func(o runtime.Object) field.ErrorList {
+		s := &o.(*corev1.ReplicationController).Spec
+		fld := field.NewPath("spec")
+		errs := nonNegative(int64(replicasOrOne(s.Replicas)), fld.Child("replicas"))
+		errs = append(errs, nonNegative(int64(s.MinReadySeconds), fld.Child("minReadySeconds"))...)
+		if len(s.Selector) == 0 {
+			errs = append(errs, field.Required(fld.Child("selector"), ""))
+		}
+		if s.Template == nil {
+			return append(errs, field.Required(fld.Child("template"), ""))
+		}
+		sel := &metav1.LabelSelector{MatchLabels: s.Selector}
+		errs = append(errs, validateWorkloadSelector(sel, s.Template, "replicationcontroller", fld)...)
+		return append(errs, validateReplicatedTemplate(s.Template, "ReplicationController", fld.Child("template"))...)
+	}
+	k.Columns = replicaSetColumns
+	k.Cells = func(o runtime.Object) []interface{} {
+		rc := o.(*corev1.ReplicationController)
+		names, images := "", ""
+		if rc.Spec.Template != nil {
+			names, images = containersAndImages(&rc.Spec.Template.Spec)
+		}
+		return []interface{}{rc.Name, int64(replicasOrOne(rc.Spec.Replicas)), int64(rc.Status.Replicas), int64(rc.Status.ReadyReplicas),
+			age(rc.CreationTimestamp), names, images, labels.FormatLabels(rc.Spec.Selector)}
+	}
+	k.Fields = func(o runtime.Object) fields.Set {
+		return fields.Set{"status.replicas": strconv.Itoa(int(o.(*corev1.ReplicationController).Status.Replicas))}
+	}
+	k.Scale = &Scale{
+		SpecReplicas: func(o runtime.Object) int32 { return replicasOrOne(o.(*corev1.ReplicationController).Spec.Replicas) },
+		SetSpecReplicas: func(o runtime.Object, n int32) {
+			o.(*corev1.ReplicationController).Spec.Replicas = &n
+		},
+		StatusReplicas: func(o runtime.Object) int32 { return o.(*corev1.ReplicationController).Status.Replicas },
+		Selector: func(o runtime.Object) string {
+			return labels.SelectorFromSet(o.(*corev1.ReplicationController).Spec.Selector).String()
+		},
 	}
 	return k
 }

@@ -34,6 +34,7 @@ func All() []*Kind {
 		persistentVolumeClaimKind(),
 		resourceQuotaKind(),
 		limitRangeKind(),
+		replicationControllerKind(),
 		// apps/v1
 		deploymentKind(),
 		replicaSetKind(),
@@ -55,10 +56,13 @@ func All() []*Kind {
 		pdbKind(),
 		// rbac.authorization.k8s.io/v1
 		roleKind(), roleBindingKind(), clusterRoleKind(), clusterRoleBindingKind(),
+		// resource.k8s.io/v1
+		deviceClassKind(), deviceTaintRuleKind(), resourceClaimKind(), resourceClaimTemplateKind(), resourceSliceKind(),
 		// scheduling.k8s.io/v1
 		priorityClassKind(),
 		// storage.k8s.io/v1
 		storageClassKind(),
+		csiDriverKind(), csiNodeKind(), csiStorageCapacityKind(), volumeAttachmentKind(),
 		// apiextensions.k8s.io/v1
 		crdKind(),
 	}
