@@ -88,7 +88,7 @@ type Config struct {
 
 	// Workers bounds the concurrent pod writes (status updates,
 	// deletions); default 32. HeartbeatWorkers bounds the concurrent node
-	// writes (registration, Leases, node status); default 16. The two
+	// writes (registration, Leases, node status); default 64. The two
 	// pools are separate so a burst of pods never starves the Leases.
 	Workers, HeartbeatWorkers int
 
@@ -172,7 +172,7 @@ func (c Config) withDefaults() Config {
 		c.Workers = 32
 	}
 	if c.HeartbeatWorkers == 0 {
-		c.HeartbeatWorkers = 16
+		c.HeartbeatWorkers = 64
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -183,13 +183,17 @@ func (c Config) withDefaults() Config {
 // maxNodes bounds Nodes: the node addresses come from 127.240.0.0/12.
 const maxNodes = 1 << 20
 
-// validate checks a Config that has its defaults.
+// Validate checks c (with its defaults) as New does, but for Client: an
+// error wraps ErrBadConfig and names the field.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	return c.validate()
+}
+
+// validate checks a Config that has its defaults, but for Client.
 func (c *Config) validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadConfig, fmt.Sprintf(format, args...))
-	}
-	if c.Client == nil {
-		return bad("Client is required")
 	}
 	if c.Nodes < 1 || c.Nodes > maxNodes-2 {
 		return bad("Nodes %d: want 1 to %d", c.Nodes, maxNodes-2)

@@ -354,8 +354,6 @@ func kill(cs *corev1.ContainerStatus, t metav1.Time, code int32, reason string) 
 	if r := cs.State.Running; r != nil {
 		cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: code, Reason: reason, StartedAt: r.StartedAt, FinishedAt: t, ContainerID: cs.ContainerID}}
-	}
-	if cs.State.Terminated != nil {
 		cs.Ready, cs.Started = false, ptr(false)
 	}
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -91,6 +92,9 @@ const nodeIndexName = "node"
 // New checks cfg and builds a Sim; it does no IO.
 func New(cfg Config) (*Sim, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Client == nil {
+		return nil, fmt.Errorf("%w: Client is required", ErrBadConfig)
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
