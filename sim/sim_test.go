@@ -224,6 +224,20 @@ func TestPodRunsWithIPFromNodeCIDR(t *testing.T) {
 			t.Errorf("condition %s is %q", ct, condition(p, ct))
 		}
 	}
+
+	// A pod bound as a scheduler binds: through pods/binding.
+	createPod(t, c.Client, newPod("bound", "", corev1.RestartPolicyAlways, nil))
+	err := c.Client.CoreV1().Pods("default").Bind(context.Background(), &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: "bound", Namespace: "default"},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: "ip-0"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := waitPod(t, c.Client, "bound", runningReady)
+	if b.Status.PodIP == p.Status.PodIP || !netip.MustParsePrefix("10.244.7.0/24").Contains(netip.MustParseAddr(b.Status.PodIP)) {
+		t.Fatalf("bound pod IP %s (first pod %s)", b.Status.PodIP, p.Status.PodIP)
+	}
 }
 
 func TestAnnotationsAndRestartPolicies(t *testing.T) {
