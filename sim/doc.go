@@ -54,7 +54,11 @@
 // restart with CrashLoopBackOff back-off); spec.activeDeadlineSeconds
 // fails the pod with DeadlineExceeded; a readinessProbe's
 // initialDelaySeconds delays Ready. A deleted pod (deletionTimestamp set)
-// is removed with grace 0 once it has stopped.
+// stops (in AnnotationTerminationSeconds, at most its grace period), gets
+// its final status (phase Failed, containers killed with exit code 137,
+// unless it had finished) and is deleted with grace 0 and its UID as a
+// precondition, as kubelet does; one that still has finalizers is asked
+// once, and again when they are gone.
 //
 // # Invariants
 //

@@ -73,19 +73,9 @@ func isTerminal(p *corev1.Pod) bool {
 // decide plans the next step of pod, scripted by b.
 func decide(pod *corev1.Pod, b behavior, in podInput) podPlan {
 	now := in.now
+	m := machine{pod: pod, b: b, in: in, now: now}
 	if dt := pod.DeletionTimestamp; dt != nil {
-		// Deleted: the containers stop (in b.termination, at most the grace
-		// period), then the pod goes.
-		stop := dt.Time
-		if g := pod.DeletionGracePeriodSeconds; g != nil {
-			if t := dt.Add(-time.Duration(*g) * time.Second).Add(b.termination); t.Before(stop) {
-				stop = t
-			}
-		}
-		if isTerminal(pod) || !now.Before(stop) {
-			return podPlan{remove: true, terminal: true}
-		}
-		return podPlan{wake: stop}
+		return m.deleted(dt.Time)
 	}
 	if isTerminal(pod) {
 		return podPlan{terminal: true}
@@ -112,7 +102,6 @@ func decide(pod *corev1.Pod, b behavior, in podInput) podPlan {
 		st.StartTime = &nowT
 	}
 	start := st.StartTime.Time
-	m := machine{pod: pod, b: b, in: in, now: now}
 	setCondition(st, corev1.PodScheduled, corev1.ConditionTrue, "", "", *st.StartTime)
 
 	if d := pod.Spec.ActiveDeadlineSeconds; d != nil {
@@ -222,6 +211,50 @@ func decide(pod *corev1.Pod, b behavior, in podInput) podPlan {
 		}
 	}
 	return m.plan(st, false)
+}
+
+// deleted plans a deleted pod (deletionTimestamp dt): its containers stop
+// in b.termination (at most the grace period); then, as kubelet does, its
+// final status is written (phase Failed, the running containers killed,
+// exit code 137, unless it had finished) and the pod is deleted with grace
+// 0. A pod already asked to go with grace 0 (it waits for finalizers) is
+// left alone.
+func (m *machine) deleted(dt time.Time) podPlan {
+	pod := m.pod
+	g := pod.DeletionGracePeriodSeconds
+	if g != nil && *g == 0 && isTerminal(pod) {
+		return podPlan{terminal: true}
+	}
+	stop := dt
+	if g != nil {
+		if t := dt.Add(-time.Duration(*g) * time.Second).Add(m.b.termination); t.Before(stop) {
+			stop = t
+		}
+	}
+	if !isTerminal(pod) && m.now.Before(stop) {
+		return podPlan{wake: stop}
+	}
+	p := podPlan{remove: true, terminal: true}
+	if !isTerminal(pod) {
+		st := pod.Status.DeepCopy()
+		at := stamp(stop)
+		if at.After(m.now) {
+			at = stamp(m.now)
+		}
+		for i := range st.ContainerStatuses {
+			cs := &st.ContainerStatuses[i]
+			kill(cs, at, exitCodeKilled, reasonError)
+			if cs.State.Waiting != nil {
+				cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+					ExitCode: exitCodeKilled, Reason: reasonError, FinishedAt: at}}
+			}
+		}
+		m.stopSidecars(st, at, exitCodeKilled, reasonError)
+		st.Phase = corev1.PodFailed
+		setTerminalConditions(st, stamp(m.now))
+		p.status = st
+	}
+	return p
 }
 
 // machine holds one decide call's inputs and its earliest wake-up.

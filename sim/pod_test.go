@@ -17,9 +17,10 @@ var testBase = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 // line: what to do, the phase, Ready, each container and when to wake.
 func summarize(p podPlan, st *corev1.PodStatus, now time.Time) string {
 	var b strings.Builder
+	if p.remove {
+		b.WriteString("remove ")
+	}
 	switch {
-	case p.remove:
-		return "remove"
 	case p.needIPs:
 		return "needIPs"
 	case p.status == nil:
@@ -193,17 +194,28 @@ func TestDecideScenarios(t *testing.T) {
 		}},
 		{"deleted", scenarioPod(corev1.RestartPolicyAlways, nil), []step{
 			{at: 0, want: "Running ready=True app:running@0s,ready"},
-			{at: sec, deleteGrace: grace(30), want: "remove"},
+			{at: sec, deleteGrace: grace(30), want: "remove Failed ready=False app:exited(137)@1s terminal"},
+			// Removed with grace 0, it waits for finalizers: nothing to do.
+			{at: 2 * sec, deleteGrace: grace(0), want: "same Failed ready=False app:exited(137)@1s terminal"},
+		}},
+		{"deleted before it started", scenarioPod(corev1.RestartPolicyAlways, map[string]string{AnnotationStartAfterSeconds: "10"}), []step{
+			{at: 0, want: "Pending ready=False app:waiting(ContainerCreating) wake+10s"},
+			{at: sec, deleteGrace: grace(30), want: "remove Failed ready=False app:exited(137)@1s terminal"},
+		}},
+		{"finished, then deleted", scenarioPod(corev1.RestartPolicyNever, map[string]string{AnnotationRunSeconds: "1"}), []step{
+			{at: 0, want: "Running ready=True app:running@0s,ready wake+1s"},
+			{at: sec, want: "Succeeded ready=False app:exited(0)@1s terminal"},
+			{at: 5 * sec, deleteGrace: grace(30), want: "remove same Succeeded ready=False app:exited(0)@1s terminal"},
 		}},
 		{"deleted, slow to stop", scenarioPod(corev1.RestartPolicyAlways, map[string]string{AnnotationTerminationSeconds: "5"}), []step{
 			{at: 0, want: "Running ready=True app:running@0s,ready"},
 			{at: 10 * sec, deleteGrace: grace(30), want: "same Running ready=True app:running@0s,ready wake+5s"},
-			{at: 15 * sec, want: "remove"},
+			{at: 15 * sec, want: "remove Failed ready=False app:exited(137)@15s terminal"},
 		}},
 		{"deleted, grace shorter than the stop", scenarioPod(corev1.RestartPolicyAlways, map[string]string{AnnotationTerminationSeconds: "50"}), []step{
 			{at: 0, want: "Running ready=True app:running@0s,ready"},
 			{at: 10 * sec, deleteGrace: grace(2), want: "same Running ready=True app:running@0s,ready wake+2s"},
-			{at: 12 * sec, want: "remove"},
+			{at: 12 * sec, want: "remove Failed ready=False app:exited(137)@12s terminal"},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { runScenario(t, tc.pod, tc.steps) })

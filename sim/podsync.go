@@ -107,20 +107,7 @@ func (s *Sim) syncPod(ctx context.Context, key string) (time.Time, error) {
 		if err != nil {
 			return time.Now().Add(retryFullPool), nil
 		}
-		switch {
-		case plan.remove:
-			uid := pod.UID
-			err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{
-				GracePeriodSeconds: ptr(int64(0)),
-				Preconditions:      &metav1.Preconditions{UID: &uid},
-			})
-			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-				return time.Time{}, fmt.Errorf("delete pod %s: %w", key, err)
-			}
-			s.ipam.release(uid)
-			s.stats.podDeletions.Add(1)
-			return time.Time{}, nil
-		case plan.status != nil:
+		if plan.status != nil {
 			p := pod.DeepCopy()
 			p.Status = *plan.status
 			_, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
@@ -146,11 +133,41 @@ func (s *Sim) syncPod(ctx context.Context, key string) (time.Time, error) {
 			}
 			s.stats.podStatusUpdates.Add(1)
 		}
+		if plan.remove && !s.firstRemoval(pod) && plan.status == nil && len(pod.Finalizers) > 0 {
+			// Asked already; the pod waits for its finalizers, and is
+			// asked again when they are gone.
+			plan.remove = false
+		}
+		if plan.remove {
+			// As kubelet: the final status first (above), then the pod
+			// goes, with grace 0, if it is still the pod we stopped.
+			uid := pod.UID
+			err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{
+				GracePeriodSeconds: ptr(int64(0)),
+				Preconditions:      &metav1.Preconditions{UID: &uid},
+			})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return time.Time{}, fmt.Errorf("delete pod %s: %w", key, err)
+			}
+			s.stats.podDeletions.Add(1)
+		}
 		if plan.terminal {
 			s.ipam.release(pod.UID)
 		}
 		return plan.wake, nil
 	}
+}
+
+// firstRemoval records that pod is being deleted by the simulator, and
+// reports whether it is the first time.
+func (s *Sim) firstRemoval(pod *corev1.Pod) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.removed[pod.UID] {
+		return false
+	}
+	s.removed[pod.UID] = true
+	return true
 }
 
 // plan gives pod its IPs (when it needs and can have them) and decides.

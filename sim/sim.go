@@ -43,10 +43,12 @@ type Sim struct {
 	ran            atomic.Bool
 	stats          counters
 
-	// mu guards rng and warned.
-	mu     sync.Mutex
-	rng    *rand.Rand
-	warned map[types.UID]bool // pods whose bad annotations were logged
+	// mu guards rng, warned and removed. No other lock is taken while a
+	// Sim's, a nodeState's or the ipam's mutex is held.
+	mu      sync.Mutex
+	rng     *rand.Rand
+	warned  map[types.UID]bool // pods whose bad annotations were logged
+	removed map[types.UID]bool // pods the simulator asked the API to delete
 }
 
 // nodeState is what the simulator knows of one of its nodes.
@@ -111,6 +113,7 @@ func New(cfg Config) (*Sim, error) {
 		registered: make(chan struct{}),
 		rng:        rand.New(rand.NewPCG(seed, seed>>1|1)),
 		warned:     map[types.UID]bool{},
+		removed:    map[types.UID]bool{},
 	}
 	for i := range cfg.Nodes {
 		name := NodeName(cfg.NamePrefix, i)
@@ -284,6 +287,7 @@ func (s *Sim) podDeleted(obj any) {
 		s.ipam.release(p.UID)
 		s.mu.Lock()
 		delete(s.warned, p.UID)
+		delete(s.removed, p.UID)
 		s.mu.Unlock()
 	}
 }

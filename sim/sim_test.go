@@ -350,6 +350,51 @@ func TestDeletionRemovesPod(t *testing.T) {
 		}
 		return nil
 	})
+
+	// A pod with a finalizer (a Job's tracking finalizer, say) ends Failed
+	// and waits for its finalizer; the simulator leaves it be.
+	p := newPod("fin", "del-0", corev1.RestartPolicyAlways, nil)
+	p.Finalizers = []string{"example.com/hold"}
+	createPod(t, c.Client, p)
+	waitPod(t, c.Client, "fin", runningReady)
+	before := s.Stats().PodDeletions
+	if err := c.Client.CoreV1().Pods("default").Delete(ctx, "fin", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p = waitPod(t, c.Client, "fin", func(p *corev1.Pod) error {
+		if p.Status.Phase != corev1.PodFailed {
+			return fmt.Errorf("not Failed")
+		}
+		return nil
+	})
+	testcluster.Eventually(t, timeout, func() error {
+		if s.Stats().PodDeletions <= before {
+			return fmt.Errorf("%d deletions", s.Stats().PodDeletions)
+		}
+		return nil
+	})
+	if term := p.Status.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 137 {
+		t.Fatalf("container state %+v", p.Status.ContainerStatuses[0].State)
+	}
+	deletions := s.Stats().PodDeletions
+	time.Sleep(300 * time.Millisecond)
+	if d := s.Stats().PodDeletions; d != deletions {
+		t.Fatalf("the simulator keeps deleting a pod that waits for its finalizer: %d deletions, then %d", deletions, d)
+	}
+	p, err := c.Client.CoreV1().Pods("default").Get(ctx, "fin", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Finalizers = nil
+	if _, err := c.Client.CoreV1().Pods("default").Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, timeout, func() error {
+		if _, err := c.Client.CoreV1().Pods("default").Get(ctx, "fin", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("pod fin still there (%v)", err)
+		}
+		return nil
+	})
 }
 
 // TestIPsUniqueAcrossRestart: pods get distinct IPs, also from a restarted

@@ -43,8 +43,8 @@ durations, "1m30s"):
 After an exit the pod's restartPolicy applies: Never ends it (Succeeded on
 code 0, else Failed), OnFailure restarts on a non-zero code, Always restarts;
 restarts back off as CrashLoopBackOff (10s doubling to 5m). A pod whose
-activeDeadlineSeconds passes fails with DeadlineExceeded. A deleted pod is
-removed with grace 0 once it has stopped.
+activeDeadlineSeconds passes fails with DeadlineExceeded. A deleted pod stops
+(Failed, exit code 137, unless it had finished) and is removed with grace 0.
 
 On Ctrl-C the nodes stop renewing their Leases and go NotReady (the node
 lifecycle controller's work), as stopped kubelets do; --delete-nodes-on-exit
