@@ -51,6 +51,7 @@ etcdctl and etcd's Go client work against it unmodified.`,
 		return usageError{fmt.Errorf("%w; see %s --help", err, cmd.CommandPath())}
 	})
 	root.AddCommand(newStoreCommand(r.store), newServerCommand(r.server), newSnapshotCommand(), newVersionCommand(), newBenchCommand())
+	root.AddCommand(newSimCommand(runSim))
 	return root
 }
 
