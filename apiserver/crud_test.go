@@ -269,3 +269,43 @@ func TestBindingAndEviction(t *testing.T) {
 		t.Fatalf("after eviction: want NotFound, got %v", err)
 	}
 }
+
+// TestFinishedPodWithFinalizerGoes: a bound pod deleted with a grace
+// period that then finishes, and whose finalizer is removed after a second
+// delete, is gone — the second delete drops the grace period (nothing is
+// left to stop), as Kubernetes does.
+func TestFinishedPodWithFinalizerGoes(t *testing.T) {
+	ts := newTestServer(t, startMember(t))
+	ctx := context.Background()
+	pods := ts.client.CoreV1().Pods("default")
+	p, err := pods.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Finalizers: []string{"example.com/hold"}},
+		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pods.Delete(ctx, "p", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = pods.Get(ctx, "p", metav1.GetOptions{})
+	if p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 30 {
+		t.Fatalf("first delete: grace %v, want 30", p.DeletionGracePeriodSeconds)
+	}
+	p.Status.Phase = corev1.PodFailed
+	if p, err = pods.UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pods.Delete(ctx, "p", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = pods.Get(ctx, "p", metav1.GetOptions{})
+	if p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 0 {
+		t.Fatalf("delete of a finished pod: grace %v, want 0", p.DeletionGracePeriodSeconds)
+	}
+	p.Finalizers = nil
+	if _, err := pods.Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pods.Get(ctx, "p", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("after its finalizer went: want NotFound, got %v", err)
+	}
+}

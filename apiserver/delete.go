@@ -188,12 +188,14 @@ func setDeletionTimestamp(m metav1.Object, now time.Time, grace *int64) {
 		t := metav1.NewTime(now.Add(time.Duration(g) * time.Second).Truncate(time.Second))
 		m.SetDeletionTimestamp(&t)
 	}
-	if grace != nil {
-		m.SetDeletionGracePeriodSeconds(grace)
-	} else if m.GetDeletionGracePeriodSeconds() == nil {
+	// No grace (nil) means nothing to wait for any more: also when an
+	// earlier delete gave one (a pod that has since finished), so the
+	// object goes once its finalizers do.
+	if grace == nil {
 		zero := int64(0)
-		m.SetDeletionGracePeriodSeconds(&zero)
+		grace = &zero
 	}
+	m.SetDeletionGracePeriodSeconds(grace)
 }
 
 // podGrace is how long a pod's deletion waits for its node agent to stop
