@@ -3,6 +3,7 @@ package manager
 import (
 	"github.com/kelson-dev/kelson/controllers"
 	"github.com/kelson-dev/kelson/controllers/disruption"
+	"github.com/kelson-dev/kelson/controllers/resourcequota"
 )
 
 // entry is one component the manager can run.
@@ -20,6 +21,7 @@ const schedulerName = "scheduler"
 // Lease, in start order.
 var registry = []entry{
 	{name: disruption.Name, new: func(c *controllers.Context) Runner { return disruption.New(c) }},
+	{name: resourcequota.Name, new: func(c *controllers.Context) Runner { return resourcequota.New(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
