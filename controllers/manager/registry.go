@@ -4,6 +4,8 @@ import (
 	"github.com/kelson-dev/kelson/controllers"
 	"github.com/kelson-dev/kelson/controllers/disruption"
 	"github.com/kelson-dev/kelson/controllers/resourcequota"
+	"github.com/kelson-dev/kelson/controllers/volume"
+	"github.com/kelson-dev/kelson/controllers/volume/localpath"
 )
 
 // entry is one component the manager can run.
@@ -22,6 +24,8 @@ const schedulerName = "scheduler"
 var registry = []entry{
 	{name: disruption.Name, new: func(c *controllers.Context) Runner { return disruption.New(c) }},
 	{name: resourcequota.Name, new: func(c *controllers.Context) Runner { return resourcequota.New(c) }},
+	{name: volume.BinderName, new: func(c *controllers.Context) Runner { return volume.NewBinder(c) }},
+	{name: localpath.Name, new: func(c *controllers.Context) Runner { return localpath.New(c, localpath.Config{}) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
