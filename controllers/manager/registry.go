@@ -3,6 +3,7 @@ package manager
 import (
 	"github.com/kelson-dev/kelson/controllers"
 	"github.com/kelson-dev/kelson/controllers/disruption"
+	"github.com/kelson-dev/kelson/controllers/podautoscaler"
 	"github.com/kelson-dev/kelson/controllers/resourcequota"
 	"github.com/kelson-dev/kelson/controllers/volume"
 	"github.com/kelson-dev/kelson/controllers/volume/localpath"
@@ -26,6 +27,7 @@ var registry = []entry{
 	{name: resourcequota.Name, new: func(c *controllers.Context) Runner { return resourcequota.New(c) }},
 	{name: volume.BinderName, new: func(c *controllers.Context) Runner { return volume.NewBinder(c) }},
 	{name: localpath.Name, new: func(c *controllers.Context) Runner { return localpath.New(c, localpath.Config{}) }},
+	{name: podautoscaler.Name, new: func(c *controllers.Context) Runner { return podautoscaler.New(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
