@@ -6,7 +6,6 @@ import (
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -172,26 +171,6 @@ func setPodCondition(pod *corev1.Pod, c corev1.PodCondition) {
 
 func successStatus(code int32) *metav1.Status {
 	return &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: code}
-}
-
-// serveEviction: POST pods/<name>/eviction deletes the pod with the
-// eviction's DeleteOptions. (PodDisruptionBudgets are honoured when the
-// disruption controller maintains their status: a later step.)
-func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
-	out, _, o, err := s.decodePost(w, r, res, ri, policyv1.SchemeGroupVersion.WithKind("Eviction"), &policyv1.Eviction{})
-	if err != nil {
-		return err
-	}
-	ev := o.(*policyv1.Eviction)
-	del := metav1.DeleteOptions{}
-	if ev.DeleteOptions != nil {
-		del = *ev.DeleteOptions
-	}
-	if _, err := s.deleteObject(r.Context(), res, ri.Namespace, ri.Name, &del); err != nil {
-		return err
-	}
-	s.writeObject(w, r, out, http.StatusCreated, successStatus(http.StatusCreated))
-	return nil
 }
 
 // decodePost reads the body of a POST to a subresource (binding,

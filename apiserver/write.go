@@ -205,6 +205,9 @@ func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj
 			return nil, err
 		}
 	}
+	if err := s.admitCreate(ctx, res, obj); err != nil {
+		return nil, err
+	}
 	generated := m.GetName() == ""
 	prepareCreate(res.kind, obj, time.Now())
 	if errs := validateCreate(res.kind, obj); len(errs) > 0 {

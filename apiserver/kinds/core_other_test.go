@@ -165,6 +165,19 @@ func TestPersistentVolumes(t *testing.T) {
 	grow := bound.DeepCopy()
 	grow.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
 	assertErrors(t, k.ValidateUpdate(grow, bound), nil)
+	// Bound to a larger volume: the claim's status says 5Gi, it asked for
+	// 1Gi, and it can still be updated; shrinking below 5Gi cannot.
+	bigger := bound.DeepCopy()
+	bigger.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("5Gi")}
+	relabelled := bigger.DeepCopy()
+	relabelled.Labels = map[string]string{"a": "b"}
+	relabelled.Status.Phase = corev1.ClaimLost
+	assertErrors(t, k.ValidateUpdate(relabelled, bigger), nil)
+	grown := bigger.DeepCopy()
+	grown.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("8Gi")}
+	shrunk := grown.DeepCopy()
+	shrunk.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("4Gi")}
+	assertErrors(t, k.ValidateUpdate(shrunk, grown), []string{"spec.resources.requests.storage: Forbidden: field can not be less than status.capacity"})
 	modes := bound.DeepCopy()
 	modes.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
 	assertErrors(t, k.ValidateUpdate(modes, bound), []string{"spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"})

@@ -261,8 +261,12 @@ func validatePVCUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
 	if immutable(*mut, old.Spec, fld) != nil {
 		errs = append(errs, field.Forbidden(fld, "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"))
 	}
-	newSize, oldCap := pvc.Spec.Resources.Requests[corev1.ResourceStorage], old.Status.Capacity[corev1.ResourceStorage]
-	if _, hasCap := old.Status.Capacity[corev1.ResourceStorage]; hasCap && newSize.Cmp(oldCap) < 0 {
+	// A request may shrink (recovering from a failed expansion) but not
+	// below the provisioned capacity. A claim bound to a volume larger than
+	// it asked for keeps its request: the check is on shrinking only.
+	newSize, oldSize := pvc.Spec.Resources.Requests[corev1.ResourceStorage], old.Spec.Resources.Requests[corev1.ResourceStorage]
+	oldCap, hasCap := old.Status.Capacity[corev1.ResourceStorage]
+	if hasCap && newSize.Cmp(oldSize) < 0 && newSize.Cmp(oldCap) < 0 {
 		errs = append(errs, field.Forbidden(fld.Child("resources", "requests", "storage"), "field can not be less than status.capacity"))
 	}
 	return errs

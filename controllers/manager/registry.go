@@ -2,7 +2,12 @@ package manager
 
 import (
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/disruption"
 	"github.com/kelson-dev/kelson/controllers/garbagecollector"
+	"github.com/kelson-dev/kelson/controllers/podautoscaler"
+	"github.com/kelson-dev/kelson/controllers/resourcequota"
+	"github.com/kelson-dev/kelson/controllers/volume"
+	"github.com/kelson-dev/kelson/controllers/volume/localpath"
 )
 
 // entry is one component the manager can run.
@@ -20,6 +25,11 @@ const schedulerName = "scheduler"
 // Lease, in start order.
 var registry = []entry{
 	{name: "garbagecollector", new: func(c *controllers.Context) Runner { return garbagecollector.New(c) }},
+	{name: disruption.Name, new: func(c *controllers.Context) Runner { return disruption.New(c) }},
+	{name: resourcequota.Name, new: func(c *controllers.Context) Runner { return resourcequota.New(c) }},
+	{name: volume.BinderName, new: func(c *controllers.Context) Runner { return volume.NewBinder(c) }},
+	{name: localpath.Name, new: func(c *controllers.Context) Runner { return localpath.New(c, localpath.Config{}) }},
+	{name: podautoscaler.Name, new: func(c *controllers.Context) Runner { return podautoscaler.New(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
