@@ -87,7 +87,7 @@ func newBenchCommand() *cobra.Command {
 	cmd.AddCommand(
 		benchPutCommand(o), benchRangeCommand(o), benchTxnPutCommand(o), benchTxnMixedCommand(o),
 		benchWatchCommand(o), benchWatchLatencyCommand(o), benchLeaseChurnCommand(o), benchK8sMixCommand(o),
-		benchCompactCommand(o), benchReadyCommand(o), benchAPICommand(o),
+		benchCompactCommand(o), benchReadyCommand(o), benchAPICommand(o), benchSchedulerCommand(o), benchDeployCommand(o),
 	)
 	return cmd
 }
