@@ -435,11 +435,16 @@ func runControllers(ctx context.Context, cfg serverConfig, kubeconfig []byte, lo
 	if err != nil {
 		return fmt.Errorf("controllers: %w", err)
 	}
+	host, _ := os.Hostname()
+	if name := cfg.Member.Name; name != "" && len(cfg.EtcdServers) == 0 {
+		host += "_" + name
+	}
 	return manager.Run(ctx, manager.Config{
-		Client:   client,
-		Disabled: cfg.Disabled,
-		Cluster:  controllers.Cluster{ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24},
-		Logger:   log,
+		Client:         client,
+		IdentityPrefix: host,
+		Disabled:       cfg.Disabled,
+		Cluster:        controllers.Cluster{ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24},
+		Logger:         log,
 	})
 }
 

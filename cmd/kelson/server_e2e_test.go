@@ -354,23 +354,35 @@ func TestServerStartErrors(t *testing.T) {
 
 // TestThreeServers: three servers with the clustering flags of three store
 // members form one store, and each serves the API.
-func TestThreeServers(t *testing.T) {
-	ports := freePorts(t, 9)
+// startServers starts one kelson server per name, clustered, and returns
+// them with their kubeconfigs and store client URLs once all serve.
+func startServers(t *testing.T, names []string, extra ...string) (procs []*proc, kubeconfigs, clientURLs []string) {
+	t.Helper()
+	ports := freePorts(t, 3*len(names))
 	dir := t.TempDir()
 	var cluster []string
-	for i, name := range []string{"a", "b", "c"} {
+	for i, name := range names {
 		cluster = append(cluster, name+"="+localURL(ports[3*i+2]))
 	}
-	var procs []*proc
-	for i, name := range []string{"a", "b", "c"} {
-		procs = append(procs, startProc(t, "server", "--name", name, "--data-dir", filepath.Join(dir, name+".kelson"),
+	for i, name := range names {
+		args := append([]string{"server", "--name", name, "--data-dir", filepath.Join(dir, name+".kelson"),
 			"--https-listen-port", strconv.Itoa(ports[3*i]), "--listen-client-urls", localURL(ports[3*i+1]),
-			"--listen-peer-urls", localURL(ports[3*i+2]), "--initial-cluster", strings.Join(cluster, ","), "--log-format", "text"))
+			"--listen-peer-urls", localURL(ports[3*i+2]), "--initial-cluster", strings.Join(cluster, ","), "--log-format", "text"}, extra...)
+		procs = append(procs, startProc(t, args...))
+		clientURLs = append(clientURLs, localURL(ports[3*i+1]))
 	}
 	for _, p := range procs {
-		checkAPI(t, p.waitKubeconfig(t))
+		kubeconfigs = append(kubeconfigs, p.waitKubeconfig(t))
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{localURL(ports[1])}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	return procs, kubeconfigs, clientURLs
+}
+
+func TestThreeServers(t *testing.T) {
+	procs, kubeconfigs, clientURLs := startServers(t, []string{"a", "b", "c"})
+	for _, kc := range kubeconfigs {
+		checkAPI(t, kc)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: clientURLs[:1], DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,8 +34,10 @@ type Config struct {
 	// Client talks to the API. Required.
 	Client kubernetes.Interface
 	// Identity of this process in the Leases; default the host name plus a
-	// random suffix.
-	Identity string
+	// random suffix. IdentityPrefix, when set, replaces the host name (a
+	// server passes its host name and member name, so that an operator
+	// reading the Lease knows which server leads).
+	Identity, IdentityPrefix string
 	// Disabled names components not to run: "scheduler",
 	// "controller-manager" (every controller), or a controller's name.
 	Disabled []string
@@ -78,7 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if cfg.Identity == "" {
-		cfg.Identity = defaultIdentity()
+		cfg.Identity = defaultIdentity(cfg.IdentityPrefix)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -148,8 +150,11 @@ func runTerm(ctx context.Context, cfg Config, component string, log *slog.Logger
 	wg.Wait()
 }
 
-func defaultIdentity() string {
-	host, _ := os.Hostname()
+func defaultIdentity(prefix string) string {
+	host := prefix
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	if host == "" {
 		host = "kelson"
 	}
