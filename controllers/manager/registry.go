@@ -1,6 +1,9 @@
 package manager
 
-import "github.com/kelson-dev/kelson/controllers"
+import (
+	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/daemonset"
+)
 
 // entry is one component the manager can run.
 type entry struct {
@@ -15,7 +18,9 @@ const schedulerName = "scheduler"
 
 // registry lists the controllers run under the kube-controller-manager
 // Lease, in start order.
-var registry = []entry{}
+var registry = []entry{
+	{name: "daemonset", new: func(c *controllers.Context) Runner { return daemonset.New(c) }},
+}
 
 // schedulerEntry is run under its own kube-scheduler Lease.
 var schedulerEntry = entry{name: schedulerName}
