@@ -3,6 +3,7 @@ package manager
 import (
 	"github.com/kelson-dev/kelson/controllers"
 	"github.com/kelson-dev/kelson/controllers/daemonset"
+	"github.com/kelson-dev/kelson/controllers/statefulset"
 )
 
 // entry is one component the manager can run.
@@ -20,6 +21,7 @@ const schedulerName = "scheduler"
 // Lease, in start order.
 var registry = []entry{
 	{name: "daemonset", new: func(c *controllers.Context) Runner { return daemonset.New(c) }},
+	{name: "statefulset", new: func(c *controllers.Context) Runner { return statefulset.New(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
