@@ -406,6 +406,34 @@ func TestDaemonSetUpdates(t *testing.T) {
 	}
 	rolloutStatus(t, e, "ds/agent")
 
+	// `kubectl rollout undo` applies the previous revision's data: the
+	// controller reuses that revision (renumbered as the newest) and
+	// rolls the pods back to its hash.
+	if kubectl, err := exec.LookPath("kubectl"); err == nil {
+		out, err := exec.CommandContext(e.ctx, kubectl, "--kubeconfig", e.c.Kubeconfig, "-n", e.ns, "rollout", "undo", "ds/agent").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl rollout undo: %v\n%s", err, out)
+		}
+		e.waitPlaced("agent", h1, nodes...)
+		testcluster.Eventually(t, converge, func() error {
+			revs, err := e.client.AppsV1().ControllerRevisions(e.ns).List(e.ctx, metav1.ListOptions{})
+			if err != nil {
+				return err
+			}
+			if len(revs.Items) != 2 {
+				return fmt.Errorf("%d revisions, want 2", len(revs.Items))
+			}
+			for _, r := range revs.Items {
+				if (r.Labels[LabelRevisionHash] == h1) != (r.Revision == 3) {
+					return fmt.Errorf("revision %s (hash %s) is number %d", r.Name, r.Labels[LabelRevisionHash], r.Revision)
+				}
+			}
+			return nil
+		})
+		e.waitStatus("agent", func(s appsv1.DaemonSetStatus) bool { return s.UpdatedNumberScheduled == 4 && s.NumberAvailable == 4 })
+		h2 = h1 // the pods' template from here on
+	}
+
 	// A new pod that never becomes ready stops the rollout at one node.
 	e.kubel.setHold("n1", true)
 	e.updateDS("agent", func(ds *appsv1.DaemonSet) { ds.Spec.Template.Spec.Containers[0].Image = "img:3" })
@@ -441,11 +469,7 @@ func TestDaemonSetUpdates(t *testing.T) {
 	e.waitPlaced("agent", h3, nodes...)
 
 	// A failed pod is deleted and replaced on the same node.
-	failed := pods["n2"]
-	failed, err = e.client.CoreV1().Pods(e.ns).Get(e.ctx, e.mustPod("agent", "n2").Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	failed := e.mustPod("agent", "n2")
 	failed.Status.Phase = corev1.PodFailed
 	if _, err := e.client.CoreV1().Pods(e.ns).UpdateStatus(e.ctx, failed, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)

@@ -392,6 +392,32 @@ func TestStatefulSetOrderedReady(t *testing.T) {
 	if len(revs.Items) != 2 {
 		t.Errorf("%d revisions, want 2", len(revs.Items))
 	}
+
+	// `kubectl rollout undo` puts img:1 back: its revision is reused as
+	// the newest and every pod returns to it.
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		return
+	}
+	out, err := exec.CommandContext(e.ctx, kubectl, "--kubeconfig", e.c.Kubeconfig, "-n", e.ns, "rollout", "undo", "sts/web").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl rollout undo: %v\n%s", err, out)
+	}
+	st = e.waitStatus("web", func(s appsv1.StatefulSetStatus) bool {
+		return s.UpdateRevision == rev && s.CurrentRevision == rev && s.UpdatedReplicas == 3 && s.ReadyReplicas == 3
+	})
+	for n, p := range e.waitPods("web", names("web", 0, 1, 2)...) {
+		if p.Spec.Containers[0].Image != "img:1" {
+			t.Errorf("%s runs %s after the undo", n, p.Spec.Containers[0].Image)
+		}
+	}
+	cr, err := e.client.AppsV1().ControllerRevisions(e.ns).Get(e.ctx, rev, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.Revision != 3 {
+		t.Errorf("revision %s is number %d after the undo, want 3", rev, cr.Revision)
+	}
 }
 
 // TestStatefulSetParallel: Parallel creates and deletes without waiting;
