@@ -2,10 +2,12 @@ package manager
 
 import (
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/daemonset"
 	"github.com/kelson-dev/kelson/controllers/disruption"
 	"github.com/kelson-dev/kelson/controllers/garbagecollector"
 	"github.com/kelson-dev/kelson/controllers/podautoscaler"
 	"github.com/kelson-dev/kelson/controllers/resourcequota"
+	"github.com/kelson-dev/kelson/controllers/statefulset"
 	"github.com/kelson-dev/kelson/controllers/volume"
 	"github.com/kelson-dev/kelson/controllers/volume/localpath"
 )
@@ -30,6 +32,8 @@ var registry = []entry{
 	{name: volume.BinderName, new: func(c *controllers.Context) Runner { return volume.NewBinder(c) }},
 	{name: localpath.Name, new: func(c *controllers.Context) Runner { return localpath.New(c, localpath.Config{}) }},
 	{name: podautoscaler.Name, new: func(c *controllers.Context) Runner { return podautoscaler.New(c) }},
+	{name: "daemonset", new: func(c *controllers.Context) Runner { return daemonset.New(c) }},
+	{name: "statefulset", new: func(c *controllers.Context) Runner { return statefulset.New(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
