@@ -1,6 +1,11 @@
 package manager
 
-import "github.com/kelson-dev/kelson/controllers"
+import (
+	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/endpoints"
+	"github.com/kelson-dev/kelson/controllers/nodeipam"
+	"github.com/kelson-dev/kelson/controllers/serviceaccount"
+)
 
 // entry is one component the manager can run.
 type entry struct {
@@ -15,7 +20,11 @@ const schedulerName = "scheduler"
 
 // registry lists the controllers run under the kube-controller-manager
 // Lease, in start order.
-var registry = []entry{}
+var registry = []entry{
+	{name: "endpoint", new: func(c *controllers.Context) Runner { return endpoints.New(c) }},
+	{name: "serviceaccount", new: func(c *controllers.Context) Runner { return serviceaccount.New(c) }},
+	{name: "nodeipam", new: func(c *controllers.Context) Runner { return nodeipam.New(c) }},
+}
 
 // schedulerEntry is run under its own kube-scheduler Lease.
 var schedulerEntry = entry{name: schedulerName}
