@@ -3,6 +3,7 @@ package manager
 import (
 	"github.com/kelson-dev/kelson/controllers"
 	"github.com/kelson-dev/kelson/controllers/endpoints"
+	"github.com/kelson-dev/kelson/controllers/endpointslice"
 	"github.com/kelson-dev/kelson/controllers/nodeipam"
 	"github.com/kelson-dev/kelson/controllers/serviceaccount"
 )
@@ -22,6 +23,7 @@ const schedulerName = "scheduler"
 // Lease, in start order.
 var registry = []entry{
 	{name: "endpoint", new: func(c *controllers.Context) Runner { return endpoints.New(c) }},
+	{name: "endpointslice", new: func(c *controllers.Context) Runner { return endpointslice.New(c) }},
 	{name: "serviceaccount", new: func(c *controllers.Context) Runner { return serviceaccount.New(c) }},
 	{name: "nodeipam", new: func(c *controllers.Context) Runner { return nodeipam.New(c) }},
 }
