@@ -17,6 +17,7 @@
 // a generated name "<svc>-xxxxx". Its addressType follows the Service's
 // ipFamilies (IPv4 by default). Each endpoint is one pod:
 //
+//	endpoints:
 //	- addresses: [10.42.0.5]
 //	  conditions: {ready: true, serving: true, terminating: false}
 //	  nodeName: n1
