@@ -203,6 +203,7 @@ func TestPodValidation(t *testing.T) {
 func TestPodUpdate(t *testing.T) {
 	k, old := newPod(t)
 	old.Spec.ActiveDeadlineSeconds = ptr[int64](100)
+	old.Spec.Tolerations = []corev1.Toleration{{Key: "b", Operator: "Exists", Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr[int64](300)}}
 	cases := []struct {
 		name   string
 		mutate func(p *corev1.Pod)
@@ -213,6 +214,9 @@ func TestPodUpdate(t *testing.T) {
 		{"add toleration", func(p *corev1.Pod) {
 			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: "a", Operator: "Exists"})
 		}, nil},
+		{"toleration seconds", func(p *corev1.Pod) { p.Spec.Tolerations[0].TolerationSeconds = ptr[int64](30) }, nil},
+		{"toleration key", func(p *corev1.Pod) { p.Spec.Tolerations[0].Key = "c" },
+			[]string{"spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds"}},
 		{"raise deadline", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = ptr[int64](200) },
 			[]string{"spec.activeDeadlineSeconds: Invalid value: 200: must be less than or equal to previous value"}},
 		{"unset deadline", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = nil },
