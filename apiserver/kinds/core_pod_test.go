@@ -353,3 +353,35 @@ func TestPodFields(t *testing.T) {
 		t.Errorf("fields %v, want %v", got, want)
 	}
 }
+
+func TestPodDefaultTolerations(t *testing.T) {
+	five := int64(5)
+	notReady := corev1.Toleration{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr[int64](300)}
+	unreachable := corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr[int64](300)}
+	own := corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &five}
+	other := corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
+	all := corev1.Toleration{Operator: corev1.TolerationOpExists}
+	cases := []struct {
+		name string
+		in   []corev1.Toleration
+		want []corev1.Toleration
+	}{
+		{"none", nil, []corev1.Toleration{notReady, unreachable}},
+		{"unrelated kept", []corev1.Toleration{other}, []corev1.Toleration{other, notReady, unreachable}},
+		{"own unreachable kept", []corev1.Toleration{own}, []corev1.Toleration{own, notReady}},
+		{"tolerates everything", []corev1.Toleration{all}, []corev1.Toleration{all}},
+	}
+	for _, c := range cases {
+		k := kindByName(t, "Pod")
+		p := decode(t, k, fullPod).(*corev1.Pod)
+		p.Spec.Tolerations = c.in
+		k.Default(p)
+		k.PrepareForCreate(p)
+		if !reflect.DeepEqual(p.Spec.Tolerations, c.want) {
+			t.Errorf("%s: tolerations %+v, want %+v", c.name, p.Spec.Tolerations, c.want)
+		}
+		if errs := k.Validate(p); len(errs) != 0 {
+			t.Errorf("%s: %v", c.name, errs)
+		}
+	}
+}
