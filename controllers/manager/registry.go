@@ -5,6 +5,7 @@ import (
 	"github.com/kelson-dev/kelson/controllers/endpoints"
 	"github.com/kelson-dev/kelson/controllers/endpointslice"
 	"github.com/kelson-dev/kelson/controllers/nodeipam"
+	"github.com/kelson-dev/kelson/controllers/nodelifecycle"
 	"github.com/kelson-dev/kelson/controllers/serviceaccount"
 )
 
@@ -26,6 +27,8 @@ var registry = []entry{
 	{name: "endpointslice", new: func(c *controllers.Context) Runner { return endpointslice.New(c) }},
 	{name: "serviceaccount", new: func(c *controllers.Context) Runner { return serviceaccount.New(c) }},
 	{name: "nodeipam", new: func(c *controllers.Context) Runner { return nodeipam.New(c) }},
+	{name: "nodelifecycle", new: func(c *controllers.Context) Runner { return nodelifecycle.New(c) }},
+	{name: "taint-eviction-controller", new: func(c *controllers.Context) Runner { return nodelifecycle.NewTaintEviction(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
