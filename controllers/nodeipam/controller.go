@@ -160,6 +160,11 @@ func (c *Controller) occupyLocked(n *corev1.Node) {
 			c.log.Warn("node CIDR outside the cluster CIDR; left alone", "node", n.Name, "cidr", p, "cluster", c.cluster)
 			continue
 		}
+		if !containsPrefix(c.owned[n.Name], p) && c.heldByOtherLocked(n.Name, p) {
+			// Set by hand, or two leaders overlapped: pods of both nodes
+			// would share addresses. Nothing here can take a CIDR back.
+			c.log.Error("node CIDR overlaps another node's", "node", n.Name, "cidr", p)
+		}
 		held = append(held, p)
 	}
 	if len(held) == 0 {

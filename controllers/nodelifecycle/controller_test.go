@@ -184,6 +184,12 @@ func TestNodeLifecycle(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait(); cctx.Close() }()
 
+	// testcluster waits for the default namespace; the API server creates
+	// kube-node-lease after it.
+	testcluster.Eventually(t, 30*time.Second, func() error {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, corev1.NamespaceNodeLease, metav1.GetOptions{})
+		return err
+	})
 	good, bad := newAgent(t, cs, "good"), newAgent(t, cs, "bad")
 	for _, a := range []*agent{good, bad} {
 		wg.Add(1)
@@ -276,6 +282,9 @@ func TestNodeLifecycle(t *testing.T) {
 	bad.set(true)
 	bad.postReady(t)
 	waitTaints(t, cs, "bad", "")
+	testcluster.Eventually(t, 30*time.Second, func() error {
+		return hasEvent(cs, "Pod", "defaulted", "TaintManagerEviction", "Cancelling deletion of Pod default/defaulted")
+	})
 
 	// Conditions and spec.unschedulable bring NoSchedule taints.
 	testcluster.Eventually(t, 30*time.Second, func() error {
