@@ -47,6 +47,7 @@ func defaultPod(p *corev1.Pod) {
 // condition saying why.
 func preparePod(p *corev1.Pod) {
 	p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: podQOS(&p.Spec)}
+	addDefaultTolerations(&p.Spec)
 	if len(p.Spec.SchedulingGates) > 0 {
 		p.Status.Conditions = []corev1.PodCondition{{
 			Type:    corev1.PodScheduled,
@@ -54,6 +55,31 @@ func preparePod(p *corev1.Pod) {
 			Reason:  corev1.PodReasonSchedulingGated,
 			Message: "Scheduling is blocked due to non-empty scheduling gates",
 		}}
+	}
+}
+
+// defaultTolerationSeconds is how long a new pod stays on a node that is
+// not ready or unreachable before it is evicted, unless it says
+// otherwise (kube-apiserver's DefaultTolerationSeconds admission).
+const defaultTolerationSeconds = 300
+
+// addDefaultTolerations gives a new pod a NoExecute toleration of the
+// node.kubernetes.io/not-ready and .../unreachable taints for
+// defaultTolerationSeconds, each unless one of its tolerations already
+// covers that taint.
+func addDefaultTolerations(s *corev1.PodSpec) {
+	for _, key := range []string{corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable} {
+		covered := false
+		for _, t := range s.Tolerations {
+			keyOK := t.Key == key || (t.Key == "" && t.Operator == corev1.TolerationOpExists)
+			covered = covered || (keyOK && (t.Effect == "" || t.Effect == corev1.TaintEffectNoExecute))
+		}
+		if !covered {
+			secs := int64(defaultTolerationSeconds)
+			s.Tolerations = append(s.Tolerations, corev1.Toleration{
+				Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &secs,
+			})
+		}
 	}
 }
 

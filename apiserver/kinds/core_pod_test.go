@@ -203,6 +203,7 @@ func TestPodValidation(t *testing.T) {
 func TestPodUpdate(t *testing.T) {
 	k, old := newPod(t)
 	old.Spec.ActiveDeadlineSeconds = ptr[int64](100)
+	old.Spec.Tolerations = []corev1.Toleration{{Key: "b", Operator: "Exists", Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr[int64](300)}}
 	cases := []struct {
 		name   string
 		mutate func(p *corev1.Pod)
@@ -213,6 +214,9 @@ func TestPodUpdate(t *testing.T) {
 		{"add toleration", func(p *corev1.Pod) {
 			p.Spec.Tolerations = append(p.Spec.Tolerations, corev1.Toleration{Key: "a", Operator: "Exists"})
 		}, nil},
+		{"toleration seconds", func(p *corev1.Pod) { p.Spec.Tolerations[0].TolerationSeconds = ptr[int64](30) }, nil},
+		{"toleration key", func(p *corev1.Pod) { p.Spec.Tolerations[0].Key = "c" },
+			[]string{"spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds"}},
 		{"raise deadline", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = ptr[int64](200) },
 			[]string{"spec.activeDeadlineSeconds: Invalid value: 200: must be less than or equal to previous value"}},
 		{"unset deadline", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = nil },
@@ -347,5 +351,37 @@ func TestPodFields(t *testing.T) {
 	}
 	if got := k.Fields(p); !reflect.DeepEqual(got, want) {
 		t.Errorf("fields %v, want %v", got, want)
+	}
+}
+
+func TestPodDefaultTolerations(t *testing.T) {
+	five := int64(5)
+	notReady := corev1.Toleration{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr[int64](300)}
+	unreachable := corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr[int64](300)}
+	own := corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &five}
+	other := corev1.Toleration{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
+	all := corev1.Toleration{Operator: corev1.TolerationOpExists}
+	cases := []struct {
+		name string
+		in   []corev1.Toleration
+		want []corev1.Toleration
+	}{
+		{"none", nil, []corev1.Toleration{notReady, unreachable}},
+		{"unrelated kept", []corev1.Toleration{other}, []corev1.Toleration{other, notReady, unreachable}},
+		{"own unreachable kept", []corev1.Toleration{own}, []corev1.Toleration{own, notReady}},
+		{"tolerates everything", []corev1.Toleration{all}, []corev1.Toleration{all}},
+	}
+	for _, c := range cases {
+		k := kindByName(t, "Pod")
+		p := decode(t, k, fullPod).(*corev1.Pod)
+		p.Spec.Tolerations = c.in
+		k.Default(p)
+		k.PrepareForCreate(p)
+		if !reflect.DeepEqual(p.Spec.Tolerations, c.want) {
+			t.Errorf("%s: tolerations %+v, want %+v", c.name, p.Spec.Tolerations, c.want)
+		}
+		if errs := k.Validate(p); len(errs) != 0 {
+			t.Errorf("%s: %v", c.name, errs)
+		}
 	}
 }

@@ -408,6 +408,20 @@ func validateMode(mode *int32, p *field.Path) field.ErrorList {
 	return nil
 }
 
+// hasTolerationExceptSeconds reports whether list holds t, its
+// tolerationSeconds aside (that one may change; it is a pointer, so ==
+// would compare addresses).
+func hasTolerationExceptSeconds(list []corev1.Toleration, t corev1.Toleration) bool {
+	t.TolerationSeconds = nil
+	for _, x := range list {
+		x.TolerationSeconds = nil
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
 // podSpecMutableFields is the message of Kubernetes' "pod updates may not
 // change fields" error.
 const podSpecMutableFields = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
@@ -425,7 +439,7 @@ func validatePodSpecUpdate(s, old *corev1.PodSpec, fld *field.Path) field.ErrorL
 		errs = append(errs, field.Invalid(fld.Child("activeDeadlineSeconds"), s.ActiveDeadlineSeconds, "must not update from a positive integer to nil value"))
 	}
 	for _, t := range old.Tolerations {
-		if !contains(s.Tolerations, t) {
+		if !hasTolerationExceptSeconds(s.Tolerations, t) {
 			errs = append(errs, field.Forbidden(fld.Child("tolerations"), fmt.Sprintf("existing toleration can not be modified except its tolerationSeconds: %v", t)))
 			break
 		}

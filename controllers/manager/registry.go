@@ -4,9 +4,14 @@ import (
 	"github.com/kelson-dev/kelson/controllers"
 	"github.com/kelson-dev/kelson/controllers/daemonset"
 	"github.com/kelson-dev/kelson/controllers/disruption"
+	"github.com/kelson-dev/kelson/controllers/endpoints"
+	"github.com/kelson-dev/kelson/controllers/endpointslice"
 	"github.com/kelson-dev/kelson/controllers/garbagecollector"
+	"github.com/kelson-dev/kelson/controllers/nodeipam"
+	"github.com/kelson-dev/kelson/controllers/nodelifecycle"
 	"github.com/kelson-dev/kelson/controllers/podautoscaler"
 	"github.com/kelson-dev/kelson/controllers/resourcequota"
+	"github.com/kelson-dev/kelson/controllers/serviceaccount"
 	"github.com/kelson-dev/kelson/controllers/statefulset"
 	"github.com/kelson-dev/kelson/controllers/volume"
 	"github.com/kelson-dev/kelson/controllers/volume/localpath"
@@ -34,6 +39,12 @@ var registry = []entry{
 	{name: podautoscaler.Name, new: func(c *controllers.Context) Runner { return podautoscaler.New(c) }},
 	{name: "daemonset", new: func(c *controllers.Context) Runner { return daemonset.New(c) }},
 	{name: "statefulset", new: func(c *controllers.Context) Runner { return statefulset.New(c) }},
+	{name: "endpoint", new: func(c *controllers.Context) Runner { return endpoints.New(c) }},
+	{name: "endpointslice", new: func(c *controllers.Context) Runner { return endpointslice.New(c) }},
+	{name: "serviceaccount", new: func(c *controllers.Context) Runner { return serviceaccount.New(c) }},
+	{name: "nodeipam", new: func(c *controllers.Context) Runner { return nodeipam.New(c) }},
+	{name: "nodelifecycle", new: func(c *controllers.Context) Runner { return nodelifecycle.New(c) }},
+	{name: "taint-eviction-controller", new: func(c *controllers.Context) Runner { return nodelifecycle.NewTaintEviction(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
