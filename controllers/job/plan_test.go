@@ -255,7 +255,11 @@ func TestDecide(t *testing.T) {
 			testJob(func(j *batchv1.Job) { j.Status.Failed = 1; j.Status.Succeeded = 1 }), []*corev1.Pod{pod("f", "failed untracked finished=-5"), pod("s", "succeeded untracked finished=-1")},
 			"active=0 ready=0 terminating=0 succeeded=1 failed=1 create=2"},
 		{"work queue: after a success no new pods, the running finish",
-			testJob(func(j *batchv1.Job) { j.Spec.Completions = nil; j.Spec.Parallelism = ptr[int32](3); j.Status.Succeeded = 1 }), []*corev1.Pod{pod("a", "running"), pod("b", "running")},
+			testJob(func(j *batchv1.Job) {
+				j.Spec.Completions = nil
+				j.Spec.Parallelism = ptr[int32](3)
+				j.Status.Succeeded = 1
+			}), []*corev1.Pod{pod("a", "running"), pod("b", "running")},
 			"active=2 ready=0 terminating=0 succeeded=1 failed=0"},
 		{"work queue: a success and nothing running is complete",
 			testJob(func(j *batchv1.Job) { j.Spec.Completions = nil; j.Status.Succeeded = 1 }), []*corev1.Pod{pod("f", "failed untracked")},
