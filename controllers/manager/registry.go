@@ -1,6 +1,10 @@
 package manager
 
-import "github.com/kelson-dev/kelson/controllers"
+import (
+	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/cronjob"
+	"github.com/kelson-dev/kelson/controllers/job"
+)
 
 // entry is one component the manager can run.
 type entry struct {
@@ -15,7 +19,11 @@ const schedulerName = "scheduler"
 
 // registry lists the controllers run under the kube-controller-manager
 // Lease, in start order.
-var registry = []entry{}
+var registry = []entry{
+	{name: "job", new: func(c *controllers.Context) Runner { return job.New(c) }},
+	{name: "ttl-after-finished", new: func(c *controllers.Context) Runner { return job.NewTTLAfterFinished(c) }},
+	{name: "cronjob", new: func(c *controllers.Context) Runner { return cronjob.New(c) }},
+}
 
 // schedulerEntry is run under its own kube-scheduler Lease.
 var schedulerEntry = entry{name: schedulerName}

@@ -321,16 +321,21 @@ func TestNextAgainstScan(t *testing.T) {
 }
 
 // scan is the reference: step through absolute minutes and read the wall
-// clock.
+// clock (skipping the rest of a wall-clock hour that cannot match).
 func scan(s *Schedule, from time.Time, limit int) time.Time {
-	t := from.Truncate(time.Minute)
-	for range limit {
-		t = t.Add(time.Minute)
+	t := from.Truncate(time.Minute).Add(time.Minute)
+	end := t.Add(time.Duration(limit) * time.Minute)
+	for t.Before(end) {
 		w := t.In(s.loc)
 		day := time.Date(w.Year(), w.Month(), w.Day(), 12, 0, 0, 0, time.UTC)
-		if s.minute&(1<<w.Minute()) != 0 && s.hour&(1<<w.Hour()) != 0 && s.dayMatches(day) {
+		if s.hour&(1<<w.Hour()) == 0 || !s.dayMatches(day) {
+			t = t.Add(time.Duration(60-w.Minute()) * time.Minute)
+			continue
+		}
+		if s.minute&(1<<w.Minute()) != 0 {
 			return w
 		}
+		t = t.Add(time.Minute)
 	}
 	return time.Time{}
 }

@@ -54,34 +54,38 @@ type fieldSpec struct {
 	names    map[string]int
 }
 
-var (
-	monthNames = map[string]int{
+// fieldSpecs returns the five fields' bounds and names (built per call:
+// the package keeps no mutable state).
+func fieldSpecs() [5]fieldSpec {
+	months := map[string]int{
 		"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
 		"jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12,
 	}
-	dowNames = map[string]int{"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
-)
-
-// fieldSpecs returns the five fields' bounds. A function rather than a
-// package variable: nothing here is mutable.
-func fieldSpecs() [5]fieldSpec {
+	days := map[string]int{"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 	return [5]fieldSpec{
 		{name: "minute", min: 0, max: 59},
 		{name: "hour", min: 0, max: 23},
 		{name: "day of month", min: 1, max: 31},
-		{name: "month", min: 1, max: 12, names: monthNames},
-		{name: "day of week", min: 0, max: 7, names: dowNames},
+		{name: "month", min: 1, max: 12, names: months},
+		{name: "day of week", min: 0, max: 7, names: days},
 	}
 }
 
-var macros = map[string]string{
-	"@yearly":   "0 0 1 1 *",
-	"@annually": "0 0 1 1 *",
-	"@monthly":  "0 0 1 * *",
-	"@weekly":   "0 0 * * 0",
-	"@daily":    "0 0 * * *",
-	"@midnight": "0 0 * * *",
-	"@hourly":   "0 * * * *",
+// macro expands a macro to its five fields.
+func macro(name string) (string, bool) {
+	switch name {
+	case "@yearly", "@annually":
+		return "0 0 1 1 *", true
+	case "@monthly":
+		return "0 0 1 * *", true
+	case "@weekly":
+		return "0 0 * * 0", true
+	case "@daily", "@midnight":
+		return "0 0 * * *", true
+	case "@hourly":
+		return "0 * * * *", true
+	}
+	return "", false
 }
 
 // Parse parses a schedule whose wall-clock times are read in loc (nil
@@ -112,7 +116,7 @@ func Parse(spec string, loc *time.Location) (*Schedule, error) {
 			s.every = period
 			return s, nil
 		}
-		expanded, ok := macros[text]
+		expanded, ok := macro(text)
 		if !ok {
 			return nil, fmt.Errorf("%w: %q: unknown macro; use one of @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @every <duration>", ErrSyntax, spec)
 		}
@@ -146,8 +150,16 @@ func Parse(spec string, loc *time.Location) (*Schedule, error) {
 	return s, nil
 }
 
-// daysIn is the most days a month has (February: 29).
-var daysIn = [13]int{0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
+// maxDays is the most days month m has (February: 29).
+func maxDays(m int) int {
+	switch m {
+	case 2:
+		return 29
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
 
 // checkReachable refuses a day-of-month that none of the months has when
 // the day of week does not widen the match.
@@ -159,7 +171,7 @@ func (s *Schedule) checkReachable() error {
 		if s.month&(1<<m) == 0 {
 			continue
 		}
-		for d := 1; d <= daysIn[m]; d++ {
+		for d := 1; d <= maxDays(m); d++ {
 			if s.dom&(1<<d) != 0 {
 				return nil
 			}
