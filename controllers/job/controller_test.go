@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 const ns = "default"
@@ -308,9 +309,13 @@ func TestJobSuspendAndResume(t *testing.T) {
 		return nil
 	})
 	setSuspend := func(v bool) {
-		j := e.get("pause")
-		j.Spec.Suspend = ptr(v)
-		if _, err := e.client.BatchV1().Jobs(ns).Update(context.Background(), j, metav1.UpdateOptions{}); err != nil {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			j := e.get("pause")
+			j.Spec.Suspend = ptr(v)
+			_, err := e.client.BatchV1().Jobs(ns).Update(context.Background(), j, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
