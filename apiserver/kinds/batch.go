@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelson-dev/kelson/internal/cron"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -333,6 +334,11 @@ func validateCronJob(cj *batchv1.CronJob) field.ErrorList {
 	} else if msg := cronScheduleError(s.Schedule); msg != "" {
 		errs = append(errs, field.Invalid(fld.Child("schedule"), s.Schedule, msg))
 	}
+	if s.TimeZone != nil {
+		if _, err := cron.LoadLocation(*s.TimeZone); err != nil {
+			errs = append(errs, field.Invalid(fld.Child("timeZone"), *s.TimeZone, strings.TrimPrefix(err.Error(), cron.ErrTimeZone.Error()+": ")))
+		}
+	}
 	if s.ConcurrencyPolicy == "" {
 		errs = append(errs, field.Required(fld.Child("concurrencyPolicy"), ""))
 	} else if !contains(concurrencyPolicies, s.ConcurrencyPolicy) {
@@ -359,38 +365,12 @@ func validateCronJob(cj *batchv1.CronJob) field.ErrorList {
 	return errs
 }
 
-// cronDescriptors are the schedules accepted besides five fields.
-var cronDescriptors = []string{"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-
-// cronScheduleError checks the shape of a standard cron schedule (five
-// fields of digits, names, "*", "?", ranges, lists and steps, or a
-// descriptor such as "@daily" or "@every 5m") and returns what is wrong,
-// or "".
+// cronScheduleError checks a schedule with the parser the CronJob
+// controller uses (five fields or a macro; see internal/cron) and returns
+// what is wrong, or "".
 func cronScheduleError(sched string) string {
-	if strings.HasPrefix(sched, "@") {
-		if contains(cronDescriptors, sched) {
-			return ""
-		}
-		if d, ok := strings.CutPrefix(sched, "@every "); ok {
-			if _, err := time.ParseDuration(d); err != nil {
-				return "failed to parse duration " + sched + ": " + err.Error()
-			}
-			return ""
-		}
-		return "unrecognized descriptor: " + sched
-	}
-	f := strings.Fields(sched)
-	if len(f) != 5 {
-		return fmt.Sprintf("expected exactly 5 fields, found %d: %s", len(f), sched)
-	}
-	for _, fieldText := range f {
-		for _, c := range fieldText {
-			ok := c == '*' || c == '?' || c == ',' || c == '-' || c == '/' ||
-				(c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-			if !ok {
-				return fmt.Sprintf("failed to parse int from %s: invalid syntax", fieldText)
-			}
-		}
+	if _, err := cron.Parse(sched, nil); err != nil {
+		return strings.TrimPrefix(err.Error(), cron.ErrSyntax.Error()+": ")
 	}
 	return ""
 }

@@ -226,6 +226,18 @@ func TestCronJob(t *testing.T) {
 			t.Errorf("schedule %q rejected: %s", sched, msg)
 		}
 	}
+	for _, sched := range []string{"99 * * * *", "0 0 30 2 *", "@reboot", "* * * * * *", "CRON_TZ=UTC 0 0 * * *"} {
+		if msg := cronScheduleError(sched); msg == "" {
+			t.Errorf("schedule %q accepted", sched)
+		}
+	}
+	tz := cj.DeepCopy()
+	tz.Spec.TimeZone = ptr("America/New_York")
+	assertErrors(t, k.Validate(tz), nil)
+	for _, zone := range []string{"", "Local", "Mars/Olympus_Mons"} {
+		tz.Spec.TimeZone = ptr(zone)
+		assertErrors(t, k.Validate(tz), []string{"spec.timeZone: Invalid value: "})
+	}
 	if msgs := k.ValidateName("a-name-that-is-rather-long-for-a-cronjob-by-any-measure", false); len(msgs) == 0 {
 		t.Error("cronjob name over 52 characters accepted")
 	}

@@ -2,11 +2,13 @@ package manager
 
 import (
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/cronjob"
 	"github.com/kelson-dev/kelson/controllers/daemonset"
 	"github.com/kelson-dev/kelson/controllers/disruption"
 	"github.com/kelson-dev/kelson/controllers/endpoints"
 	"github.com/kelson-dev/kelson/controllers/endpointslice"
 	"github.com/kelson-dev/kelson/controllers/garbagecollector"
+	"github.com/kelson-dev/kelson/controllers/job"
 	"github.com/kelson-dev/kelson/controllers/nodeipam"
 	"github.com/kelson-dev/kelson/controllers/nodelifecycle"
 	"github.com/kelson-dev/kelson/controllers/podautoscaler"
@@ -45,6 +47,9 @@ var registry = []entry{
 	{name: "nodeipam", new: func(c *controllers.Context) Runner { return nodeipam.New(c) }},
 	{name: "nodelifecycle", new: func(c *controllers.Context) Runner { return nodelifecycle.New(c) }},
 	{name: "taint-eviction-controller", new: func(c *controllers.Context) Runner { return nodelifecycle.NewTaintEviction(c) }},
+	{name: "job", new: func(c *controllers.Context) Runner { return job.New(c) }},
+	{name: "ttl-after-finished", new: func(c *controllers.Context) Runner { return job.NewTTLAfterFinished(c) }},
+	{name: "cronjob", new: func(c *controllers.Context) Runner { return cronjob.New(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
