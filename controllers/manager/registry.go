@@ -1,6 +1,10 @@
 package manager
 
-import "github.com/kelson-dev/kelson/controllers"
+import (
+	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/deployment"
+	"github.com/kelson-dev/kelson/controllers/replicaset"
+)
 
 // entry is one component the manager can run.
 type entry struct {
@@ -15,7 +19,10 @@ const schedulerName = "scheduler"
 
 // registry lists the controllers run under the kube-controller-manager
 // Lease, in start order.
-var registry = []entry{}
+var registry = []entry{
+	{name: "replicaset", new: func(c *controllers.Context) Runner { return replicaset.New(c) }},
+	{name: "deployment", new: func(c *controllers.Context) Runner { return deployment.New(c) }},
+}
 
 // schedulerEntry is run under its own kube-scheduler Lease.
 var schedulerEntry = entry{name: schedulerName}
