@@ -152,7 +152,7 @@ func (e *env) complete(name string, replicas int32, image string) error {
 	}
 	for _, rs := range rses {
 		want := int32(0)
-		if rs.Spec.Template.Spec.Containers[0].Image == image {
+		if deployment.EqualIgnoreHash(&rs.Spec.Template, &d.Spec.Template) {
 			want = replicas
 		}
 		if *rs.Spec.Replicas != want || rs.Status.Replicas != want {
@@ -220,7 +220,11 @@ type checker struct {
 	violations         []string
 	peak, trough       int
 	observed           int
+	w                  watch.Interface
 }
+
+// stop ends the watch; later changes are not checked.
+func (c *checker) stop() { c.w.Stop() }
 
 func (e *env) check(t *testing.T, selector string, maxTotal, minReady int) *checker {
 	t.Helper()
@@ -239,6 +243,7 @@ func (e *env) check(t *testing.T, selector string, maxTotal, minReady int) *chec
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	c.w = w
 	go func() {
 		for ev := range w.ResultChan() {
 			if p, ok := ev.Object.(*corev1.Pod); ok {
@@ -296,3 +301,5 @@ func condition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.D
 	}
 	return nil
 }
+
+func intOrStr(n int32) intstr.IntOrString { return intstr.FromInt32(n) }
