@@ -32,7 +32,7 @@ func TestChurn(t *testing.T) {
 	replicas, image, version := int32(3), "httpd:0", 0
 	e.create(t, rolling(newDeployment("churn", replicas, image), intstr.FromInt32(surge), intstr.FromInt32(unavail)))
 	eventually(t, func() error { return e.complete("churn", replicas, image) })
-	for round := range 8 {
+	for round := range 6 {
 		var c *checker
 		var did []string
 		switch kind := rnd.IntN(3); kind {

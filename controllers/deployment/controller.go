@@ -103,7 +103,19 @@ func NewWithConfig(cctx *controllers.Context, cfg Config) *Controller {
 
 // Run syncs Deployments until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	return controllers.RunWorkers(ctx, "deployment", c.log, c.queue, c.cfg.Workers, c.sync, c.synced...)
+	return controllers.RunWorkers(ctx, "deployment", c.log, c.queue, c.cfg.Workers, c.syncOrWait, c.synced...)
+}
+
+// syncOrWait syncs key. A write that lost to a newer version of its
+// object is not retried with back-off: the informer is about to deliver
+// that version, and its event queues the Deployment again.
+func (c *Controller) syncOrWait(ctx context.Context, key string) error {
+	err := c.sync(ctx, key)
+	if apierrors.IsConflict(err) {
+		c.log.Debug("write conflict; waiting for the informer", "deployment", key, "err", err)
+		return nil
+	}
+	return err
 }
 
 // owner resolves a ReplicaSet's controller reference to a cached
@@ -211,6 +223,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	if !c.writes.seen(key, c.rsLister) {
 		// the ReplicaSet events that show our writes will queue us again
+		c.log.Debug("waiting for the informer to show this controller's last writes", "deployment", key)
 		c.queue.AddAfter(key, time.Second)
 		return nil
 	}

@@ -35,6 +35,7 @@ type env struct {
 
 func start(t *testing.T, kcfg fakekubelet.Config) *env {
 	t.Helper()
+	t.Parallel() // each test has its own cluster; most of their time is waiting
 	c := testcluster.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cctx := controllers.NewContext(c.Client, "test", testcluster.Logger())
@@ -286,9 +287,21 @@ func (c *checker) verify(t *testing.T) {
 	t.Logf("%d observations: at most %d live pods (bound %d), at least %d ready (bound %d)", c.observed, c.peak, c.maxTotal, c.trough, c.minReady)
 }
 
+// eventually polls f every 100 ms (each poll lists pods and ReplicaSets:
+// polling faster loads the API the controllers need) for up to 60 s.
 func eventually(t *testing.T, f func() error) {
 	t.Helper()
-	testcluster.Eventually(t, 60*time.Second, f)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not reached after 60s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 var getOpts = metav1.GetOptions{}

@@ -43,7 +43,7 @@ func TestKubectl(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Skip("kubectl is not on the PATH")
 	}
-	e := start(t, fakekubelet.Config{Delay: 50 * time.Millisecond, Jitter: 100 * time.Millisecond})
+	e := start(t, fakekubelet.Config{Jitter: 50 * time.Millisecond})
 	kubectl := func(args ...string) string {
 		t.Helper()
 		cmd := exec.CommandContext(e.ctx, "kubectl", append([]string{"--kubeconfig", e.Kubeconfig, "-n", ns}, args...)...)

@@ -25,10 +25,10 @@ func TestRollingUpdate(t *testing.T) {
 	}{
 		{"surge only", 4, intstr.FromInt32(1), intstr.FromInt32(0), 5, 4},
 		{"unavailable only", 4, intstr.FromInt32(0), intstr.FromInt32(1), 4, 3},
-		{"percentages", 5, intstr.FromString("25%"), intstr.FromString("25%"), 7, 4}, // surge rounds up to 2, unavailable down to 1
+		{"percentages", 6, intstr.FromString("34%"), intstr.FromString("34%"), 9, 4}, // surge rounds up to 3, unavailable down to 2
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := start(t, fakekubelet.Config{Delay: 20 * time.Millisecond, Jitter: 150 * time.Millisecond, Seed: 1})
+			e := start(t, fakekubelet.Config{Jitter: 100 * time.Millisecond, Seed: 1})
 			name := "web"
 			d := e.create(t, rolling(newDeployment(name, tc.replicas, "httpd:1"), tc.surge, tc.unavail))
 			eventually(t, func() error { return e.complete(name, tc.replicas, "httpd:1") })

@@ -114,8 +114,23 @@ func NewWithConfig(cctx *controllers.Context, cfg Config) *Controller {
 
 // Run syncs ReplicaSets until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	return controllers.RunWorkers(ctx, "replicaset", c.log, c.queue, c.cfg.Workers, c.sync, c.synced...)
+	return controllers.RunWorkers(ctx, "replicaset", c.log, c.queue, c.cfg.Workers, c.syncOrWait, c.synced...)
 }
+
+// syncOrWait syncs key. A status write that lost to a newer version of
+// the ReplicaSet is not retried with back-off: the informer is about to
+// deliver that version, and its event queues the ReplicaSet again.
+func (c *Controller) syncOrWait(ctx context.Context, key string) error {
+	err := c.sync(ctx, key)
+	if errors.Is(err, errStale) || apierrors.IsConflict(err) {
+		c.log.Debug("stale; waiting for the informer", "replicaset", key, "err", err)
+		return nil
+	}
+	return err
+}
+
+// errStale: the ReplicaSet changed during a sync.
+var errStale = errors.New("replicaset: the ReplicaSet changed during the sync")
 
 // owner resolves pod's controller reference to a ReplicaSet in the cache.
 func (c *Controller) owner(pod *corev1.Pod) *appsv1.ReplicaSet {
@@ -336,7 +351,7 @@ func (c *Controller) writeStatus(ctx context.Context, rs *appsv1.ReplicaSet, st 
 		}
 		if fresh.UID != rs.UID || fresh.Generation != rs.Generation {
 			// the spec moved on: this status answers an old one
-			return fmt.Errorf("%w: status of %s/%s: the ReplicaSet changed during the sync", ErrSync, rs.Namespace, rs.Name)
+			return fmt.Errorf("%w: status of %s/%s: %w", ErrSync, rs.Namespace, rs.Name, errStale)
 		}
 		st.ObservedGeneration = fresh.Generation
 		fresh.Status = st

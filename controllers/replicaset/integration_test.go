@@ -27,6 +27,7 @@ import (
 // start runs a cluster, the ReplicaSet controller and a fake kubelet.
 func start(t *testing.T, kcfg fakekubelet.Config) (*testcluster.Cluster, context.Context) {
 	t.Helper()
+	t.Parallel() // each test has its own cluster; most of their time is waiting
 	c := testcluster.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cctx := controllers.NewContext(c.Client, "test", testcluster.Logger())
