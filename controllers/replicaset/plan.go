@@ -59,6 +59,9 @@ func Decide(in Input) (Plan, error) {
 	if err != nil {
 		return Plan{}, fmt.Errorf("replicaset: %s/%s: invalid selector: %w", rs.Namespace, rs.Name, err)
 	}
+	if sel.Empty() {
+		return Plan{}, fmt.Errorf("replicaset: %s/%s: an empty selector would take every pod of the namespace", rs.Namespace, rs.Name)
+	}
 	c := ownerref.Classify(rs, sel, in.Pods)
 	p := Plan{Adopt: c.Adopt, Release: c.Release}
 	p.Owned = append(append(p.Owned, c.Owned...), c.Adopt...)

@@ -142,6 +142,10 @@ func TestDecideBadSelector(t *testing.T) {
 	if _, err := Decide(Input{RS: rs}); err == nil {
 		t.Fatal("a bad selector must be an error, not a plan")
 	}
+	rs.Spec.Selector = &metav1.LabelSelector{}
+	if _, err := Decide(Input{RS: rs, Pods: []*corev1.Pod{pod("a owner=none")}}); err == nil {
+		t.Fatal("an empty selector must not adopt the namespace")
+	}
 }
 
 func TestComputeStatus(t *testing.T) {
