@@ -190,3 +190,40 @@ func TestProgressDeadline(t *testing.T) {
 	e.mutate(t, "slow", setImage("httpd:2"))
 	eventually(t, func() error { return e.complete("slow", 3, "httpd:2") })
 }
+
+// TestAdoptOrphanReplicaSet: an orphan ReplicaSet matching a new
+// Deployment's selector and template is adopted and becomes its current
+// ReplicaSet (no second one is made); minReadySeconds reaches the
+// ReplicaSet and delays availability.
+func TestAdoptOrphanReplicaSet(t *testing.T) {
+	e := start(t, fakekubelet.Config{})
+	d := newDeployment("adopt", 2, "httpd:1")
+	d.Spec.MinReadySeconds = 2
+	orphan := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "adopt-orphan", Namespace: ns, Labels: map[string]string{"app": "adopt", "pod-template-hash": "orphan"}},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: ptr.To(int32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "adopt", "pod-template-hash": "orphan"}},
+			Template: *d.Spec.Template.DeepCopy(),
+		},
+	}
+	orphan.Spec.Template.Labels = map[string]string{"app": "adopt", "pod-template-hash": "orphan"}
+	if _, err := e.Client.AppsV1().ReplicaSets(ns).Create(e.ctx, orphan, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	created := e.create(t, d)
+	began := time.Now()
+	eventually(t, func() error { return e.complete("adopt", 2, "httpd:1") })
+	// (ready times are stored in whole seconds: availability may come up
+	// to a second early)
+	if waited := time.Since(began); waited < time.Second {
+		t.Fatalf("available after %v, before minReadySeconds", waited)
+	}
+	rses, err := e.replicaSets(created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rses) != 1 || rses[0].Name != "adopt-orphan" || rses[0].Spec.MinReadySeconds != 2 || deployment.Revision(&rses[0]) != 1 {
+		t.Fatalf("want the orphan adopted as revision 1 with minReadySeconds 2, got %d replica sets: %+v", len(rses), rses)
+	}
+}
