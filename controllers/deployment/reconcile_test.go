@@ -49,7 +49,8 @@ func TestFenceposts(t *testing.T) {
 		{1, "0", "10%", 0, 1}, // both resolve to 0: maxUnavailable 1
 		{4, "1", "0", 1, 0},
 		{4, "100%", "100%", 4, 4},
-		{0, "25%", "25%", 0, 1},
+		{0, "25%", "25%", 0, 0},
+		{3, "1", "5", 1, 3},
 	} {
 		d := testDeployment(tc.replicas, tc.surge, tc.unavail, "x")
 		s, u, err := Fenceposts(d)

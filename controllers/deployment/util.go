@@ -32,7 +32,8 @@ func isRolling(d *appsv1.Deployment) bool {
 // Fenceposts resolves a rolling update's maxSurge and maxUnavailable
 // against replicas: a percentage of surge rounds up, of unavailability
 // down; when both come to 0, maxUnavailable is 1 (validation refuses two
-// explicit zeros, but rounding can produce them). Recreate has neither.
+// explicit zeros, but rounding can produce them); maxUnavailable is at
+// most replicas. Recreate has neither.
 func Fenceposts(d *appsv1.Deployment) (surge, unavailable int32, err error) {
 	if !isRolling(d) {
 		return 0, 0, nil
@@ -63,6 +64,7 @@ func Fenceposts(d *appsv1.Deployment) (surge, unavailable int32, err error) {
 	if sv == 0 && uv == 0 {
 		uv = 1
 	}
+	uv = min(uv, n)
 	return int32(min(sv, math.MaxInt32)), int32(min(uv, math.MaxInt32)), nil
 }
 
