@@ -228,6 +228,10 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	d := cached.DeepCopy()
+	if d.Spec.Selector == nil {
+		c.log.Warn("cannot sync: no selector", "deployment", key)
+		return nil
+	}
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		c.log.Warn("cannot sync", "deployment", key, "err", err)

@@ -98,6 +98,9 @@ type planner struct {
 // A rollout step that scaled something returns at once with the status;
 // the next step waits for the next sync, which sees the result.
 func Reconcile(in Input) (Plan, error) {
+	if in.Deployment.Spec.Selector == nil {
+		return Plan{}, fmt.Errorf("deployment: %s/%s: no selector", in.Deployment.Namespace, in.Deployment.Name)
+	}
 	surge, unavail, err := Fenceposts(in.Deployment)
 	if err != nil {
 		return Plan{}, err

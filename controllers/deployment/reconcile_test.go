@@ -513,3 +513,11 @@ func TestReconcileCollision(t *testing.T) {
 		t.Fatalf("after the collision count: %+v", p.Create)
 	}
 }
+
+func TestReconcileRefusesNoSelector(t *testing.T) {
+	d := testDeployment(1, "1", "0", "v1")
+	d.Spec.Selector = nil
+	if _, err := Reconcile(Input{Deployment: d, Now: t0}); err == nil {
+		t.Fatal("a Deployment without a selector must be an error, not a panic or a plan")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // DefaultBurstReplicas caps the pods one sync creates or deletes, as
@@ -48,19 +49,27 @@ type Plan struct {
 	Delete []*corev1.Pod
 }
 
-// Decide plans one sync of in.RS. It fails only on a selector that cannot
-// be parsed (the API validates selectors, so only a bug or a foreign API
-// can produce one). A ReplicaSet being deleted adopts nothing and
+// Decide plans one sync of in.RS. It fails only on a selector that is
+// missing, cannot be parsed, is empty or does not match the template's
+// labels (the API validates selectors, so only a bug or a foreign API can
+// produce one). A ReplicaSet being deleted adopts nothing and
 // releases nothing; whether to act on Create and Delete at all is the
 // caller's (expectations, deletion).
 func Decide(in Input) (Plan, error) {
 	rs := in.RS
+	if rs.Spec.Selector == nil {
+		return Plan{}, fmt.Errorf("replicaset: %s/%s: no selector", rs.Namespace, rs.Name)
+	}
 	sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
 		return Plan{}, fmt.Errorf("replicaset: %s/%s: invalid selector: %w", rs.Namespace, rs.Name, err)
 	}
 	if sel.Empty() {
 		return Plan{}, fmt.Errorf("replicaset: %s/%s: an empty selector would take every pod of the namespace", rs.Namespace, rs.Name)
+	}
+	if !sel.Matches(labels.Set(rs.Spec.Template.Labels)) {
+		// its pods would not be its own: it would create them forever
+		return Plan{}, fmt.Errorf("replicaset: %s/%s: the selector does not match the template's labels", rs.Namespace, rs.Name)
 	}
 	c := ownerref.Classify(rs, sel, in.Pods)
 	p := Plan{Adopt: c.Adopt, Release: c.Release}

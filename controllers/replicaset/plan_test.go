@@ -146,6 +146,14 @@ func TestDecideBadSelector(t *testing.T) {
 	if _, err := Decide(Input{RS: rs, Pods: []*corev1.Pod{pod("a owner=none")}}); err == nil {
 		t.Fatal("an empty selector must not adopt the namespace")
 	}
+	rs.Spec.Selector = nil
+	if _, err := Decide(Input{RS: rs}); err == nil {
+		t.Fatal("no selector")
+	}
+	rs.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "other"}}
+	if _, err := Decide(Input{RS: rs}); err == nil {
+		t.Fatal("a selector that does not match the template would create pods forever")
+	}
 }
 
 func TestComputeStatus(t *testing.T) {
