@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,12 @@ func TestKubectl(t *testing.T) {
 			}
 		}
 	}
+	expectRE := func(out, re string) {
+		t.Helper()
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Fatalf("output does not match %s:\n%s", re, out)
+		}
+	}
 	status := func() {
 		t.Helper()
 		expect(kubectl("rollout", "status", "deployment/httpd", "--timeout=60s"), `deployment "httpd" successfully rolled out`)
@@ -71,8 +78,9 @@ func TestKubectl(t *testing.T) {
 	}
 	expect(kubectl("apply", "-f", file), "deployment.apps/httpd created")
 	status()
-	expect(kubectl("get", "deployment", "httpd"), "httpd   2/2     2            2")
-	expect(kubectl("get", "rs", "-l", "app=httpd"), "2         2         2")
+	// NAME READY UP-TO-DATE AVAILABLE AGE; NAME DESIRED CURRENT READY AGE
+	expectRE(kubectl("get", "deployment", "httpd"), `(?m)^httpd\s+2/2\s+2\s+2\s`)
+	expectRE(kubectl("get", "rs", "-l", "app=httpd"), `(?m)^httpd-\w+\s+2\s+2\s+2\s`)
 
 	expect(kubectl("set", "image", "deployment/httpd", "httpd=httpd:2.4.62"), "deployment.apps/httpd image updated")
 	expect(kubectl("annotate", "deployment/httpd", deployment.AnnotationChangeCause+"=upgrade to 2.4.62"), "annotated")
@@ -80,7 +88,7 @@ func TestKubectl(t *testing.T) {
 	// the change-cause reaches the new ReplicaSet on its next sync
 	eventually(t, func() error {
 		out := kubectl("rollout", "history", "deployment/httpd")
-		if !strings.Contains(out, "2         upgrade to 2.4.62") || !strings.Contains(out, "1         <none>") {
+		if !regexp.MustCompile(`(?m)^2\s+upgrade to 2.4.62$`).MatchString(out) || !regexp.MustCompile(`(?m)^1\s+<none>$`).MatchString(out) {
 			return fmt.Errorf("history:\n%s", out)
 		}
 		return nil
@@ -91,15 +99,16 @@ func TestKubectl(t *testing.T) {
 	status()
 	eventually(t, func() error { return e.complete("httpd", 2, "httpd:2.4") })
 	out := kubectl("rollout", "history", "deployment/httpd")
-	expect(out, "2         upgrade to 2.4.62", "3         <none>")
-	if strings.Contains(out, "\n1 ") {
+	expectRE(out, `(?m)^2\s+upgrade to 2.4.62$`)
+	expectRE(out, `(?m)^3\s+<none>$`)
+	if regexp.MustCompile(`(?m)^1\s`).MatchString(out) {
 		t.Fatalf("revision 1 became 3 and should be gone from the history:\n%s", out)
 	}
 	expect(kubectl("get", "deployment", "httpd", "-o", "jsonpath={.metadata.annotations}"), `"deployment.kubernetes.io/revision":"3"`)
 
 	expect(kubectl("scale", "deployment/httpd", "--replicas=3"), "deployment.apps/httpd scaled")
 	status()
-	expect(kubectl("get", "deployment", "httpd"), "httpd   3/3     3            3")
+	expectRE(kubectl("get", "deployment", "httpd"), `(?m)^httpd\s+3/3\s+3\s+3\s`)
 
 	d0, err := e.Client.AppsV1().Deployments(ns).Get(e.ctx, "httpd", getOpts)
 	if err != nil {
