@@ -39,14 +39,14 @@ const (
 	maxRevisionHistoryChars = 2000
 )
 
-// notCopied are the Deployment annotations its ReplicaSets do not inherit.
-var notCopied = map[string]bool{
-	corev1.LastAppliedConfigAnnotation: true,
-	AnnotationRevision:                 true,
-	AnnotationRevisionHistory:          true,
-	AnnotationDesiredReplicas:          true,
-	AnnotationMaxReplicas:              true,
-	annotationRollbackTo:               true,
+// notCopied: a Deployment annotation its ReplicaSets do not inherit.
+func notCopied(k string) bool {
+	switch k {
+	case corev1.LastAppliedConfigAnnotation, AnnotationRevision, AnnotationRevisionHistory,
+		AnnotationDesiredReplicas, AnnotationMaxReplicas, annotationRollbackTo:
+		return true
+	}
+	return false
 }
 
 // Revision is o's revision annotation, 0 when absent or not a number.
@@ -84,7 +84,7 @@ func setAnnotation(o metav1.Object, k, v string) bool {
 func copyAnnotations(d *appsv1.Deployment, rs *appsv1.ReplicaSet) bool {
 	changed := false
 	for k, v := range d.Annotations {
-		if !notCopied[k] && setAnnotation(rs, k, v) {
+		if !notCopied(k) && setAnnotation(rs, k, v) {
 			changed = true
 		}
 	}
