@@ -4,6 +4,7 @@ import (
 	"github.com/kelson-dev/kelson/controllers"
 	"github.com/kelson-dev/kelson/controllers/cronjob"
 	"github.com/kelson-dev/kelson/controllers/daemonset"
+	"github.com/kelson-dev/kelson/controllers/deployment"
 	"github.com/kelson-dev/kelson/controllers/disruption"
 	"github.com/kelson-dev/kelson/controllers/endpoints"
 	"github.com/kelson-dev/kelson/controllers/endpointslice"
@@ -12,6 +13,7 @@ import (
 	"github.com/kelson-dev/kelson/controllers/nodeipam"
 	"github.com/kelson-dev/kelson/controllers/nodelifecycle"
 	"github.com/kelson-dev/kelson/controllers/podautoscaler"
+	"github.com/kelson-dev/kelson/controllers/replicaset"
 	"github.com/kelson-dev/kelson/controllers/resourcequota"
 	"github.com/kelson-dev/kelson/controllers/serviceaccount"
 	"github.com/kelson-dev/kelson/controllers/statefulset"
@@ -50,6 +52,8 @@ var registry = []entry{
 	{name: "job", new: func(c *controllers.Context) Runner { return job.New(c) }},
 	{name: "ttl-after-finished", new: func(c *controllers.Context) Runner { return job.NewTTLAfterFinished(c) }},
 	{name: "cronjob", new: func(c *controllers.Context) Runner { return cronjob.New(c) }},
+	{name: "replicaset", new: func(c *controllers.Context) Runner { return replicaset.New(c) }},
+	{name: "deployment", new: func(c *controllers.Context) Runner { return deployment.New(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
