@@ -30,7 +30,7 @@
 // False ProgressDeadlineExceeded when progressDeadlineSeconds pass with no
 // progress). The sync then writes the plan in order (create, updates,
 // deletes, the Deployment's status) and records the Events that explain it
-// (ScalingReplicaSet "Scaled up replica set X from A to B",
+// (ScalingReplicaSet "Scaled up replica set X to B from A", as Kubernetes 1.27+ words it,
 // ProgressDeadlineExceeded, ReplicaSetCreateError) from
 // "deployment-controller".
 //

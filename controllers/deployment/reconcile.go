@@ -244,9 +244,9 @@ func (p *planner) syncRevision(create bool) (*appsv1.ReplicaSet, []*appsv1.Repli
 func (p *planner) scaleEvents(name string, from, to int32) []Event {
 	switch {
 	case to > from:
-		return []Event{{corev1.EventTypeNormal, EventScalingReplicaSet, fmt.Sprintf("Scaled up replica set %s from %d to %d", name, from, to)}}
+		return []Event{{corev1.EventTypeNormal, EventScalingReplicaSet, fmt.Sprintf("Scaled up replica set %s to %d from %d", name, to, from)}}
 	case to < from:
-		return []Event{{corev1.EventTypeNormal, EventScalingReplicaSet, fmt.Sprintf("Scaled down replica set %s from %d to %d", name, from, to)}}
+		return []Event{{corev1.EventTypeNormal, EventScalingReplicaSet, fmt.Sprintf("Scaled down replica set %s to %d from %d", name, to, from)}}
 	}
 	return nil
 }

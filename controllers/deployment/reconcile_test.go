@@ -218,7 +218,7 @@ func TestReconcileCreatesFirstReplicaSet(t *testing.T) {
 		rs.Annotations[AnnotationMaxReplicas] != "4" || metav1.GetControllerOf(rs).UID != "d-uid" {
 		t.Fatalf("new replica set %+v", rs.ObjectMeta)
 	}
-	if msgs := eventMessages(p); len(msgs) != 1 || msgs[0] != "Scaled up replica set "+rs.Name+" from 0 to 3" {
+	if msgs := eventMessages(p); len(msgs) != 1 || msgs[0] != "Scaled up replica set "+rs.Name+" to 3 from 0" {
 		t.Fatalf("events %q", msgs)
 	}
 	d := p.Deployment
