@@ -370,7 +370,7 @@ func TestReconcileProportionalScaling(t *testing.T) {
 			t.Fatalf("annotations %v", rs.Annotations)
 		}
 	}
-	if msgs := eventMessages(p); len(msgs) != 2 || !strings.HasSuffix(msgs[0], "from 8 to 15") || !strings.HasSuffix(msgs[1], "from 5 to 10") {
+	if msgs := eventMessages(p); len(msgs) != 2 || !strings.HasSuffix(msgs[0], "to 15 from 8") || !strings.HasSuffix(msgs[1], "to 10 from 5") {
 		t.Fatalf("events %q", msgs)
 	}
 	// down to 0: everything goes
