@@ -63,7 +63,7 @@ func TestRecreate(t *testing.T) {
 		t.Fatal(violation)
 	}
 	if ev := e.events("rec", deployment.EventScalingReplicaSet); len(ev) != 3 ||
-		!strings.HasPrefix(ev[1], "Scaled down replica set rec-") || !strings.HasSuffix(ev[1], "from 3 to 0") ||
+		!strings.HasPrefix(ev[1], "Scaled down replica set rec-") || !strings.HasSuffix(ev[1], "to 0 from 3") ||
 		!strings.HasSuffix(ev[2], "to 3 from 0") {
 		t.Fatalf("events %q", ev)
 	}
