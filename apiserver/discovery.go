@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // discoveryDocs are the discovery documents of one resource table, built
@@ -99,6 +100,15 @@ func buildDiscovery(t *resourceTable) *discoveryDocs {
 				ag.Versions[i].Resources = append(ag.Versions[i].Resources, ar)
 			}
 		}
+	}
+	// metrics.k8s.io, computed from usage reports (metrics.go), unless a
+	// CRD took the group.
+	if _, taken := groupIdx[metricsGroup]; !taken {
+		m := metricsDiscovery()
+		d.groups.Groups = append(d.groups.Groups, m.group)
+		d.resources[metricsv1beta1.SchemeGroupVersion] = m.list
+		aggGroups[metricsGroup] = m.agg
+		groupOrder = append(groupOrder, metricsGroup)
 	}
 	// A group's versions in Kubernetes' priority order (v2 > v1 > v1beta1),
 	// the first preferred: a CRD may serve several.

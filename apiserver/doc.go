@@ -37,4 +37,17 @@
 // and 415 for protobuf; strategic merge patch is 415). Everything else —
 // metadata, generation, resourceVersion conflicts, finalizers, deletion,
 // status and scale, watches, tables — is the same code path for both.
+// Kelson's own kinds (kind.JSON: metrics.kelson.dev NodeUsage) are typed
+// but have no protobuf encoding: stored and served as JSON like custom
+// resources, absent from the OpenAPI documents.
+//
+// # The resource metrics API
+//
+// metrics.k8s.io/v1beta1 (NodeMetrics, PodMetrics: get and list, what
+// kubectl top and HorizontalPodAutoscalers read) is not in the resource
+// table: metrics.go computes it on each request from the node agents'
+// NodeUsage reports joined with the nodes and pods of the watch caches
+// (label and field selectors match the nodes and pods); reports older than
+// two minutes are not served, and a report speaks only for the pods bound
+// to its node (metricsview.go, pure). Discovery lists the group.
 package apiserver

@@ -48,6 +48,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, notFoundPath(r.URL.Path))
 		return
 	}
+	if ri.Group == metricsGroup { // computed, not stored (metrics.go)
+		if err := s.serveMetrics(w, r, ri); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
 	res := s.lookup(schema.GroupVersionResource{Group: ri.Group, Version: ri.Version, Resource: ri.Resource})
 	if res == nil {
 		s.writeError(w, r, notFoundPath(r.URL.Path))

@@ -28,9 +28,10 @@ type output struct {
 // negotiate picks the first acceptable entry of Accept that the server
 // can produce (kubectl lists its preferences in order). Empty Accept and
 // */* mean JSON. Errors are 406 NotAcceptable. Custom resources (res
-// custom) are not served as protobuf, as in Kubernetes; res may be nil.
+// custom) are not served as protobuf, as in Kubernetes, nor are Kelson's
+// own kinds (res jsonOnly); res may be nil.
 func (s *Server) negotiate(r *http.Request, res *resource) (output, error) {
-	custom := res != nil && res.custom()
+	custom := res != nil && res.jsonOnly()
 	accept := r.Header.Get("Accept")
 	if strings.TrimSpace(accept) == "" {
 		accept = "*/*"

@@ -42,6 +42,11 @@ type resource struct {
 // custom reports whether r serves custom resources (unstructured, JSON).
 func (r *resource) custom() bool { return r.kind.Custom != nil }
 
+// jsonOnly reports whether r's objects have no protobuf encoding: custom
+// resources and Kelson's own kinds (kind.JSON), stored as JSON and never
+// served or read as protobuf.
+func (r *resource) jsonOnly() bool { return r.custom() || r.kind.JSON }
+
 func (r *resource) gvk() schema.GroupVersionKind { return r.kind.GVK }
 
 // listGVK is the kind of the resource's lists (a CRD's listKind for custom
@@ -110,8 +115,9 @@ func (s *Server) decode(r *resource, kv *mvccpb.KeyValue) (runtime.Object, error
 }
 
 // encodeForStore encodes obj (the caller's own copy) in Kubernetes'
-// protobuf envelope (JSON for custom resources), without a resourceVersion (the key's mod revision is
-// the truth, as in kube-apiserver).
+// protobuf envelope (JSON for custom resources and Kelson's own kinds),
+// without a resourceVersion (the key's mod revision is the truth, as in
+// kube-apiserver).
 func (s *Server) encodeForStore(r *resource, obj runtime.Object) ([]byte, error) {
 	acc, err := meta.Accessor(obj)
 	if err != nil {
@@ -130,6 +136,13 @@ func (s *Server) encodeForStore(r *resource, obj runtime.Object) ([]byte, error)
 		return b, nil
 	}
 	obj.GetObjectKind().SetGroupVersionKind(r.gvk())
+	if r.kind.JSON {
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: encode %s: %w", r.gvk().Kind, err)
+		}
+		return b, nil
+	}
 	if st := r.kind.Stored; st != nil {
 		obj = st.ToStored(obj)
 		obj.GetObjectKind().SetGroupVersionKind(st.GVK)

@@ -73,8 +73,11 @@ func (s *Server) newResource(k *kinds.Kind) (*resource, error) {
 		}
 	} else {
 		tc := s.typeConverter
-		if k.GVK.Group == "apiextensions.k8s.io" {
+		switch {
+		case k.GVK.Group == "apiextensions.k8s.io":
 			tc = s.apiextTypeConverter
+		case k.JSON: // no OpenAPI schema: deduced from the objects
+			tc = managedfields.NewDeducedTypeConverter()
 		}
 		sch := s.codecs.scheme
 		r.fields, err = managedfields.NewDefaultFieldManager(tc, sch, sch, sch, k.GVK, k.GVK.GroupVersion(), "", nil)

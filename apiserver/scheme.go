@@ -3,6 +3,7 @@ package apiserver
 import (
 	"net/http"
 
+	usagev1alpha1 "github.com/kelson-dev/kelson/api/metrics/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // codecs holds the scheme of every served type and the serializers built
@@ -33,6 +35,12 @@ func newCodecs() (*codecs, error) {
 		return nil, err
 	}
 	if err := apiextensionsv1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := usagev1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := metricsv1beta1.AddToScheme(s); err != nil {
 		return nil, err
 	}
 	if err := metav1.AddMetaToScheme(s); err != nil {

@@ -114,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.builtin = append(s.builtin, r)
+		if k.JSON {
+			continue // no generated schema to publish
+		}
 		specs = append(specs, openapi.Resource{GVK: k.GVK, Resource: k.Resource, Namespaced: k.Namespaced,
 			Subresources: subresourcesOf(k), ListKind: k.GVK.Kind + "List"})
 	}

@@ -87,7 +87,7 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, res *resourc
 	if err != nil {
 		return nil, err
 	}
-	if res.custom() && info.MediaType == mediaProtobuf {
+	if res.jsonOnly() && info.MediaType == mediaProtobuf {
 		return nil, unsupportedMediaTypeMsg("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (custom resources are not read as protobuf)")
 	}
 	body, err := readBody(r)

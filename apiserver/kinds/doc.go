@@ -37,6 +37,10 @@
 // spec.replicas in body must be of type integer: "string""); Columns and
 // Cells render the additionalPrinterColumns through client-go's jsonpath.
 //
+// metrics_nodeusage.go is Kelson's own kind NodeUsage
+// (metrics.kelson.dev/v1alpha1, types in package api/metrics/v1alpha1):
+// Kind.JSON marks it as stored and served as JSON only.
+//
 // # Invariants
 //
 //   - Pure: no IO, no mutable package state. Hooks change only the object

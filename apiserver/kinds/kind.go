@@ -86,6 +86,14 @@ type Kind struct {
 	// read and write. nil: stored as GVK.
 	Stored *StoredAs
 
+	// JSON is set on Kelson's own kinds (metrics.kelson.dev NodeUsage):
+	// they have Go types but no protobuf encoding and no generated OpenAPI
+	// schema, so the server stores them as JSON and serves them as JSON or
+	// YAML only (as custom resources), leaves them out of the OpenAPI
+	// documents, and server-side apply deduces their structure (every
+	// list atomic). false for Kubernetes' kinds.
+	JSON bool
+
 	// Custom is set on the kinds of custom resources (one per served
 	// version of a CustomResourceDefinition): their objects are
 	// *unstructured.Unstructured, stored as JSON. nil for built-in kinds.

@@ -65,6 +65,8 @@ func All() []*Kind {
 		csiDriverKind(), csiNodeKind(), csiStorageCapacityKind(), volumeAttachmentKind(),
 		// apiextensions.k8s.io/v1
 		crdKind(),
+		// metrics.kelson.dev/v1alpha1 (Kelson's own)
+		nodeUsageKind(),
 	}
 }
 
