@@ -27,10 +27,10 @@ type Metrics interface {
 }
 
 // APIMetrics reads the resource metrics API (metrics.k8s.io/v1beta1
-// PodMetrics), which metrics-server serves in Kubernetes. Kelson's API
-// server does not serve it yet: until it does, every read fails as it
-// does in a Kubernetes cluster without metrics-server, and autoscalers
-// say so (FailedGetResourceMetric).
+// PodMetrics), which metrics-server serves in Kubernetes and Kelson's API
+// server serves from the nodes' usage reports. With no report for the
+// target's pods, reads fail as Kubernetes' do ("no metrics returned") and
+// autoscalers say so (FailedGetResourceMetric).
 type APIMetrics struct{ Client kubernetes.Interface }
 
 // podMetricsList is the part of metrics.k8s.io/v1beta1 PodMetricsList the
@@ -57,6 +57,9 @@ func (m APIMetrics) PodUsage(ctx context.Context, ns string, selector labels.Sel
 	var list podMetricsList
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return nil, fmt.Errorf("unable to decode metrics from resource metrics API: %w", err)
+	}
+	if len(list.Items) == 0 {
+		return nil, fmt.Errorf("unable to get metrics for resource %s: no metrics returned from resource metrics API", res)
 	}
 	out := map[string]int64{}
 	for _, it := range list.Items {

@@ -169,9 +169,9 @@ func TestAutoscale(t *testing.T) {
 		return nil
 	})
 
-	// Without the metrics API (metrics.k8s.io is not served): no scaling, and why.
+	// Without usage reports for its pods: no scaling, and why.
 	msg := eventMessage(t, cs, "api", "FailedGetResourceMetric")
-	if !strings.Contains(msg, "failed to get cpu utilization: unable to fetch metrics from resource metrics API") {
+	if !strings.Contains(msg, "failed to get cpu utilization: unable to get metrics for resource cpu: no metrics returned from resource metrics API") {
 		t.Fatalf("FailedGetResourceMetric message %q", msg)
 	}
 	testcluster.Eventually(t, timeout, func() error {
