@@ -17,22 +17,22 @@
 //
 // # Pipeline
 //
-//	                 ┌──────────── PreFilter (once per pod) ────────────┐
-//	 pod, snapshot ─▶│ VolumeBinding  PodTopologySpread  InterPodAffinity│─ fails? ─▶ "0/N nodes are available: <reason>."
-//	                 └───────────────────────────────────────────────────┘
-//	                          │ for nodes from opt.Start, round robin, until
-//	                          ▼ NumFeasibleNodesToFind feasible (adaptive %)
-//	 Filter: NodeUnschedulable → NodeName → TaintToleration → NodeAffinity →
-//	         NodePorts → NodeResourcesFit → VolumeBinding → PodTopologySpread →
-//	         InterPodAffinity            (first failure is the node's reason)
-//	                          │ feasible nodes
-//	                          ▼
-//	 Score:  NodeResourcesFit×1 (least allocated), BalancedAllocation×1,
-//	         TaintToleration×3, NodeAffinity×2, InterPodAffinity×2,
-//	         PodTopologySpread×2       raw → Normalize (0..100) → × weight
-//	                          │
-//	                          ▼
-//	 best total (ties: opt.Rand) ─▶ Decision{Node, Verdicts, Scores, NextStart}
+//	                ┌──────────── PreFilter (once per pod) ────────────┐
+//	pod, snapshot ─▶│ VolumeBinding  PodTopologySpread  InterPodAffinity│─ fails? ─▶ "0/N nodes are available: <reason>."
+//	                └───────────────────────────────────────────────────┘
+//	                         │ for nodes from opt.Start, round robin, until
+//	                         ▼ NumFeasibleNodesToFind feasible (adaptive %)
+//	Filter: NodeUnschedulable → NodeName → TaintToleration → NodeAffinity →
+//	        NodePorts → NodeResourcesFit → VolumeBinding → PodTopologySpread →
+//	        InterPodAffinity            (first failure is the node's reason)
+//	                         │ feasible nodes
+//	                         ▼
+//	Score:  NodeResourcesFit×1 (least allocated), BalancedAllocation×1,
+//	        TaintToleration×3, NodeAffinity×2, InterPodAffinity×2,
+//	        PodTopologySpread×2       raw → Normalize (0..100) → × weight
+//	                         │
+//	                         ▼
+//	best total (ties: opt.Rand) ─▶ Decision{Node, Verdicts, Scores, NextStart}
 //
 // A pod that fits no node can ask Preempt for a node where evicting
 // lower-priority pods makes it fit, and the fewest, least important
