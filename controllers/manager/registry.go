@@ -1,6 +1,9 @@
 package manager
 
-import "github.com/kelson-dev/kelson/controllers"
+import (
+	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/scheduler"
+)
 
 // entry is one component the manager can run.
 type entry struct {
@@ -18,4 +21,4 @@ const schedulerName = "scheduler"
 var registry = []entry{}
 
 // schedulerEntry is run under its own kube-scheduler Lease.
-var schedulerEntry = entry{name: schedulerName}
+var schedulerEntry = entry{name: schedulerName, new: func(c *controllers.Context) Runner { return scheduler.New(c) }}

@@ -87,7 +87,7 @@ func (w *world) snapshot() *Snapshot {
 		pods = append(pods, NewPodInfo(p, priorityOf(p)))
 	}
 	s := NewSnapshot(w.nodes, pods)
-	s.Namespaces, s.PVCs, s.PVs = w.ns, w.pvcs, w.pvs
+	s.Namespaces, s.Volumes = w.ns, Volumes{PVCs: w.pvcs, PVs: w.pvs}
 	return s
 }
 

@@ -138,10 +138,31 @@ type Snapshot struct {
 
 	// Namespaces maps a namespace's name to its labels.
 	Namespaces map[string]labels.Set
-	// PVCs maps "namespace/name" to a claim; PVs a volume's name to it.
+	// Volumes finds persistent volume claims and volumes; nil: none.
+	Volumes VolumeLister
+}
+
+// VolumeLister finds persistent volume claims and volumes (nil: none). The
+// scheduler's reads the informers' caches; Volumes is a map-backed one.
+type VolumeLister interface {
+	PVC(namespace, name string) *corev1.PersistentVolumeClaim
+	PV(name string) *corev1.PersistentVolume
+}
+
+// Volumes is a VolumeLister over maps: PVCs by "namespace/name", PVs by
+// name.
+type Volumes struct {
 	PVCs map[string]*corev1.PersistentVolumeClaim
 	PVs  map[string]*corev1.PersistentVolume
 }
+
+// PVC is the named claim, or nil.
+func (v Volumes) PVC(namespace, name string) *corev1.PersistentVolumeClaim {
+	return v.PVCs[namespace+"/"+name]
+}
+
+// PV is the named volume, or nil.
+func (v Volumes) PV(name string) *corev1.PersistentVolume { return v.PVs[name] }
 
 // NewSnapshot builds a snapshot from nodes and the pods placed on them
 // (spec.nodeName; pods on unknown nodes are ignored).

@@ -34,7 +34,10 @@ func (volumeBinding) PreFilter(st *CycleState) Status {
 		default:
 			continue
 		}
-		pvc := st.Snap.PVCs[pod.Namespace+"/"+claim]
+		if st.Snap.Volumes == nil {
+			return failUnresolvable(VolumeBinding, fmt.Sprintf("persistentvolumeclaim %q not found", claim))
+		}
+		pvc := st.Snap.Volumes.PVC(pod.Namespace, claim)
 		switch {
 		case pvc == nil:
 			return failUnresolvable(VolumeBinding, fmt.Sprintf("persistentvolumeclaim %q not found", claim))
@@ -43,7 +46,7 @@ func (volumeBinding) PreFilter(st *CycleState) Status {
 		case pvc.Spec.VolumeName == "":
 			return failUnresolvable(VolumeBinding, ReasonUnboundPVC)
 		}
-		pv := st.Snap.PVs[pvc.Spec.VolumeName]
+		pv := st.Snap.Volumes.PV(pvc.Spec.VolumeName)
 		if pv == nil {
 			st.volumes.missingPV = true
 			continue
