@@ -93,11 +93,11 @@ type Scheduler struct {
 	nominator *nominator
 	status    *statusWriter
 
-	pods      corelisters.PodLister
-	pvcs      corelisters.PersistentVolumeClaimLister
-	pvs       corelisters.PersistentVolumeLister
-	classes   schedulinglisters.PriorityClassLister
-	synced    []toolscache.InformerSynced
+	pods    corelisters.PodLister
+	pvcs    corelisters.PersistentVolumeClaimLister
+	pvs     corelisters.PersistentVolumeLister
+	classes schedulinglisters.PriorityClassLister
+	synced  []toolscache.InformerSynced
 
 	// Owned by the scheduling loop.
 	profile *core.Profile
