@@ -168,6 +168,11 @@ func (c *cache) UpdateSnapshot(snap *core.Snapshot) {
 		c.mu.Unlock()
 		return
 	}
+	// A Go map does not shrink, and ranging over it costs its capacity:
+	// after a burst (the nodes' first listing) start small again.
+	if len(c.changes) > 64 {
+		c.changes = map[string]*core.NodeInfo{}
+	}
 	clear(c.changes)
 	for name := range c.dirty {
 		if n := c.nodes[name]; n != nil && n.Node != nil {
@@ -175,6 +180,9 @@ func (c *cache) UpdateSnapshot(snap *core.Snapshot) {
 		} else {
 			c.changes[name] = nil
 		}
+	}
+	if len(c.dirty) > 64 {
+		c.dirty = map[string]struct{}{}
 	}
 	clear(c.dirty)
 	c.mu.Unlock()

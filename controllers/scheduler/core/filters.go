@@ -33,7 +33,7 @@ type nodeUnschedulable struct{}
 func (nodeUnschedulable) Name() string { return NodeUnschedulable }
 
 func (nodeUnschedulable) Filter(st *CycleState, n *NodeInfo) Status {
-	if !n.Node.Spec.Unschedulable {
+	if !n.Unschedulable {
 		return Status{}
 	}
 	t := corev1.Taint{Key: TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
@@ -48,6 +48,8 @@ type nodeName struct{}
 
 func (nodeName) Name() string { return NodeName }
 
+func (nodeName) relevant(st *CycleState) bool { return st.Pod.Pod.Spec.NodeName != "" }
+
 func (nodeName) Filter(st *CycleState, n *NodeInfo) Status {
 	if want := st.Pod.Pod.Spec.NodeName; want != "" && want != n.Name {
 		return failUnresolvable(NodeName, ReasonNodeName)
@@ -61,8 +63,10 @@ type taintToleration struct{}
 
 func (taintToleration) Name() string { return TaintToleration }
 
+func (taintToleration) relevant(st *CycleState) bool { return true }
+
 func (taintToleration) Filter(st *CycleState, n *NodeInfo) Status {
-	taints := n.Node.Spec.Taints
+	taints := n.Taints
 	for i := range taints {
 		t := &taints[i]
 		if t.Effect != corev1.TaintEffectNoSchedule && t.Effect != corev1.TaintEffectNoExecute {
@@ -80,8 +84,10 @@ type nodeAffinity struct{}
 
 func (nodeAffinity) Name() string { return NodeAffinity }
 
+func (nodeAffinity) relevant(st *CycleState) bool { return !st.Pod.NodeSelector.Empty() }
+
 func (nodeAffinity) Filter(st *CycleState, n *NodeInfo) Status {
-	if st.Pod.NodeSelector.Matches(n.Name, n.Node.Labels) {
+	if st.Pod.NodeSelector.Matches(n.Name, n.NodeLabels) {
 		return Status{}
 	}
 	return failUnresolvable(NodeAffinity, ReasonNodeAffinity)
@@ -91,6 +97,8 @@ func (nodeAffinity) Filter(st *CycleState, n *NodeInfo) Status {
 type nodePorts struct{}
 
 func (nodePorts) Name() string { return NodePorts }
+
+func (nodePorts) relevant(st *CycleState) bool { return len(st.Pod.Ports) > 0 }
 
 func (nodePorts) Filter(st *CycleState, n *NodeInfo) Status {
 	for _, want := range st.Pod.Ports {

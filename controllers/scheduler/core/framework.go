@@ -60,6 +60,13 @@ type Filter interface {
 	Filter(st *CycleState, n *NodeInfo) Status
 }
 
+// relevant is a filter that can tell, once per cycle, that it passes every
+// node for this pod (no host ports, no selector...), so the per-node loop
+// skips it.
+type relevant interface {
+	relevant(st *CycleState) bool
+}
+
 // PreFilter is a filter that computes cluster-wide state once per cycle
 // (counts by topology domain) before the per-node checks. A non-OK
 // status fails the pod on every node.

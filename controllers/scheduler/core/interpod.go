@@ -123,12 +123,14 @@ func (s *affinityState) update(st *CycleState, q *PodInfo, n *NodeInfo, delta in
 	s.updateExisting(st, q, n, delta)
 }
 
+func (interPodAffinity) relevant(st *CycleState) bool { return st.affinity.active }
+
 func (interPodAffinity) Filter(st *CycleState, n *NodeInfo) Status {
 	s := &st.affinity
 	if !s.active {
 		return Status{}
 	}
-	p, labels := st.Pod, n.Node.Labels
+	p, labels := st.Pod, n.NodeLabels
 	if len(p.RequiredAffinity) > 0 {
 		found := true
 		for i := range p.RequiredAffinity {
@@ -238,7 +240,7 @@ func (interPodAffinity) Score(st *CycleState, n *NodeInfo) int64 {
 		return 0
 	}
 	var score int64
-	labels := n.Node.Labels
+	labels := n.NodeLabels
 	for _, k := range s.keys {
 		if v, ok := labels[k]; ok {
 			score += s.scores[topologyPair{k, v}]

@@ -67,6 +67,7 @@ func (p *Profile) Preempt(pod *PodInfo, snap *Snapshot, d *Decision, policy core
 			return notHelpful()
 		}
 	}
+	p.selectFilters(st)
 	hist := map[string]int{}
 	var best *candidate
 	for _, v := range d.Verdicts {

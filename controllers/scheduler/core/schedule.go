@@ -45,6 +45,7 @@ type Profile struct {
 	info       []ScorerInfo
 
 	st       CycleState
+	active   []Filter // the filters relevant to this cycle's pod
 	d        Decision
 	feasible []*NodeInfo
 	col      []int64
@@ -217,6 +218,7 @@ func (p *Profile) Schedule(pod *PodInfo, snap *Snapshot, opt Options) *Decision 
 			return d
 		}
 	}
+	p.selectFilters(st)
 	if nn := pod.Pod.Status.NominatedNodeName; nn != "" && !opt.Explain {
 		if ni := snap.Node(nn); ni != nil {
 			if s := p.filter(st, ni, opt.Nominated, nil); s.OK() {
@@ -267,7 +269,19 @@ func (p *Profile) Schedule(pod *PodInfo, snap *Snapshot, opt Options) *Decision 
 func (p *Profile) beginCycle(pod *PodInfo, snap *Snapshot) *CycleState {
 	st := &p.st
 	*st = CycleState{Pod: pod, Snap: snap, hardPodAffinityWeight: p.cfg.HardPodAffinityWeight}
+	p.active = p.active[:0]
 	return st
+}
+
+// selectFilters keeps, after the pre-filters ran, the filters that may
+// fail a node for this pod.
+func (p *Profile) selectFilters(st *CycleState) {
+	p.active = p.active[:0]
+	for _, f := range p.filters {
+		if r, ok := f.(relevant); !ok || r.relevant(st) {
+			p.active = append(p.active, f)
+		}
+	}
 }
 
 // filter runs the filters on n (with the nominated pods that outrank the
@@ -276,7 +290,7 @@ func (p *Profile) beginCycle(pod *PodInfo, snap *Snapshot) *CycleState {
 func (p *Profile) filter(st *CycleState, n *NodeInfo, nominated map[string][]*PodInfo, all *[]Status) Status {
 	n = withNominated(n, st.Pod, nominated)
 	var first Status
-	for _, f := range p.filters {
+	for _, f := range p.active {
 		s := f.Filter(st, n)
 		if s.OK() {
 			continue
@@ -295,6 +309,9 @@ func (p *Profile) filter(st *CycleState, n *NodeInfo, nominated map[string][]*Po
 // withNominated is n, or a clone of it with the pods nominated to it that
 // have at least pod's priority.
 func withNominated(n *NodeInfo, pod *PodInfo, nominated map[string][]*PodInfo) *NodeInfo {
+	if len(nominated) == 0 {
+		return n
+	}
 	noms := nominated[n.Name]
 	if len(noms) == 0 {
 		return n

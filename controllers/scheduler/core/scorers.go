@@ -62,7 +62,7 @@ func (balancedAllocation) Normalize(*CycleState, []int64) {}
 // fewest MaxScore and the most 0.
 func (taintToleration) Score(st *CycleState, n *NodeInfo) int64 {
 	var count int64
-	taints := n.Node.Spec.Taints
+	taints := n.Taints
 	for i := range taints {
 		if t := &taints[i]; t.Effect == corev1.TaintEffectPreferNoSchedule && !toleratesTaint(st.Pod.Pod.Spec.Tolerations, t) {
 			count++
@@ -91,7 +91,7 @@ func (taintToleration) Normalize(_ *CycleState, scores []int64) {
 func (nodeAffinity) Score(st *CycleState, n *NodeInfo) int64 {
 	var score int64
 	for _, t := range st.Pod.preferredNodeTerms {
-		if t.term.matches(n.Name, n.Node.Labels) {
+		if t.term.matches(n.Name, n.NodeLabels) {
 			score += t.weight
 		}
 	}

@@ -28,6 +28,10 @@ type NodeInfo struct {
 	NonZeroCPU, NonZeroMem int64
 	Pods                   []*PodInfo
 	UsedPorts              []HostPort
+	// Copied from Node for the filters' hot path (one less indirection).
+	Unschedulable bool
+	Taints        []corev1.Taint
+	NodeLabels    map[string]string
 
 	podsWithAffinity     int
 	podsWithRequiredAnti int
@@ -46,20 +50,17 @@ func (n *NodeInfo) SetNode(node *corev1.Node) {
 	n.Node = node
 	if node == nil {
 		n.Allocatable, n.AllowedPods = Resources{}, 0
+		n.Unschedulable, n.Taints, n.NodeLabels = false, nil, nil
 		return
 	}
 	n.Name = node.Name
+	n.Unschedulable, n.Taints, n.NodeLabels = node.Spec.Unschedulable, node.Spec.Taints, node.Labels
 	n.Allocatable = ResourcesFromList(node.Status.Allocatable)
 	n.AllowedPods = node.Status.Allocatable.Pods().Value()
 }
 
 // Labels are the node's labels (nil without a Node).
-func (n *NodeInfo) Labels() map[string]string {
-	if n.Node == nil {
-		return nil
-	}
-	return n.Node.Labels
-}
+func (n *NodeInfo) Labels() map[string]string { return n.NodeLabels }
 
 // AddPod places p on the node.
 func (n *NodeInfo) AddPod(p *PodInfo) {

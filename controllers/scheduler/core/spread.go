@@ -29,7 +29,7 @@ func (c *spreadCounts) init(st *CycleState, constraints []SpreadConstraint) {
 			continue
 		}
 		for i := range constraints {
-			v := n.Node.Labels[constraints[i].TopologyKey]
+			v := n.NodeLabels[constraints[i].TopologyKey]
 			c.counts[i][v] += 0
 			for _, q := range n.Pods {
 				if c.matches(st, i, q) {
@@ -46,13 +46,13 @@ func (c *spreadCounts) eligible(st *CycleState, n *NodeInfo) bool {
 	}
 	for i := range c.constraints {
 		k := &c.constraints[i]
-		if _, ok := n.Node.Labels[k.TopologyKey]; !ok {
+		if _, ok := n.NodeLabels[k.TopologyKey]; !ok {
 			return false
 		}
-		if k.HonorAffinity && !st.Pod.NodeSelector.Matches(n.Name, n.Node.Labels) {
+		if k.HonorAffinity && !st.Pod.NodeSelector.Matches(n.Name, n.NodeLabels) {
 			return false
 		}
-		if k.HonorTaints && !toleratesAll(st.Pod.Pod.Spec.Tolerations, n.Node.Spec.Taints) {
+		if k.HonorTaints && !toleratesAll(st.Pod.Pod.Spec.Tolerations, n.Taints) {
 			return false
 		}
 	}
@@ -81,7 +81,7 @@ func (c *spreadCounts) update(st *CycleState, q *PodInfo, n *NodeInfo, delta int
 	}
 	for i := range c.constraints {
 		if c.matches(st, i, q) {
-			c.counts[i][n.Node.Labels[c.constraints[i].TopologyKey]] += delta
+			c.counts[i][n.NodeLabels[c.constraints[i].TopologyKey]] += delta
 		}
 	}
 }
@@ -152,6 +152,8 @@ func (podTopologySpread) PreFilter(st *CycleState) Status {
 	return Status{}
 }
 
+func (podTopologySpread) relevant(st *CycleState) bool { return st.spread.active }
+
 func (podTopologySpread) Filter(st *CycleState, n *NodeInfo) Status {
 	s := &st.spread
 	if !s.active {
@@ -159,7 +161,7 @@ func (podTopologySpread) Filter(st *CycleState, n *NodeInfo) Status {
 	}
 	for i := range s.constraints {
 		c := &s.constraints[i]
-		v, ok := n.Node.Labels[c.TopologyKey]
+		v, ok := n.NodeLabels[c.TopologyKey]
 		if !ok {
 			return failUnresolvable(PodTopologySpread, ReasonSpreadMissingLabel)
 		}
@@ -212,7 +214,7 @@ func (podTopologySpread) Score(st *CycleState, n *NodeInfo) int64 {
 	}
 	var raw float64
 	for i := range s.constraints {
-		v, ok := n.Node.Labels[s.constraints[i].TopologyKey]
+		v, ok := n.NodeLabels[s.constraints[i].TopologyKey]
 		if !ok {
 			return -1
 		}

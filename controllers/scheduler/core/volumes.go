@@ -62,6 +62,10 @@ func (volumeBinding) PreFilter(st *CycleState) Status {
 	return Status{}
 }
 
+func (volumeBinding) relevant(st *CycleState) bool {
+	return st.volumes.missingPV || len(st.volumes.terms) > 0
+}
+
 func (volumeBinding) Filter(st *CycleState, n *NodeInfo) Status {
 	if st.volumes.missingPV {
 		return failUnresolvable(VolumeBinding, ReasonBoundToMissingPV)
@@ -69,7 +73,7 @@ func (volumeBinding) Filter(st *CycleState, n *NodeInfo) Status {
 next:
 	for _, terms := range st.volumes.terms {
 		for _, t := range terms {
-			if t.matches(n.Name, n.Node.Labels) {
+			if t.matches(n.Name, n.NodeLabels) {
 				continue next
 			}
 		}
