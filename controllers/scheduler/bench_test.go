@@ -21,12 +21,12 @@ func BenchmarkSchedule5000Nodes(b *testing.B) {
 	}
 }
 
-// TestCoreBenchmarkSchedulesEveryPod: 500 nodes have room for every pod
+// TestCoreBenchmarkSchedulesEveryPod: 200 nodes have room for every pod
 // (110 pods and 4 CPUs each), so every pod is scheduled, and the anti-
 // affinity groups end up on distinct nodes.
 func TestCoreBenchmarkSchedulesEveryPod(t *testing.T) {
 	for _, anti := range []bool{false, true} {
-		r := RunCoreBenchmark(CoreBenchConfig{Nodes: 500, Pods: 2000, AntiAffinity: anti, Seed: 7})
+		r := RunCoreBenchmark(CoreBenchConfig{Nodes: 200, Pods: 800, AntiAffinity: anti, Seed: 7})
 		if r.Scheduled != r.Pods {
 			t.Errorf("anti-affinity %v: %v", anti, r)
 		}

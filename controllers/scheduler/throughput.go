@@ -74,6 +74,12 @@ type ThroughputConfig struct {
 	CPU, Memory string
 	// Timeout bounds the wait for every pod to be bound; default 10 min.
 	Timeout time.Duration
+	// StartScheduler, when set, is called once every pod exists: the
+	// caller runs the scheduler itself and starts it then, so the
+	// measurement (from the call until every pod is bound) is the
+	// scheduler's alone, not bounded by the rate of creates. Without it
+	// the pods are created while a running scheduler binds them.
+	StartScheduler func()
 }
 
 // ThroughputResult is what MeasureThroughput measured.
@@ -81,17 +87,24 @@ type ThroughputResult struct {
 	Pods int
 	// Created: from the first create to the last create's answer.
 	Created time.Duration
-	// Bound: from the first create until every pod was seen bound.
+	// Bound: from the first create (or the StartScheduler call) until
+	// every pod was seen bound.
 	Bound time.Duration
 	// PodsPerSecond is Pods / Bound: the scheduler's throughput through
-	// the API (creates, watch, decision, binding), bounded by how fast
-	// the pods were created (Pods / Created).
+	// the API (watch, decision, binding; without StartScheduler also the
+	// creates, so at most Pods / Created).
 	PodsPerSecond float64
+	// Precreated: the pods existed before the scheduler started.
+	Precreated bool
 }
 
 func (r ThroughputResult) String() string {
-	return fmt.Sprintf("%d pods bound in %v (%.0f pods/s; created in %v, %.0f creates/s)",
-		r.Pods, r.Bound.Round(time.Millisecond), r.PodsPerSecond, r.Created.Round(time.Millisecond),
+	how := "while creating"
+	if r.Precreated {
+		how = "created beforehand"
+	}
+	return fmt.Sprintf("%d pods bound in %v: %.0f pods/s (%s; created in %v, %.0f creates/s)",
+		r.Pods, r.Bound.Round(time.Millisecond), r.PodsPerSecond, how, r.Created.Round(time.Millisecond),
 		float64(r.Pods)/r.Created.Seconds())
 }
 
@@ -133,48 +146,67 @@ func MeasureThroughput(ctx context.Context, client kubernetes.Interface, cfg Thr
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return ThroughputResult{}, fmt.Errorf("scheduler: throughput namespace: %w", err)
 	}
-	list, err := client.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return ThroughputResult{}, fmt.Errorf("scheduler: throughput: %w", err)
-	}
-	w, err := client.CoreV1().Pods(cfg.Namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
-	if err != nil {
-		return ThroughputResult{}, fmt.Errorf("scheduler: throughput watch: %w", err)
-	}
-	defer w.Stop()
-
 	prefix := fmt.Sprintf("tp-%d-", time.Now().UnixNano()%1_000_000)
-	start := time.Now()
-	var created atomic.Int64
+	ours := func(name string) bool { return len(name) > len(prefix) && name[:len(prefix)] == prefix }
+	var res ThroughputResult
 	var createErr error
 	var errOnce sync.Once
 	var wg sync.WaitGroup
 	var next atomic.Int64
-	for range cfg.Creators {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(cfg.Pods) || ctx.Err() != nil {
-					return
+	create := func() {
+		for range cfg.Creators {
+			wg.Go(func() {
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(cfg.Pods) || ctx.Err() != nil {
+						return
+					}
+					p := &corev1.Pod{
+						ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%d", prefix, i), Namespace: cfg.Namespace, Labels: map[string]string{"app": "sched-bench"}},
+						Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10",
+							Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}}}}},
+					}
+					if _, err := client.CoreV1().Pods(cfg.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+						errOnce.Do(func() { createErr = err; cancel() })
+						return
+					}
 				}
-				p := &corev1.Pod{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%d", prefix, i), Namespace: cfg.Namespace, Labels: map[string]string{"app": "sched-bench"}},
-					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10",
-						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: cpu, corev1.ResourceMemory: mem}}}}},
-				}
-				if _, err := client.CoreV1().Pods(cfg.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-					errOnce.Do(func() { createErr = err; cancel() })
-					return
-				}
-				created.Add(1)
-			}
-		})
+			})
+		}
 	}
+	createStart := time.Now()
 	createdAt := make(chan time.Duration, 1)
-	go func() { wg.Wait(); createdAt <- time.Since(start) }()
-
+	if cfg.StartScheduler != nil {
+		create()
+		wg.Wait()
+		if createErr != nil {
+			return res, fmt.Errorf("scheduler: throughput: create: %w", createErr)
+		}
+		createdAt <- time.Since(createStart)
+	}
+	list, err := client.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return res, fmt.Errorf("scheduler: throughput: %w", err)
+	}
+	w, err := client.CoreV1().Pods(cfg.Namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return res, fmt.Errorf("scheduler: throughput watch: %w", err)
+	}
+	defer w.Stop()
 	bound := map[string]bool{}
-	var res ThroughputResult
+	for _, p := range list.Items {
+		if ours(p.Name) && p.Spec.NodeName != "" {
+			bound[p.Name] = true
+		}
+	}
+	start := time.Now()
+	if cfg.StartScheduler != nil {
+		res.Precreated = true
+		cfg.StartScheduler()
+	} else {
+		create()
+		go func() { wg.Wait(); createdAt <- time.Since(createStart) }()
+	}
 	for len(bound) < cfg.Pods {
 		select {
 		case ev, ok := <-w.ResultChan():
@@ -184,7 +216,7 @@ func MeasureThroughput(ctx context.Context, client kubernetes.Interface, cfg Thr
 			if ev.Type != watch.Added && ev.Type != watch.Modified {
 				continue
 			}
-			if p, ok := ev.Object.(*corev1.Pod); ok && p.Spec.NodeName != "" && len(p.Name) > len(prefix) && p.Name[:len(prefix)] == prefix {
+			if p, ok := ev.Object.(*corev1.Pod); ok && p.Spec.NodeName != "" && ours(p.Name) {
 				bound[p.Name] = true
 			}
 		case <-ctx.Done():
@@ -194,7 +226,7 @@ func MeasureThroughput(ctx context.Context, client kubernetes.Interface, cfg Thr
 			return res, fmt.Errorf("scheduler: throughput: %d of %d pods bound: %w", len(bound), cfg.Pods, ctx.Err())
 		}
 	}
-	res = ThroughputResult{Pods: cfg.Pods, Bound: time.Since(start), Created: <-createdAt}
+	res.Pods, res.Bound, res.Created = cfg.Pods, time.Since(start), <-createdAt
 	res.PodsPerSecond = float64(res.Pods) / res.Bound.Seconds()
 	return res, nil
 }
