@@ -1,7 +1,12 @@
 package scheduler
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelson-dev/kelson/controllers/scheduler/core"
 	corev1 "k8s.io/api/core/v1"
@@ -127,3 +132,80 @@ func TestResolvePriority(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestCacheSnapshotMatchesModel applies random node and pod changes to
+// the cache, updating one long-lived snapshot incrementally at random
+// points, and compares it each time with a snapshot built from scratch
+// from a plain model of the same changes.
+func TestCacheSnapshotMatchesModel(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	c := newCache()
+	snap := &core.Snapshot{}
+	nodes := map[string]bool{}         // model: nodes present
+	pods := map[string]*core.PodInfo{} // model: pods placed (bound or assumed)
+	nodeName := func() string { return fmt.Sprintf("n%d", rng.IntN(6)) }
+	for step := range 3000 {
+		switch op := rng.IntN(7); op {
+		case 0:
+			n := nodeName()
+			c.SetNode(cacheNode(n))
+			nodes[n] = true
+		case 1:
+			n := nodeName()
+			c.RemoveNode(n)
+			delete(nodes, n)
+		case 2, 3:
+			name, node := fmt.Sprintf("p%d", rng.IntN(20)), nodeName()
+			pi := cachePod(name, node, fmt.Sprintf("%dm", 1+rng.IntN(500)))
+			if op == 2 {
+				c.SetPod(pi)
+			} else {
+				c.Assume(pi, node)
+			}
+			pods[pi.Key] = pi
+		case 4:
+			k := fmt.Sprintf("ns/p%d", rng.IntN(20))
+			c.RemovePod(k)
+			delete(pods, k)
+		case 5:
+			// Forget only undoes an assumption: model it by asking the cache.
+			k := fmt.Sprintf("ns/p%d", rng.IntN(20))
+			c.mu.Lock()
+			assumed := c.pods[k] != nil && c.pods[k].assumed
+			c.mu.Unlock()
+			c.Forget(k)
+			if assumed {
+				delete(pods, k)
+			}
+		case 6:
+			c.UpdateSnapshot(snap)
+			var ns []*corev1.Node
+			for n := range nodes {
+				ns = append(ns, cacheNode(n))
+			}
+			var ps []*core.PodInfo
+			for _, p := range pods {
+				ps = append(ps, p)
+			}
+			want := core.NewSnapshot(ns, ps)
+			if got, w := snapshotString(snap), snapshotString(want); got != w {
+				t.Fatalf("step %d (seed %d): incremental snapshot\n%s\nwant\n%s", step, seed, got, w)
+			}
+		}
+	}
+}
+
+func snapshotString(s *core.Snapshot) string {
+	var b strings.Builder
+	for _, n := range s.Nodes() {
+		var keys []string
+		for _, p := range n.Pods {
+			keys = append(keys, p.Key)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(&b, "%s cpu=%d pods=%v\n", n.Name, n.Requested.MilliCPU, keys)
+	}
+	return b.String()
+}

@@ -228,6 +228,11 @@ func (s *Scheduler) scheduleOne(ctx context.Context, p *queuedPod) {
 		return
 	}
 	s.metrics.attempts.Add(1)
+	if n := s.nominator.nodeOf(pi.Key); n != "" && pi.Pod.Status.NominatedNodeName != n {
+		// Our nomination, not yet seen in the pod's status: the decision
+		// must know it (try that node first; do not preempt again).
+		pi = withNominatedNode(pi, n)
+	}
 	s.cache.UpdateSnapshot(s.snap)
 	opt := core.Options{Start: s.next, Rand: s.rng.Uint64(), Nominated: s.nominator.snapshot()}
 	d := s.profile.Schedule(pi, s.snap, opt)
@@ -267,6 +272,16 @@ func (s *Scheduler) scheduleOne(ctx context.Context, p *queuedPod) {
 func assumedPodInfo(pi *core.PodInfo, node string) *core.PodInfo {
 	pod := *pi.Pod
 	pod.Spec.NodeName = node
+	c := *pi
+	c.Pod = &pod
+	return &c
+}
+
+// withNominatedNode is pi with status.nominatedNodeName set to node (a
+// shallow copy).
+func withNominatedNode(pi *core.PodInfo, node string) *core.PodInfo {
+	pod := *pi.Pod
+	pod.Status.NominatedNodeName = node
 	c := *pi
 	c.Pod = &pod
 	return &c
@@ -330,9 +345,18 @@ func (n *nominator) snapshot() map[string][]*core.PodInfo {
 	return n.byNode
 }
 
+func (n *nominator) nodeOf(key string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.byPod[key]
+}
+
 func (n *nominator) add(pi *core.PodInfo, node string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.byPod[pi.Key] == node {
+		return
+	}
 	n.removeLocked(pi.Key)
 	m := make(map[string][]*core.PodInfo, len(n.byNode)+1)
 	for k, v := range n.byNode {
