@@ -17,6 +17,9 @@ func BenchmarkSchedule5000Nodes(b *testing.B) {
 			r := RunCoreBenchmark(CoreBenchConfig{Nodes: 5000, Pods: b.N, AntiAffinity: anti, Seed: 1})
 			b.ReportMetric(r.PodsPerSecond, "pods/s")
 			b.ReportMetric(r.MeanEvaluated, "nodes/pod")
+			if r.CPU > 0 {
+				b.ReportMetric(r.PodsPerCPUSecond, "pods/cpu-s")
+			}
 		})
 	}
 }
