@@ -75,7 +75,7 @@ func Explain(ctx context.Context, client kubernetes.Interface, namespace, name s
 	}
 	fmt.Fprintf(w, "\nScheduler:  %s\n", schedName)
 	fmt.Fprintf(w, "Status:     %s\n", podState(pod))
-	fmt.Fprintf(w, "Cluster:    %d nodes, %d pods placed (read now; the scheduler decided on the cluster as it was then)\n",
+	fmt.Fprintf(w, "Cluster:    %d nodes, %d other pods placed (read now; the scheduler decided on the cluster as it was then)\n",
 		d.NumNodes, snap.NumPods())
 	switch {
 	case d.Node != "":

@@ -81,7 +81,13 @@ type AffinityTerm struct {
 	NamespaceSelector labels.Selector
 	TopologyKey       string
 	Weight            int64
+	// equal, when the selector is only "key = value" requirements (the
+	// common matchLabels case), matches with one lookup per label.
+	equal []labelKV
+	fast  bool
 }
+
+type labelKV struct{ key, value string }
 
 // Matches reports whether pod q is selected by the term. nsLabels holds
 // the namespaces' labels (for namespaceSelector).
@@ -91,7 +97,38 @@ func (t *AffinityTerm) Matches(q *corev1.Pod, nsLabels map[string]labels.Set) bo
 			return false
 		}
 	}
+	if t.fast {
+		for _, kv := range t.equal {
+			if v, ok := q.Labels[kv.key]; !ok || v != kv.value {
+				return false
+			}
+		}
+		return true
+	}
 	return t.Selector.Matches(labels.Set(q.Labels))
+}
+
+// equalities returns s's requirements as key=value pairs when all are
+// single-value equalities.
+func equalities(s labels.Selector) ([]labelKV, bool) {
+	reqs, selectable := s.Requirements()
+	if !selectable || len(reqs) == 0 {
+		return nil, false
+	}
+	out := make([]labelKV, 0, len(reqs))
+	for _, r := range reqs {
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+		default:
+			return nil, false
+		}
+		vals := r.ValuesUnsorted()
+		if len(vals) != 1 {
+			return nil, false
+		}
+		out = append(out, labelKV{r.Key(), vals[0]})
+	}
+	return out, true
 }
 
 // compileAffinityTerm compiles a term of pod (in namespace ns, with
@@ -113,6 +150,7 @@ func compileAffinityTerm(t *corev1.PodAffinityTerm, ns string, own map[string]st
 			return out, err
 		}
 		out.Selector = s
+		out.equal, out.fast = equalities(s)
 	}
 	if t.NamespaceSelector != nil {
 		s, err := metav1.LabelSelectorAsSelector(t.NamespaceSelector)
