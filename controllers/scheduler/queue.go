@@ -70,6 +70,7 @@ type schedulingQueue struct {
 	backoff          podHeap
 	seq              int64
 	cycle            int64
+	last             *queuedPod // the last popped: the pod being decided
 	moveRequestCycle int64
 	closed           bool
 }
@@ -200,6 +201,7 @@ func (q *schedulingQueue) Pop() (*queuedPod, bool) {
 	q.cycle++
 	p.cycle, p.updated, p.state = q.cycle, false, stateInFlight
 	p.attempts++
+	q.last = p
 	return p, true
 }
 
@@ -264,12 +266,16 @@ func (q *schedulingQueue) pushActiveLocked(p *queuedPod) {
 }
 
 // MoveAll retries the unschedulable pods that match (all, if match is
-// nil) after a cluster event that may let them fit; pods in flight will
-// back off rather than park.
+// nil) after a cluster event that may let them fit; a pod being decided
+// meanwhile (that matches) will back off rather than park.
 func (q *schedulingQueue) MoveAll(match func(*core.PodInfo) bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.moveRequestCycle = q.cycle
+	if match == nil {
+		q.moveRequestCycle = q.cycle
+	} else if p := q.last; p != nil && p.state == stateInFlight && match(p.info) {
+		p.updated = true
+	}
 	for _, p := range q.unsched {
 		if match == nil || match(p.info) {
 			q.requeueLocked(p)

@@ -201,3 +201,16 @@ func TestQueueCloseWakesPop(t *testing.T) {
 		t.Fatal("Pop returned a pod from a closed, empty queue")
 	}
 }
+
+// A filtered event (a bound pod added: only pods with required affinity
+// care) does not send an unrelated pod being decided to back-off.
+func TestQueueFilteredEventDuringAttempt(t *testing.T) {
+	q, _ := testQueue()
+	q.Add(qpod("plain", 0, 1), "")
+	p := popNow(t, q)
+	q.MoveAll(func(p *core.PodInfo) bool { return len(p.RequiredAffinity) > 0 })
+	q.Unschedulable(p)
+	if s := q.Stats(); s.Unschedulable != 1 {
+		t.Fatalf("%+v", s)
+	}
+}
