@@ -178,6 +178,7 @@ func (s *Scheduler) Metrics() Metrics {
 // must have been started (cctx.Start).
 func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.queue.Close()
+	defer s.status.q.ShutDown()
 	if !toolscache.WaitForNamedCacheSync("scheduler", ctx.Done(), s.synced...) {
 		if ctx.Err() != nil {
 			return nil
