@@ -24,7 +24,8 @@ func startScheduler(t *testing.T, c *testcluster.Cluster) *Scheduler {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cctx := controllers.NewContext(c.Client, "test", testcluster.Logger())
-	s := NewWithConfig(cctx, Config{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+	s := NewWithConfig(cctx, Config{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		BindWorkers: envInt("KELSON_SCHED_BINDERS", 0)})
 	cctx.Start(ctx)
 	done := make(chan struct{})
 	go func() {

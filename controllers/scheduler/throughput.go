@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -184,21 +183,27 @@ func MeasureThroughput(ctx context.Context, client kubernetes.Interface, cfg Thr
 		}
 		createdAt <- time.Since(createStart)
 	}
-	list, err := client.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return res, fmt.Errorf("scheduler: throughput: %w", err)
+	bound := map[string]bool{}
+	// watchFrom lists (counting the bound pods) and watches from there; a
+	// watch the server ends (a slow watcher is dropped under load) is
+	// resumed the same way.
+	watchFrom := func() (watch.Interface, error) {
+		list, err := client.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range list.Items {
+			if ours(p.Name) && p.Spec.NodeName != "" {
+				bound[p.Name] = true
+			}
+		}
+		return client.CoreV1().Pods(cfg.Namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
 	}
-	w, err := client.CoreV1().Pods(cfg.Namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	w, err := watchFrom()
 	if err != nil {
 		return res, fmt.Errorf("scheduler: throughput watch: %w", err)
 	}
-	defer w.Stop()
-	bound := map[string]bool{}
-	for _, p := range list.Items {
-		if ours(p.Name) && p.Spec.NodeName != "" {
-			bound[p.Name] = true
-		}
-	}
+	defer func() { w.Stop() }()
 	start := time.Now()
 	if cfg.StartScheduler != nil {
 		res.Precreated = true
@@ -210,8 +215,12 @@ func MeasureThroughput(ctx context.Context, client kubernetes.Interface, cfg Thr
 	for len(bound) < cfg.Pods {
 		select {
 		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return res, errors.New("scheduler: throughput: the watch ended early")
+			if !ok || ev.Type == watch.Error {
+				w.Stop()
+				if w, err = watchFrom(); err != nil {
+					return res, fmt.Errorf("scheduler: throughput: watch again: %w", err)
+				}
+				continue
 			}
 			if ev.Type != watch.Added && ev.Type != watch.Modified {
 				continue

@@ -22,7 +22,8 @@ func envInt(name string, def int) int {
 // TestThroughputThroughAPI schedules pods through the real path (create,
 // watch, decide, bind) against a real API server and reports pods/s; it
 // asserts only that every pod is bound. Sizes: KELSON_SCHED_NODES
-// (default 50) and KELSON_SCHED_PODS (default 300).
+// (default 50) and KELSON_SCHED_PODS (default 300); KELSON_SCHED_BINDERS
+// sets the binding workers.
 func TestThroughputThroughAPI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
