@@ -65,5 +65,8 @@
 // constraints for pods without their own; no image locality; no volume
 // binding or provisioning (an unbound claim waits); PodDisruptionBudgets
 // are not consulted by preemption; nominated pods count on their node for
-// the node-local checks (resources, ports) only.
+// the node-local checks (resources, ports) only. The inter-pod affinity
+// pre-filter scans every placed pod (O(pods) per decision) when the pod
+// has required terms or any placed pod has required anti-affinity; pods
+// without either skip it.
 package core
