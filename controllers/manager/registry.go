@@ -15,6 +15,7 @@ import (
 	"github.com/kelson-dev/kelson/controllers/podautoscaler"
 	"github.com/kelson-dev/kelson/controllers/replicaset"
 	"github.com/kelson-dev/kelson/controllers/resourcequota"
+	"github.com/kelson-dev/kelson/controllers/scheduler"
 	"github.com/kelson-dev/kelson/controllers/serviceaccount"
 	"github.com/kelson-dev/kelson/controllers/statefulset"
 	"github.com/kelson-dev/kelson/controllers/volume"
@@ -57,4 +58,4 @@ var registry = []entry{
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.
-var schedulerEntry = entry{name: schedulerName}
+var schedulerEntry = entry{name: schedulerName, new: func(c *controllers.Context) Runner { return scheduler.New(c) }}
