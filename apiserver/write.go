@@ -323,7 +323,10 @@ func (s *Server) writeUpdate(ctx context.Context, res *resource, subresource str
 	if subresource == "status" && res.statusFields != nil {
 		fm = res.statusFields
 	}
-	if !opts.applied {
+	// A binding sets one field the scheduler owns by role: kube-apiserver
+	// records no managedFields entry for it, nor does this server (it was a
+	// fifth of a scheduling run's CPU).
+	if !opts.applied && subresource != "binding" {
 		obj = fm.UpdateNoErrors(cur, obj, opts.fieldManager)
 	}
 	m := metaOf(obj)

@@ -428,6 +428,10 @@ func runControllers(ctx context.Context, cfg serverConfig, kubeconfig []byte, lo
 	// (the API's own limits apply).
 	rc.QPS, rc.Burst = -1, 0
 	rc.UserAgent = "kelson-controller-manager"
+	// Protobuf both ways for the built-in kinds, as kube-controller-manager
+	// (custom resources and metadata-only clients negotiate their own).
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	// client-go logs through klog (leader election, informers): into this
 	// server's log instead of bare stderr lines.
 	klog.SetSlogLogger(log.With("component", "client-go"))

@@ -242,6 +242,8 @@ func newSimClient(rc *rest.Config) (kubernetes.Interface, error) {
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = -1, 0
 	rc.UserAgent = "kelson-sim"
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	return kubernetes.NewForConfig(rc)
 }
 
