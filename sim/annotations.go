@@ -53,7 +53,8 @@ const (
 	// containers ("app=200m,sidecar=10m"), and a bare quantity among them
 	// is the others' ("app=200m,10m"). A container given none uses half its
 	// request of the resource, or 10m cpu and 32Mi memory when it requests
-	// none. Edits take effect at the node's next report.
+	// none. Items that do not parse are ignored (and logged). Edits take
+	// effect at the node's next report.
 	AnnotationCPUUsage    = AnnotationPrefix + "cpu-usage"
 	AnnotationMemoryUsage = AnnotationPrefix + "memory-usage"
 )
