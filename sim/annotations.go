@@ -44,6 +44,19 @@ const (
 	// (at most its grace period) before the simulator removes it; default
 	// 0, at once.
 	AnnotationTerminationSeconds = AnnotationPrefix + "termination-seconds"
+
+	// AnnotationCPUUsage and AnnotationMemoryUsage: what the running
+	// containers use, as the simulator reports it (Config.ReportUsage) to
+	// the resource metrics API that `kubectl top` and
+	// HorizontalPodAutoscalers read. A quantity ("200m", "128Mi") is every
+	// container's usage; NAME=QUANTITY items, comma-separated, set single
+	// containers ("app=200m,sidecar=10m"), and a bare quantity among them
+	// is the others' ("app=200m,10m"). A container given none uses half its
+	// request of the resource, or 10m cpu and 32Mi memory when it requests
+	// none. Items that do not parse are ignored (and logged). Edits take
+	// effect at the node's next report.
+	AnnotationCPUUsage    = AnnotationPrefix + "cpu-usage"
+	AnnotationMemoryUsage = AnnotationPrefix + "memory-usage"
 )
 
 // LabelSimulated marks the simulator's nodes (value "true").

@@ -92,6 +92,23 @@ type Config struct {
 	// pools are separate so a burst of pods never starves the Leases.
 	Workers, HeartbeatWorkers int
 
+	// ReportUsage makes every node report its resource usage each
+	// UsageInterval (a metrics.kelson.dev/v1alpha1 NodeUsage, from which
+	// the API serves metrics.k8s.io, what `kubectl top` and
+	// HorizontalPodAutoscalers read): its Running pods' containers use
+	// what AnnotationCPUUsage and AnnotationMemoryUsage say, by default
+	// half their requests; the node uses their sum plus NodeOverheadMilliCPU
+	// and NodeOverheadMemory. Needs UsageClient. Default false.
+	ReportUsage bool
+	// UsageClient writes the reports (ReportUsage only): the client of
+	// package api/metrics/v1alpha1 (v1alpha1.NewForConfig) or a fake.
+	UsageClient UsageReporter
+	// UsageInterval is how often each node reports, and the window its
+	// usage is said to be averaged over; default 15s (metrics-server's
+	// resolution), at most 1m (readers ignore reports older than 2m). The
+	// nodes' reports are spread over the interval.
+	UsageInterval time.Duration
+
 	// DeleteNodesOnExit deletes the nodes and their Leases when Run
 	// returns. By default they stay, and go NotReady when their Leases
 	// expire (the node lifecycle controller's work), as a stopped
@@ -174,6 +191,9 @@ func (c Config) withDefaults() Config {
 	if c.HeartbeatWorkers == 0 {
 		c.HeartbeatWorkers = 64
 	}
+	if c.UsageInterval == 0 {
+		c.UsageInterval = DefaultUsageInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -250,6 +270,9 @@ func (c *Config) validate() error {
 	}
 	if c.Workers < 1 || c.HeartbeatWorkers < 1 {
 		return bad("Workers %d and HeartbeatWorkers %d: want at least 1", c.Workers, c.HeartbeatWorkers)
+	}
+	if c.UsageInterval <= 0 || c.UsageInterval > maxUsageInterval {
+		return bad("UsageInterval %v: want a positive duration up to %v (readers ignore reports older than 2m)", c.UsageInterval, maxUsageInterval)
 	}
 	if c.AssignPodCIDRs {
 		p := c.ClusterCIDR

@@ -14,12 +14,16 @@
 //	                                 │   LeaseRenewInterval and checks the status every
 //	                                 │   NodeStatusUpdateFrequency (written when changed, or every
 //	                                 │   NodeStatusReportFrequency)
-//	                                 └─ pod side: one informer over every bound pod (spec.nodeName!=),
-//	                                     a queue of pod keys, Workers goroutines:
-//	                                     pod ─► ipam (an IP from the node's pod CIDR)
-//	                                         ─► decide(pod, behavior, now) = plan{status, remove, wake}
-//	                                         ─► UpdateStatus / Delete(grace 0, UID precondition)
-//	                                         ─► queue again at plan.wake
+//	                                 ├─ pod side: one informer over every bound pod (spec.nodeName!=),
+//	                                 │   a queue of pod keys, Workers goroutines:
+//	                                 │   pod ─► ipam (an IP from the node's pod CIDR)
+//	                                 │       ─► decide(pod, behavior, now) = plan{status, remove, wake}
+//	                                 │       ─► UpdateStatus / Delete(grace 0, UID precondition)
+//	                                 │       ─► queue again at plan.wake
+//	                                 └─ usage side (ReportUsage): a delaying queue of nodes, up to 16
+//	                                     goroutines; every UsageInterval per node:
+//	                                     usageReport(node, its pods from the informer, now) = NodeUsage
+//	                                         ─► UsageClient.Report (metrics.kelson.dev/v1alpha1)
 //
 // decide is pure: what a pod's containers do is a function of its spec,
 // its annotations (behavior), the status the simulator wrote before and
@@ -60,6 +64,19 @@
 // precondition, as kubelet does; one that still has finalizers is asked
 // once, and again when they are gone.
 //
+// Usage (ReportUsage): every UsageInterval (default 15s, the nodes'
+// reports spread over it) each registered node writes its NodeUsage
+// (metrics.kelson.dev/v1alpha1, named after the node, owned by it), from
+// which the API server serves metrics.k8s.io, so `kubectl top` and
+// HorizontalPodAutoscalers work on simulated nodes. It lists the Running
+// pods' running containers (and sidecars); each uses what
+// AnnotationCPUUsage and AnnotationMemoryUsage say ("200m", or per
+// container "app=200m,sidecar=10m"), else half its request of the
+// resource, else 10m cpu and 32Mi memory. The node uses the pods' sum
+// plus 100m and 256Mi. An edited annotation shows at the node's next
+// report. A stopped simulator's reports go stale (the API ignores them
+// after 2 minutes), as a stopped node agent's do.
+//
 // # Invariants
 //
 //   - Two live pods never hold the same IP: the allocator is per node and
@@ -69,8 +86,12 @@
 //   - decide is idempotent: applied to the status it wrote (times in whole
 //     seconds, as the API keeps them), at the same time, it changes
 //     nothing. So the simulator writes a pod only when its state changes.
-//   - No goroutine per node or pod: Workers + HeartbeatWorkers goroutines
-//     and the queues' timers, whatever the fleet's size.
+//   - No goroutine per node or pod: Workers + HeartbeatWorkers (+ at most
+//     16 usage reporters) goroutines and the queues' timers, whatever the
+//     fleet's size.
+//   - usageReport is pure: a node's report is a function of the node, its
+//     pods and the time; node usage = the listed containers' sum +
+//     overhead (pods past MaxPods are counted but not listed).
 //   - Writes are bounded: at most Workers pod writes and HeartbeatWorkers
 //     node writes at once; with 5,000 nodes the Leases cost 500 writes a
 //     second, spread at random over the renew interval.
@@ -86,4 +107,13 @@
 //	<-s.Registered()
 //	// pods bound to sim-node-0..2 now go Running; a Job's pods with
 //	// annotation sim.kelson.dev/run-seconds: "1" Succeed after a second.
+//
+// With usage reports, for an autoscaler test:
+//
+//	usage, _ := v1alpha1.NewForConfig(c.Config) // api/metrics/v1alpha1
+//	s, _ := sim.New(sim.Config{Client: c.Client, AssignPodCIDRs: true,
+//		ReportUsage: true, UsageClient: usage, UsageInterval: time.Second})
+//	// a pod on sim-node-0 requesting cpu 100m with annotation
+//	// sim.kelson.dev/cpu-usage: 200m shows 200m in `kubectl top pod`
+//	// within a second: 200% of its request.
 package sim

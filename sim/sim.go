@@ -32,6 +32,7 @@ type Sim struct {
 	nodes  []*nodeState
 	byName map[string]int // node name -> index; read-only after New
 	ipam   *ipam
+	usage  *usageReporter // nil unless ReportUsage
 
 	podInformer, nodeInformer cache.SharedIndexInformer
 	podQueue                  workqueue.TypedRateLimitingInterface[string]
@@ -86,6 +87,9 @@ type Stats struct {
 	PodStatusUpdates, PodDeletions, PodConflicts, PodFailures uint64
 	// PodIPsInUse: pod IPs held across the nodes.
 	PodIPsInUse int
+	// UsageReports and UsageFailures: usage reports (ReportUsage) written,
+	// failed (and retried).
+	UsageReports, UsageFailures uint64
 }
 
 // nodeIndexName indexes the pod informer by spec.nodeName.
@@ -99,6 +103,9 @@ func New(cfg Config) (*Sim, error) {
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.ReportUsage && cfg.UsageClient == nil {
+		return nil, fmt.Errorf("%w: ReportUsage needs a UsageClient (v1alpha1.NewForConfig of package api/metrics/v1alpha1)", ErrBadConfig)
 	}
 	seed := cfg.Seed
 	if seed == 0 {
@@ -148,6 +155,9 @@ func New(cfg Config) (*Sim, error) {
 		DeleteFunc: s.nodeDeleted,
 	}); err != nil {
 		return nil, err
+	}
+	if cfg.ReportUsage {
+		s.usage = newUsageReporter(s)
 	}
 	s.podQueue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 30*time.Second),
@@ -199,6 +209,10 @@ func (s *Sim) Run(ctx context.Context) error {
 	for i := range s.nodes {
 		s.hbQueue.Add(hbItem{node: int32(i), kind: kindRegister})
 	}
+	if s.usage != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.usage.run(ctx) }()
+	}
 	<-ctx.Done()
 	s.podQueue.ShutDown()
 	s.hbQueue.ShutDown()
@@ -235,6 +249,9 @@ func (s *Sim) Stats() Stats {
 		PodDeletions:      s.stats.podDeletions.Load(),
 		PodConflicts:      s.stats.podConflicts.Load(),
 		PodFailures:       s.stats.podFailures.Load(),
+	}
+	if s.usage != nil {
+		st.UsageReports, st.UsageFailures = s.usage.reports.Load(), s.usage.failures.Load()
 	}
 	for _, n := range s.nodes {
 		st.PodIPsInUse += s.ipam.inUse(n.name)

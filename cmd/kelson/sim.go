@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	usagev1alpha1 "github.com/kelson-dev/kelson/api/metrics/v1alpha1"
 	"github.com/kelson-dev/kelson/sim"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -46,6 +47,17 @@ restarts back off as CrashLoopBackOff (10s doubling to 5m). A pod whose
 activeDeadlineSeconds passes fails with DeadlineExceeded. A deleted pod stops
 (Failed, exit code 137, unless it had finished) and is removed with grace 0.
 
+With --report-usage every node reports its usage each --usage-interval
+(metrics.kelson.dev NodeUsage, served as metrics.k8s.io), so "kubectl top"
+and HorizontalPodAutoscalers work: a running container uses what these pod
+annotations say (a quantity for every container, or NAME=QUANTITY items,
+comma-separated), by default half its request (10m cpu, 32Mi memory without
+one); a node uses its pods' sum plus 100m and 256Mi. Edits show at the next
+report.
+
+  sim.kelson.dev/cpu-usage            like 200m, or app=200m,sidecar=10m
+  sim.kelson.dev/memory-usage         like 128Mi
+
 On Ctrl-C the nodes stop renewing their Leases and go NotReady (the node
 lifecycle controller's work), as stopped kubelets do; --delete-nodes-on-exit
 deletes them instead.`
@@ -59,7 +71,11 @@ const simExample = `  # 100 nodes against a local kelson server
     --taints nvidia.com/gpu=present:NoSchedule --assign-pod-cidrs
 
   # a pod that fails after 5 s, to test a Job's retries
-  kubectl annotate pod my-job-xyz sim.kelson.dev/run-seconds=5 sim.kelson.dev/exit-code=1`
+  kubectl annotate pod my-job-xyz sim.kelson.dev/run-seconds=5 sim.kelson.dev/exit-code=1
+
+  # usage for kubectl top and autoscalers; a pod that asks for more replicas
+  kelson sim --nodes 3 --report-usage
+  kubectl annotate pod web-7d4b9 sim.kelson.dev/cpu-usage=900m --overwrite`
 
 // simFlags are the flags of `kelson sim`.
 type simFlags struct {
@@ -72,6 +88,8 @@ type simFlags struct {
 	statusFrequency                  time.Duration
 	assignCIDRs, deleteOnExit        bool
 	clusterCIDR                      string
+	reportUsage                      bool
+	usageInterval                    time.Duration
 }
 
 func (s *simFlags) bind(f *pflag.FlagSet) {
@@ -93,6 +111,8 @@ func (s *simFlags) bind(f *pflag.FlagSet) {
 	f.IntVar(&s.maskSize, "node-cidr-mask-size", 24, "prefix length of each node's pod CIDR (with --assign-pod-cidrs)")
 	f.IntVar(&s.workers, "workers", 32, "concurrent pod writes (node writes have their own 64)")
 	f.BoolVar(&s.deleteOnExit, "delete-nodes-on-exit", false, "delete the nodes and their Leases on exit (default: leave them to go NotReady)")
+	f.BoolVar(&s.reportUsage, "report-usage", false, "report each node's and pod's usage (for kubectl top and HorizontalPodAutoscalers), from the pods' sim.kelson.dev/cpu-usage and memory-usage annotations or half their requests")
+	f.DurationVar(&s.usageInterval, "usage-interval", sim.DefaultUsageInterval, "how often each node reports its usage (with --report-usage), up to 1m")
 }
 
 // simRun runs a simulator; tests replace it.
@@ -120,7 +140,7 @@ func newSimCommand(run simRun) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cfg.Client, err = sf.client(); err != nil {
+			if err = sf.clients(&cfg); err != nil {
 				return err
 			}
 			log, stop, err := proc.start(cmd.ErrOrStderr())
@@ -152,6 +172,8 @@ func (s *simFlags) config() (sim.Config, error) {
 		NodeCIDRMaskSize:          s.maskSize,
 		Workers:                   s.workers,
 		DeleteNodesOnExit:         s.deleteOnExit,
+		ReportUsage:               s.reportUsage,
+		UsageInterval:             s.usageInterval,
 	}
 	if s.nodes < 1 {
 		return cfg, usagef("--nodes %d: want at least 1", s.nodes)
@@ -167,6 +189,9 @@ func (s *simFlags) config() (sim.Config, error) {
 	}
 	if s.statusFrequency <= 0 || s.statusFrequency > 5*time.Minute {
 		return cfg, usagef("--node-status-update-frequency %v: want a positive duration up to 5m", s.statusFrequency)
+	}
+	if s.usageInterval <= 0 || s.usageInterval > time.Minute {
+		return cfg, usagef("--usage-interval %v: want a positive duration up to 1m (the API ignores reports older than 2m)", s.usageInterval)
 	}
 	var err error
 	for _, q := range []struct {
@@ -210,7 +235,8 @@ func (s *simFlags) config() (sim.Config, error) {
 // flagNames words a sim.Config error in the command's flag names.
 func flagNames(msg string) string {
 	return strings.NewReplacer("name prefix", "--name-prefix", "label key", "--labels key", "label ", "--labels ",
-		"cluster CIDR", "--cluster-cidr", "node CIDR mask size", "--node-cidr-mask-size", "resource name", "--extended-resources name").Replace(msg)
+		"cluster CIDR", "--cluster-cidr", "node CIDR mask size", "--node-cidr-mask-size", "resource name", "--extended-resources name",
+		"UsageInterval", "--usage-interval").Replace(msg)
 }
 
 func parsePositiveQuantity(flag, v string) (resource.Quantity, error) {
@@ -221,9 +247,10 @@ func parsePositiveQuantity(flag, v string) (resource.Quantity, error) {
 	return q, nil
 }
 
-// client builds the API client from the kubeconfig: --kubeconfig, else
-// $KUBECONFIG, else ~/.kube/config; no client-side rate limit.
-func (s *simFlags) client() (kubernetes.Interface, error) {
+// clients sets cfg's API clients (Client, and UsageClient with
+// ReportUsage) from the kubeconfig: --kubeconfig, else $KUBECONFIG, else
+// ~/.kube/config; no client-side rate limit.
+func (s *simFlags) clients(cfg *sim.Config) error {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = s.kubeconfig
 	kc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: s.kubeContext})
@@ -233,18 +260,31 @@ func (s *simFlags) client() (kubernetes.Interface, error) {
 		if where == "" {
 			where = "$KUBECONFIG or ~/.kube/config"
 		}
-		return nil, usagef("kubeconfig %s: %v; point --kubeconfig at the file a kelson server writes (DATA_DIR/admin.kubeconfig)", where, err)
+		return usagef("kubeconfig %s: %v; point --kubeconfig at the file a kelson server writes (DATA_DIR/admin.kubeconfig)", where, err)
 	}
-	return newSimClient(rc)
+	rc = simRESTConfig(rc)
+	// Protobuf both ways for the built-in kinds (the usage reports are
+	// JSON-only: their client keeps rc's JSON).
+	pc := rest.CopyConfig(rc)
+	pc.ContentType = "application/vnd.kubernetes.protobuf"
+	pc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	if cfg.Client, err = kubernetes.NewForConfig(pc); err != nil {
+		return err
+	}
+	if cfg.ReportUsage {
+		if cfg.UsageClient, err = usagev1alpha1.NewForConfig(rc); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func newSimClient(rc *rest.Config) (kubernetes.Interface, error) {
+// simRESTConfig is rc without a client-side rate limit, as kelson-sim.
+func simRESTConfig(rc *rest.Config) *rest.Config {
 	rc = rest.CopyConfig(rc)
 	rc.QPS, rc.Burst = -1, 0
 	rc.UserAgent = "kelson-sim"
-	rc.ContentType = "application/vnd.kubernetes.protobuf"
-	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	return kubernetes.NewForConfig(rc)
+	return rc
 }
 
 // runSim checks that the API answers, runs the simulator, and prints a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	usagev1alpha1 "github.com/kelson-dev/kelson/api/metrics/v1alpha1"
 	"github.com/kelson-dev/kelson/internal/testcluster"
 	"github.com/kelson-dev/kelson/sim"
 	corev1 "k8s.io/api/core/v1"
@@ -179,5 +181,56 @@ func TestSimCommandRuns(t *testing.T) {
 	nodes, err := c.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 	if err != nil || len(nodes.Items) != 0 {
 		t.Fatalf("nodes left after --delete-nodes-on-exit: %v %v", nodes, err)
+	}
+}
+
+// --report-usage: the Config asks for reports with a usage client, and
+// `kelson sim` against a real API writes them.
+func TestSimReportUsageFlags(t *testing.T) {
+	kc := testKubeconfig(t)
+	cfg, err, _ := runSimCapture(t, "--kubeconfig", kc)
+	if err != nil || cfg.ReportUsage || cfg.UsageClient != nil || cfg.UsageInterval != 15*time.Second {
+		t.Fatalf("defaults: %v %v %v (%v)", cfg.ReportUsage, cfg.UsageClient, cfg.UsageInterval, err)
+	}
+	cfg, err, _ = runSimCapture(t, "--kubeconfig", kc, "--report-usage", "--usage-interval", "2s")
+	if err != nil || !cfg.ReportUsage || cfg.UsageClient == nil || cfg.UsageInterval != 2*time.Second {
+		t.Fatalf("--report-usage: %v %v %v (%v)", cfg.ReportUsage, cfg.UsageClient, cfg.UsageInterval, err)
+	}
+	for _, v := range []string{"0s", "5m"} {
+		if _, err, usage := runSimCapture(t, "--kubeconfig", kc, "--report-usage", "--usage-interval", v); !usage ||
+			!strings.Contains(err.Error(), "--usage-interval "+v) {
+			t.Errorf("--usage-interval %s: %v (usage error %v)", v, err, usage)
+		}
+	}
+
+	c := testcluster.Start(t)
+	uc, err := usagev1alpha1.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- execute(ctx, []string{"sim", "--kubeconfig", c.Kubeconfig, "--nodes", "2", "--name-prefix", "top",
+			"--report-usage", "--usage-interval", "1s", "--log-level", "error"}, io.Discard, io.Discard, defaultRunners())
+	}()
+	testcluster.Eventually(t, 60*time.Second, func() error {
+		l, err := uc.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		if len(l.Items) != 2 {
+			return fmt.Errorf("%d reports", len(l.Items))
+		}
+		for _, u := range l.Items {
+			if cpu := u.Usage[corev1.ResourceCPU]; cpu.String() != "100m" || len(u.OwnerReferences) != 1 {
+				return fmt.Errorf("report %s: usage %v owners %v", u.Name, u.Usage, u.OwnerReferences)
+			}
+		}
+		return nil
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }

@@ -24,9 +24,10 @@
 // down before a full window.
 //
 // Metrics come from the Metrics interface. The default, APIMetrics, reads
-// metrics.k8s.io/v1beta1 PodMetrics — which Kelson's API server does not
-// serve yet, so autoscalers report FailedGetResourceMetric (as in a
-// Kubernetes cluster without metrics-server) and never scale. Pods,
+// metrics.k8s.io/v1beta1 PodMetrics, which Kelson's API server serves from
+// the usage reports nodes write (kelson sim --report-usage; the node agent
+// later); pods without a report give FailedGetResourceMetric, as in
+// Kubernetes without metrics-server. Pods,
 // Object, External and ContainerResource metrics are not supported (an
 // Event says so; the autoscaler then never scales down).
 //
