@@ -79,6 +79,14 @@ bench-big: build
 # ($$KUBE_APISERVER_BIN, default /work/peer/bin/kube-apiserver; skipped when
 # absent) over a `kelson store`; a side-by-side table with ratios and idle RSS.
 # QUICK=1 for a short run (~2 min). Results in bench/results/api-<time>/.
+# bench-scheduler: `kelson bench scheduler` (5,000 simulated nodes, 10,000
+# pods) with Kelson's scheduler and then with the upstream kube-scheduler
+# against the same server, and `kelson bench deploy` (1,000 replicas on 100
+# nodes); see scripts/bench-scheduler-compare.sh. NODES=, PODS= shrink it.
+.PHONY: bench-scheduler
+bench-scheduler: build
+	./scripts/bench-scheduler-compare.sh
+
 .PHONY: bench-api
 bench-api: build
 	QUICK=$(QUICK) ./scripts/bench-api-compare.sh

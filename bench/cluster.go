@@ -134,7 +134,10 @@ func createAll(ctx context.Context, n, clients int, done *atomic.Int64, create f
 
 // quantiles of durations: p50, p90, p99, max.
 type Quantiles struct {
-	P50, P90, P99, Max time.Duration
+	P50 time.Duration `json:"p50_ns"`
+	P90 time.Duration `json:"p90_ns"`
+	P99 time.Duration `json:"p99_ns"`
+	Max time.Duration `json:"max_ns"`
 }
 
 func quantiles(ds []time.Duration) Quantiles {

@@ -25,6 +25,15 @@ type SchedulerConfig struct {
 	// Stall fails the run when no pod was bound for this long
 	// [--stall]; default 60s (is a scheduler running?).
 	Stall time.Duration `json:"stall"`
+	// StartScheduler, when set, is called once every pod exists, and
+	// Schedule is measured from that call: the scheduler's own throughput
+	// on a backlog, without the creates' pace (the cluster must run no
+	// scheduler of its own). It returns how to stop the scheduler.
+	// Default nil: the cluster's scheduler places pods as they are
+	// created.
+	StartScheduler func(ctx context.Context) (stop func(), err error) `json:"-"`
+	// Precreated records that StartScheduler was used.
+	Precreated bool `json:"precreated"`
 }
 
 // SchedulerResult is one run's figures.
@@ -80,26 +89,28 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 		return nil, fmt.Errorf("bench: no Ready node: give --nodes, or start `kelson sim` with --external-nodes")
 	}
 
-	list, err := cs.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{Limit: 1})
+	sel := schedBenchLabel + "=scheduler"
+	list, err := cs.CoreV1().Pods(cfg.Namespace).List(ctx, metav1.ListOptions{Limit: 1, LabelSelector: sel})
 	if err != nil {
 		return nil, fmt.Errorf("bench: list pods: %w", err)
 	}
-	w, err := cs.CoreV1().Pods(cfg.Namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion,
-		LabelSelector: schedBenchLabel + "=scheduler"})
+	w, err := cs.CoreV1().Pods(cfg.Namespace).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion, LabelSelector: sel})
 	if err != nil {
 		return nil, fmt.Errorf("bench: watch pods: %w", err)
 	}
-	defer w.Stop()
+	defer func() { w.Stop() }()
 
 	var (
 		mu       sync.Mutex
 		answered = make(map[string]time.Time, cfg.Pods) // create answered
 		boundAt  = make(map[string]time.Time, cfg.Pods)
 		perNode  = map[string]int{}
+		last     time.Time // the last binding seen
 	)
 	var created, bound atomic.Int64
 	stopCreate := track(cfg.Progress, "create", int64(cfg.Pods), &created)
-	start := time.Now()
+	start := time.Now() // of the measured scheduling: the first create, or StartScheduler
+	createStart := start
 	createDone := make(chan error, 1)
 	var createEnd time.Time
 	go func() {
@@ -119,10 +130,40 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 		createDone <- err
 	}()
 
+	// sawBound records p's binding seen at now, once; reports whether it
+	// was new.
+	sawBound := func(p *corev1.Pod, now time.Time) bool {
+		if p.Spec.NodeName == "" {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if _, seen := boundAt[p.Name]; seen {
+			return false
+		}
+		boundAt[p.Name] = now
+		perNode[p.Spec.NodeName]++
+		bound.Add(1)
+		last = now
+		return true
+	}
+	if cfg.StartScheduler != nil {
+		cfg.Precreated = true
+		if err := <-createDone; err != nil {
+			return nil, err
+		}
+		createDone = nil
+		stopCreate()
+		start = time.Now()
+		stopScheduler, err := cfg.StartScheduler(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("bench: start the scheduler: %w", err)
+		}
+		defer stopScheduler()
+	}
 	stopBind := track(cfg.Progress, "schedule", int64(cfg.Pods), &bound)
 	stall := time.NewTimer(cfg.Stall)
 	defer stall.Stop()
-	var last time.Time
 	for bound.Load() < int64(cfg.Pods) {
 		select {
 		case err := <-createDone:
@@ -133,25 +174,24 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 			createDone = nil
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return nil, fmt.Errorf("bench: the pod watch ended after %d of %d bindings", bound.Load(), cfg.Pods)
+				// The server ended the watch (a watcher that falls
+				// behind is cut off, as kube-apiserver does): list what
+				// is bound now, then watch again from there.
+				if w, err = rewatch(ctx, cs, cfg.Namespace, sel, sawBound); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			if ev.Type == watch.Error {
 				return nil, fmt.Errorf("bench: pod watch: %v", apierrors.FromObject(ev.Object))
 			}
 			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || p.Spec.NodeName == "" {
+			if !ok {
 				continue
 			}
-			now := time.Now()
-			mu.Lock()
-			if _, seen := boundAt[p.Name]; !seen {
-				boundAt[p.Name] = now
-				perNode[p.Spec.NodeName]++
-				bound.Add(1)
-				last = now
+			if sawBound(p, time.Now()) {
 				stall.Reset(cfg.Stall)
 			}
-			mu.Unlock()
 		case <-stall.C:
 			return nil, fmt.Errorf("bench: no pod bound for %v (%d of %d bound): is a scheduler running?", cfg.Stall, bound.Load(), cfg.Pods)
 		case <-ctx.Done():
@@ -168,7 +208,7 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 	if cfg.Progress != nil {
 		cfg.Progress.Finish()
 	}
-	res := &SchedulerResult{Config: cfg, Nodes: nodes, Create: createEnd.Sub(start), Schedule: last.Sub(start), NodesUsed: len(perNode)}
+	res := &SchedulerResult{Config: cfg, Nodes: nodes, Create: createEnd.Sub(createStart), Schedule: last.Sub(start), NodesUsed: len(perNode)}
 	res.PodsPerSecond = float64(cfg.Pods) / res.Schedule.Seconds()
 	var lat []time.Duration
 	mu.Lock()
@@ -183,6 +223,24 @@ func RunScheduler(ctx context.Context, cfg SchedulerConfig) (*SchedulerResult, e
 		res.MaxPerNode = max(res.MaxPerNode, n)
 	}
 	return res, nil
+}
+
+// rewatch lists the pods of sel, tells saw of each, and watches again from
+// the list's revision.
+func rewatch(ctx context.Context, cs kubernetes.Interface, ns, sel string, saw func(*corev1.Pod, time.Time) bool) (watch.Interface, error) {
+	list, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("bench: list pods after the watch ended: %w", err)
+	}
+	now := time.Now()
+	for i := range list.Items {
+		saw(&list.Items[i], now)
+	}
+	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion, LabelSelector: sel})
+	if err != nil {
+		return nil, fmt.Errorf("bench: watch pods again: %w", err)
+	}
+	return w, nil
 }
 
 // readyNodes counts the nodes whose Ready condition is True.

@@ -1,14 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"os/exec"
 	"time"
 
 	"github.com/kelson-dev/kelson/bench"
+	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/scheduler"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // The cluster workloads: the controllers and the scheduler measured through
@@ -34,6 +41,7 @@ func (o *benchOptions) clusterCommon(cmd *cobra.Command, c bench.ClusterCommon) 
 
 func benchSchedulerCommand(o *benchOptions) *cobra.Command {
 	var c bench.SchedulerConfig
+	var startScheduler string
 	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Pods scheduled per second onto simulated nodes, through the API",
@@ -52,6 +60,7 @@ thousands of nodes give the server a --cluster-cidr wide enough (a /10 holds
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c.ClusterCommon = o.clusterCommon(cmd, c.ClusterCommon)
+			c.StartScheduler = startSchedulerFunc(startScheduler, c.Kubeconfig)
 			res, err := bench.RunScheduler(cmd.Context(), c)
 			if err != nil {
 				return err
@@ -67,6 +76,7 @@ thousands of nodes give the server a --cluster-cidr wide enough (a /10 holds
 	bindClusterFlags(f, &c.ClusterCommon, "5000")
 	f.IntVar(&c.Pods, "pods", 0, "pods to schedule (default 10000)")
 	f.DurationVar(&c.Stall, "stall", 0, "fail when no pod was bound for this long (default 1m)")
+	f.StringVar(&startScheduler, "start-scheduler", "", `create every pod first, then start a scheduler and measure it alone: "kelson" (Kelson's, in this process) or a shell command (kube-scheduler ...); the server must run none (--disable scheduler)`)
 	return cmd
 }
 
@@ -106,7 +116,11 @@ controllers, the scheduler and the API are measured together.`,
 func printSchedulerResult(w io.Writer, r *bench.SchedulerResult) {
 	fmt.Fprintf(w, "Scheduled %d pods onto %d Ready nodes (%d used, at most %d on one)\n", r.Config.Pods, r.Nodes, r.NodesUsed, r.MaxPerNode)
 	fmt.Fprintf(w, "  creates:     %v (%.0f pods/s)\n", r.Create.Round(time.Millisecond), float64(r.Config.Pods)/r.Create.Seconds())
-	fmt.Fprintf(w, "  scheduling:  %v from the first create to the last binding: %.0f pods/s\n", r.Schedule.Round(time.Millisecond), r.PodsPerSecond)
+	from := "the first create"
+	if r.Config.Precreated {
+		from = "the scheduler's start (pods created before)"
+	}
+	fmt.Fprintf(w, "  scheduling:  %v from %s to the last binding: %.0f pods/s\n", r.Schedule.Round(time.Millisecond), from, r.PodsPerSecond)
 	fmt.Fprintf(w, "  create → bound latency: %s\n", r.Latency)
 }
 
@@ -114,4 +128,45 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// startSchedulerFunc turns --start-scheduler into the bench's hook:
+// "kelson" runs Kelson's scheduler in this process (through the API, as
+// the server would); anything else is a shell command started once the
+// pods exist and killed at the end (e.g. a kube-scheduler).
+func startSchedulerFunc(spec, kubeconfig string) func(ctx context.Context) (func(), error) {
+	if spec == "" {
+		return nil
+	}
+	return func(ctx context.Context) (func(), error) {
+		ctx, cancel := context.WithCancel(ctx)
+		if spec == "kelson" {
+			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				cancel()
+				return nil, err
+			}
+			rc.QPS, rc.Burst = -1, 0
+			rc.ContentType = "application/vnd.kubernetes.protobuf"
+			rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+			cs, err := kubernetes.NewForConfig(rc)
+			if err != nil {
+				cancel()
+				return nil, err
+			}
+			cctx := controllers.NewContext(cs, "default-scheduler", slog.New(slog.DiscardHandler))
+			s := scheduler.New(cctx)
+			cctx.Start(ctx)
+			done := make(chan struct{})
+			go func() { defer close(done); s.Run(ctx) }()
+			return func() { cancel(); <-done; cctx.Close() }, nil
+		}
+		cmd := exec.CommandContext(ctx, "sh", "-c", spec)
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			cancel()
+			return nil, err
+		}
+		return func() { cancel(); cmd.Wait() }, nil
+	}
 }
