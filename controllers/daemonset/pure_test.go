@@ -4,7 +4,6 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -262,33 +261,5 @@ func TestSlowStart(t *testing.T) {
 	})
 	if done != 3 || !errors.Is(err, boom) || calls.Load() != 3 {
 		t.Fatalf("failure: done %d err %v calls %d", done, err, calls.Load())
-	}
-}
-
-func TestExpectations(t *testing.T) {
-	now := t0
-	e := newExpectations(func() time.Time { return now })
-	if !e.satisfied("k") {
-		t.Fatal("fresh key not satisfied")
-	}
-	e.expectCreates("k", 2)
-	e.expectDelete("k", "u1")
-	e.created("k")
-	e.deleted("k", "u1")
-	if e.satisfied("k") {
-		t.Fatal("satisfied with one creation outstanding")
-	}
-	e.created("k")
-	e.created("k") // an extra observation does not go negative
-	if !e.satisfied("k") {
-		t.Fatal("not satisfied after every write was seen")
-	}
-	e.expectCreates("k", 1)
-	if e.satisfied("k") {
-		t.Fatal("the extra observation was banked")
-	}
-	now = now.Add(expectationsTimeout + time.Second)
-	if !e.satisfied("k") {
-		t.Fatal("not satisfied after the timeout")
 	}
 }

@@ -31,7 +31,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	cached, err := c.dsLister.DaemonSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(k)
+		c.exp.Forget(k)
 		return nil
 	}
 	if err != nil {
@@ -56,7 +56,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		Backoff: c.backoff.snapshot(ds.UID), Now: now,
 	})
 	var errs []error
-	if c.exp.satisfied(k) {
+	if c.exp.Satisfied(k, c.now()) {
 		errs = append(errs, c.apply(ctx, ds, k, revisionHash(current), plan))
 	}
 	errs = append(errs, c.pruneHistory(ctx, ds, revs, current, pods))
@@ -192,16 +192,16 @@ func (c *Controller) apply(ctx context.Context, ds *appsv1.DaemonSet, k, hash st
 	var errs []error
 	pods := c.client.CoreV1().Pods(ds.Namespace)
 	for _, d := range plan.Deletes {
-		uid := string(d.Pod.UID)
+		uid := d.Pod.UID
 		if d.Reason == ReasonFailed {
 			c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDaemonPod",
 				"Found failed daemon pod %s/%s on node %s, will try to kill it", d.Pod.Namespace, d.Pod.Name, d.Node)
 			c.backoff.failed(ds.UID, d.Node, c.now())
 		}
-		c.exp.expectDelete(k, uid)
+		c.exp.ExpectDeletions(k, c.now(), uid)
 		err := pods.Delete(ctx, d.Pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &d.Pod.UID}})
 		if err != nil {
-			c.exp.deleted(k, uid)
+			c.exp.DeletionObserved(k, uid)
 			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 				errs = append(errs, fmt.Errorf("daemonset %s/%s: delete pod %s: %w", ds.Namespace, ds.Name, d.Pod.Name, err))
@@ -211,11 +211,11 @@ func (c *Controller) apply(ctx context.Context, ds *appsv1.DaemonSet, k, hash st
 		c.log.Debug("deleted daemon pod", "daemonset", k, "pod", d.Pod.Name, "node", d.Node, "reason", d.Reason)
 		c.recorder.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", d.Pod.Name)
 	}
-	c.exp.expectCreates(k, len(plan.Creates))
+	c.exp.ExpectCreations(k, len(plan.Creates), c.now())
 	done, err := slowStart(len(plan.Creates), func(i int) error {
 		got, err := pods.Create(ctx, NewPod(ds, hash, plan.Creates[i]), metav1.CreateOptions{})
 		if err != nil {
-			c.exp.created(k) // never to be seen
+			c.exp.CreationsObserved(k, 1) // never to be seen
 			if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 				c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 			}
@@ -225,7 +225,7 @@ func (c *Controller) apply(ctx context.Context, ds *appsv1.DaemonSet, k, hash st
 		return nil
 	})
 	for range len(plan.Creates) - done {
-		c.exp.created(k) // skipped after a failure
+		c.exp.CreationsObserved(k, 1) // skipped after a failure
 	}
 	return errors.Join(append(errs, err)...)
 }

@@ -2,7 +2,6 @@ package statefulset
 
 import (
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -137,28 +136,5 @@ func TestPrunable(t *testing.T) {
 	}
 	if got := prunable(revs, "web-a", "web-e", nil, 3); got != nil {
 		t.Fatalf("under the limit: %v", got)
-	}
-}
-
-func TestExpectations(t *testing.T) {
-	now := t0
-	e := newExpectations(func() time.Time { return now })
-	e.expectCreates("k", 1)
-	e.expectDelete("k", "u1")
-	if e.satisfied("k") {
-		t.Fatal("satisfied with writes outstanding")
-	}
-	e.created("k")
-	if e.satisfied("k") {
-		t.Fatal("satisfied with a deletion outstanding")
-	}
-	e.deleted("k", "u1")
-	if !e.satisfied("k") {
-		t.Fatal("not satisfied after every write was seen")
-	}
-	e.expectCreates("k", 1)
-	now = now.Add(expectationsTimeout + time.Second)
-	if !e.satisfied("k") {
-		t.Fatal("not satisfied after the timeout")
 	}
 }

@@ -37,7 +37,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	cached, err := c.sets.StatefulSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(k)
+		c.exp.Forget(k)
 		return nil
 	}
 	if err != nil {
@@ -66,7 +66,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		Now: c.now(),
 	})
 	var errs []error
-	if c.exp.satisfied(k) {
+	if c.exp.Satisfied(k, c.now()) {
 		errs = append(errs, c.apply(ctx, set, k, revs, claims, plan))
 	}
 	if plan.Waiting != "" {
@@ -236,10 +236,10 @@ func (c *Controller) apply(ctx context.Context, set *appsv1.StatefulSet, k strin
 				}
 				tmpl = t
 			}
-			c.exp.expectCreates(k, 1)
+			c.exp.ExpectCreations(k, 1, c.now())
 			_, err := pods.Create(ctx, NewPod(set, tmpl, a.Revision, a.Ordinal), metav1.CreateOptions{})
 			if err != nil {
-				c.exp.created(k)
+				c.exp.CreationsObserved(k, 1)
 				if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 					c.recorder.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", podName, set.Name, err)
 				}
@@ -250,11 +250,11 @@ func (c *Controller) apply(ctx context.Context, set *appsv1.StatefulSet, k strin
 			if a.Reason == ReasonFailed {
 				c.recorder.Eventf(set, corev1.EventTypeWarning, "RecreatingFailedPod", "StatefulSet %s/%s is recreating failed Pod %s", set.Namespace, set.Name, a.Pod.Name)
 			}
-			uid := string(a.Pod.UID)
-			c.exp.expectDelete(k, uid)
+			uid := a.Pod.UID
+			c.exp.ExpectDeletions(k, c.now(), uid)
 			err := pods.Delete(ctx, a.Pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &a.Pod.UID}})
 			if err != nil {
-				c.exp.deleted(k, uid)
+				c.exp.DeletionObserved(k, uid)
 				if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 					continue // already gone: the informer will say so
 				}
