@@ -7,7 +7,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -132,69 +131,6 @@ func TestTolerates(t *testing.T) {
 		if got := tolerates(&tc.tol, &taint); got != tc.want {
 			t.Errorf("tolerates(%+v) = %v, want %v", tc.tol, got, tc.want)
 		}
-	}
-}
-
-func TestRevisionRoundTrip(t *testing.T) {
-	ds := testDS()
-	h := HashTemplate(&ds.Spec.Template, nil)
-	if h2 := HashTemplate(ds.DeepCopy().Spec.Template.DeepCopy(), nil); h2 != h {
-		t.Fatalf("hash not stable: %s vs %s", h, h2)
-	}
-	one := int32(1)
-	if HashTemplate(&ds.Spec.Template, &one) == h {
-		t.Fatal("the collision count does not change the hash")
-	}
-	changed := ds.DeepCopy()
-	changed.Spec.Template.Spec.Containers[0].Image = "agent:2"
-	if HashTemplate(&changed.Spec.Template, nil) == h {
-		t.Fatal("a changed template hashes the same")
-	}
-	cr, err := newRevision(ds, h, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cr.Name != "agent-"+h || cr.Revision != 3 || cr.Labels[LabelRevisionHash] != h || cr.Labels["app"] != "agent" {
-		t.Fatalf("revision %s #%d labels %v", cr.Name, cr.Revision, cr.Labels)
-	}
-	got, err := templateOf(cr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !apiequality.Semantic.DeepEqual(got, &ds.Spec.Template) {
-		t.Fatalf("template did not round-trip: %+v", got)
-	}
-	cr.UID = "r3"
-	old, _ := newRevision(changed, HashTemplate(&changed.Spec.Template, nil), 5)
-	old.UID = "r5"
-	match, highest := matchRevision([]*appsv1.ControllerRevision{old, cr}, &ds.Spec.Template)
-	if match != cr || highest != 5 {
-		t.Fatalf("matchRevision = %v, %d", match, highest)
-	}
-	if _, err := templateOf(&appsv1.ControllerRevision{}); err == nil {
-		t.Fatal("an empty revision decoded")
-	}
-}
-
-func TestPrunable(t *testing.T) {
-	rev := func(name string, n int64) *appsv1.ControllerRevision {
-		return &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelRevisionHash: name}}, Revision: n}
-	}
-	revs := []*appsv1.ControllerRevision{rev("e", 5), rev("a", 1), rev("c", 3), rev("b", 2), rev("d", 4)}
-	names := func(rs []*appsv1.ControllerRevision) []string {
-		var out []string
-		for _, r := range rs {
-			out = append(out, r.Name)
-		}
-		return out
-	}
-	// e is current, b is live: of a, c, d keep the newest one.
-	got := names(prunable(revs, "e", map[string]bool{"b": true}, 1))
-	if len(got) != 2 || got[0] != "a" || got[1] != "c" {
-		t.Fatalf("prunable = %v, want [a c]", got)
-	}
-	if got := prunable(revs, "e", nil, 10); got != nil {
-		t.Fatalf("under the limit: %v", names(got))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/kelson-dev/kelson/controllers/history"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -22,7 +23,7 @@ import (
 // ErrCollision: the name of the revision for the current template is
 // taken by another template; the collision count was raised and the sync
 // is retried under a new name.
-var ErrCollision = errors.New("daemonset: revision hash collision")
+var ErrCollision = history.ErrCollision
 
 func (c *Controller) sync(ctx context.Context, k string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(k)
@@ -117,74 +118,23 @@ func (c *Controller) stillOwner(ctx context.Context, ds *appsv1.DaemonSet) bool 
 // with the highest revision number, and returns ds's revisions and that
 // one.
 func (c *Controller) syncRevision(ctx context.Context, ds *appsv1.DaemonSet) ([]*appsv1.ControllerRevision, *appsv1.ControllerRevision, error) {
-	all, err := c.revisions.ControllerRevisions(ds.Namespace).List(labels.Everything())
+	revs, current, err := history.Sync(ctx, c.revisions, c.client.AppsV1().ControllerRevisions(ds.Namespace), history.Owner{
+		Object: ds, Kind: controllerKind, Template: &ds.Spec.Template,
+		CollisionCount: ds.Status.CollisionCount, HashLabel: LabelRevisionHash,
+	}, func(ctx context.Context, next int32) error {
+		ds.Status.CollisionCount = &next
+		_, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, ds, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
-	var revs []*appsv1.ControllerRevision
-	for _, cr := range all {
-		if ref := metav1.GetControllerOf(cr); ref != nil && ref.UID == ds.UID {
-			revs = append(revs, cr)
-		}
-	}
-	api := c.client.AppsV1().ControllerRevisions(ds.Namespace)
-	match, highest := matchRevision(revs, &ds.Spec.Template)
-	if match != nil {
-		if match.Revision == highest {
-			return revs, match, nil
-		}
-		// Back to an older template (a rollback): it becomes the newest.
-		cp := match.DeepCopy()
-		cp.Revision = highest + 1
-		got, err := api.Update(ctx, cp, metav1.UpdateOptions{})
-		if err != nil {
-			return nil, nil, fmt.Errorf("daemonset %s/%s: renumber revision %s: %w", ds.Namespace, ds.Name, cp.Name, err)
-		}
-		return replaceRevision(revs, got), got, nil
-	}
-	hash := HashTemplate(&ds.Spec.Template, ds.Status.CollisionCount)
-	cr, err := newRevision(ds, hash, highest+1)
-	if err != nil {
-		return nil, nil, err
-	}
-	got, err := api.Create(ctx, cr, metav1.CreateOptions{})
-	if err == nil {
-		return append(revs, got), got, nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
-		return nil, nil, fmt.Errorf("daemonset %s/%s: create revision: %w", ds.Namespace, ds.Name, err)
-	}
-	existing, gerr := api.Get(ctx, cr.Name, metav1.GetOptions{})
-	if gerr != nil {
-		return nil, nil, fmt.Errorf("daemonset %s/%s: read revision %s: %w", ds.Namespace, ds.Name, cr.Name, gerr)
-	}
-	if ref := metav1.GetControllerOf(existing); ref != nil && ref.UID == ds.UID {
-		if t, terr := templateOf(existing); terr == nil && apiequality.Semantic.DeepEqual(t, &ds.Spec.Template) {
-			return append(revs, existing), existing, nil // the cache was behind
-		}
-	}
-	// Another template (or owner) has this name: count a collision, which
-	// changes the hash, and retry.
-	next := int32(0)
-	if ds.Status.CollisionCount != nil {
-		next = *ds.Status.CollisionCount
-	}
-	next++
-	ds.Status.CollisionCount = &next
-	if _, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, ds, metav1.UpdateOptions{}); err != nil {
-		return nil, nil, fmt.Errorf("daemonset %s/%s: raise collision count: %w", ds.Namespace, ds.Name, err)
-	}
-	return nil, nil, fmt.Errorf("%w: %s", ErrCollision, cr.Name)
+	return revs, current, nil
 }
 
-func replaceRevision(revs []*appsv1.ControllerRevision, cr *appsv1.ControllerRevision) []*appsv1.ControllerRevision {
-	out := make([]*appsv1.ControllerRevision, 0, len(revs))
-	for _, r := range revs {
-		if r.UID != cr.UID {
-			out = append(out, r)
-		}
-	}
-	return append(out, cr)
+// revisionHash is the hash a revision's pods carry.
+func revisionHash(cr *appsv1.ControllerRevision) string {
+	return history.HashOf(cr, LabelRevisionHash)
 }
 
 // apply runs plan: deletions, then creations in slow-start batches.
@@ -268,7 +218,10 @@ func (c *Controller) pruneHistory(ctx context.Context, ds *appsv1.DaemonSet, rev
 		limit = *ds.Spec.RevisionHistoryLimit
 	}
 	var errs []error
-	for _, cr := range prunable(revs, current.Name, live, limit) {
+	keep := func(cr *appsv1.ControllerRevision) bool {
+		return cr.Name == current.Name || live[revisionHash(cr)]
+	}
+	for _, cr := range history.Prunable(revs, keep, limit) {
 		err := c.client.AppsV1().ControllerRevisions(ds.Namespace).Delete(ctx, cr.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("daemonset %s/%s: delete revision %s: %w", ds.Namespace, ds.Name, cr.Name, err))

@@ -122,19 +122,3 @@ func TestClaimRefs(t *testing.T) {
 		}
 	}
 }
-
-func TestPrunable(t *testing.T) {
-	rev := func(name string, n int64) *appsv1.ControllerRevision {
-		return &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: name}, Revision: n}
-	}
-	revs := []*appsv1.ControllerRevision{rev("web-e", 5), rev("web-a", 1), rev("web-c", 3), rev("web-b", 2), rev("web-d", 4)}
-	// e is the update and a the current revision, c is live: of b and d,
-	// keep none.
-	got := prunable(revs, "web-a", "web-e", map[string]bool{"web-c": true}, 0)
-	if len(got) != 2 || got[0].Name != "web-b" || got[1].Name != "web-d" {
-		t.Fatalf("prunable = %v", got)
-	}
-	if got := prunable(revs, "web-a", "web-e", nil, 3); got != nil {
-		t.Fatalf("under the limit: %v", got)
-	}
-}

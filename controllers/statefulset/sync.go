@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kelson-dev/kelson/controllers/history"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -22,7 +23,11 @@ import (
 // ErrCollision: the name of the revision for the current template is
 // taken by another template; the collision count was raised and the sync
 // is retried under a new name.
-var ErrCollision = errors.New("statefulset: revision hash collision")
+var ErrCollision = history.ErrCollision
+
+// labelHash is the label holding a revision's hash. Pods carry the
+// revision's name instead, in the controller-revision-hash label.
+const labelHash = "controller.kubernetes.io/hash"
 
 // revisions is a set's history as one sync sees it.
 type revisions struct {
@@ -135,85 +140,24 @@ func (c *Controller) stillOwner(ctx context.Context, set *appsv1.StatefulSet) bo
 // current revision (status.currentRevision, or the update revision if
 // that is unknown).
 func (c *Controller) syncRevisions(ctx context.Context, set *appsv1.StatefulSet) (revisions, error) {
-	all, err := c.revisions.ControllerRevisions(set.Namespace).List(labels.Everything())
+	all, update, err := history.Sync(ctx, c.revisions, c.client.AppsV1().ControllerRevisions(set.Namespace), history.Owner{
+		Object: set, Kind: controllerKind, Template: &set.Spec.Template,
+		CollisionCount: set.Status.CollisionCount, HashLabel: labelHash,
+	}, func(ctx context.Context, next int32) error {
+		set.Status.CollisionCount = &next
+		_, err := c.client.AppsV1().StatefulSets(set.Namespace).UpdateStatus(ctx, set, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		return revisions{}, err
+		return revisions{}, fmt.Errorf("statefulset %s/%s: %w", set.Namespace, set.Name, err)
 	}
-	var r revisions
-	for _, cr := range all {
-		if ref := metav1.GetControllerOf(cr); ref != nil && ref.UID == set.UID {
-			r.all = append(r.all, cr)
-		}
-	}
-	if r.update, err = c.updateRevision(ctx, set, r.all); err != nil {
-		return revisions{}, err
-	}
-	r.all = replaceRevision(r.all, r.update)
-	r.current = r.update
+	r := revisions{all: all, update: update, current: update}
 	for _, cr := range r.all {
 		if cr.Name == set.Status.CurrentRevision {
 			r.current = cr
 		}
 	}
 	return r, nil
-}
-
-func (c *Controller) updateRevision(ctx context.Context, set *appsv1.StatefulSet, revs []*appsv1.ControllerRevision) (*appsv1.ControllerRevision, error) {
-	api := c.client.AppsV1().ControllerRevisions(set.Namespace)
-	match, highest := matchRevision(revs, &set.Spec.Template)
-	if match != nil {
-		if match.Revision == highest {
-			return match, nil
-		}
-		// Back to an older template (a rollback): it becomes the newest.
-		cp := match.DeepCopy()
-		cp.Revision = highest + 1
-		got, err := api.Update(ctx, cp, metav1.UpdateOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("statefulset %s/%s: renumber revision %s: %w", set.Namespace, set.Name, cp.Name, err)
-		}
-		return got, nil
-	}
-	hash := HashTemplate(&set.Spec.Template, set.Status.CollisionCount)
-	cr, err := newRevision(set, hash, highest+1)
-	if err != nil {
-		return nil, err
-	}
-	got, err := api.Create(ctx, cr, metav1.CreateOptions{})
-	if err == nil {
-		return got, nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("statefulset %s/%s: create revision: %w", set.Namespace, set.Name, err)
-	}
-	existing, gerr := api.Get(ctx, cr.Name, metav1.GetOptions{})
-	if gerr != nil {
-		return nil, fmt.Errorf("statefulset %s/%s: read revision %s: %w", set.Namespace, set.Name, cr.Name, gerr)
-	}
-	if ref := metav1.GetControllerOf(existing); ref != nil && ref.UID == set.UID {
-		if t, terr := templateOf(existing); terr == nil && apiequality.Semantic.DeepEqual(t, &set.Spec.Template) {
-			return existing, nil // the cache was behind
-		}
-	}
-	next := int32(1)
-	if set.Status.CollisionCount != nil {
-		next = *set.Status.CollisionCount + 1
-	}
-	set.Status.CollisionCount = &next
-	if _, err := c.client.AppsV1().StatefulSets(set.Namespace).UpdateStatus(ctx, set, metav1.UpdateOptions{}); err != nil {
-		return nil, fmt.Errorf("statefulset %s/%s: raise collision count: %w", set.Namespace, set.Name, err)
-	}
-	return nil, fmt.Errorf("%w: %s", ErrCollision, cr.Name)
-}
-
-func replaceRevision(revs []*appsv1.ControllerRevision, cr *appsv1.ControllerRevision) []*appsv1.ControllerRevision {
-	out := make([]*appsv1.ControllerRevision, 0, len(revs)+1)
-	for _, r := range revs {
-		if r.Name != cr.Name {
-			out = append(out, r)
-		}
-	}
-	return append(out, cr)
 }
 
 // apply runs the plan's actions in order and stops at the first failure:
@@ -230,9 +174,9 @@ func (c *Controller) apply(ctx context.Context, set *appsv1.StatefulSet, k strin
 		case CreatePod:
 			tmpl := &set.Spec.Template
 			if a.Revision != revs.update.Name {
-				t, err := templateOf(revs.current)
+				t, err := history.Template(revs.current)
 				if err != nil {
-					return err
+					return fmt.Errorf("statefulset: %w", err)
 				}
 				tmpl = t
 			}
@@ -313,7 +257,10 @@ func (c *Controller) pruneHistory(ctx context.Context, set *appsv1.StatefulSet, 
 		limit = *set.Spec.RevisionHistoryLimit
 	}
 	var errs []error
-	for _, cr := range prunable(revs.all, st.CurrentRevision, st.UpdateRevision, live, limit) {
+	keep := func(cr *appsv1.ControllerRevision) bool {
+		return cr.Name == st.CurrentRevision || cr.Name == st.UpdateRevision || live[cr.Name]
+	}
+	for _, cr := range history.Prunable(revs.all, keep, limit) {
 		err := c.client.AppsV1().ControllerRevisions(set.Namespace).Delete(ctx, cr.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("statefulset %s/%s: delete revision %s: %w", set.Namespace, set.Name, cr.Name, err))
