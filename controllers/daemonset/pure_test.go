@@ -8,8 +8,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 func testDS() *appsv1.DaemonSet {
@@ -132,50 +130,6 @@ func TestTolerates(t *testing.T) {
 			t.Errorf("tolerates(%+v) = %v, want %v", tc.tol, got, tc.want)
 		}
 	}
-}
-
-func TestClaimed(t *testing.T) {
-	ds := testDS()
-	sel := labels.SelectorFromSet(labels.Set{"app": "agent"})
-	pod := func(name string, lbl string, owner types.UID, deleting bool) *corev1.Pod {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(name), Labels: map[string]string{"app": lbl}}}
-		if owner != "" {
-			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "x", UID: owner, Controller: ptr(true)}}
-		}
-		if deleting {
-			ts := metav1.Now()
-			p.DeletionTimestamp = &ts
-		}
-		return p
-	}
-	pods := []*corev1.Pod{
-		pod("mine", "agent", "ds-uid", false),
-		pod("mine-stray", "other", "ds-uid", false),
-		pod("mine-stray-dying", "other", "ds-uid", true),
-		pod("orphan", "agent", "", false),
-		pod("orphan-dying", "agent", "", true),
-		pod("orphan-other", "other", "", false),
-		pod("theirs", "agent", "other-uid", false),
-	}
-	owned, adopt, release := claimed(ds, sel, pods)
-	check := func(what string, got []*corev1.Pod, want ...string) {
-		t.Helper()
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d pods, want %v", what, len(got), want)
-		}
-		for i := range want {
-			if got[i].Name != want[i] {
-				t.Fatalf("%s[%d] = %s, want %s", what, i, got[i].Name, want[i])
-			}
-		}
-	}
-	check("owned", owned, "mine", "mine-stray-dying")
-	check("adopt", adopt, "orphan")
-	check("release", release, "mine-stray")
-	ts := metav1.Now()
-	ds.DeletionTimestamp = &ts
-	_, adopt, _ = claimed(ds, sel, pods)
-	check("adopt while deleting", adopt)
 }
 
 func TestSlowStart(t *testing.T) {

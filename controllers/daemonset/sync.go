@@ -10,13 +10,13 @@ import (
 	"sync"
 
 	"github.com/kelson-dev/kelson/controllers/history"
+	"github.com/kelson-dev/kelson/controllers/ownerref"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -82,27 +82,13 @@ func (c *Controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet) ([]*co
 	if sel.Empty() {
 		sel = labels.Nothing() // an empty selector would take every pod
 	}
-	owned, adopt, release := claimed(ds, sel, all)
-	if len(adopt) > 0 && !c.stillOwner(ctx, ds) {
-		adopt = nil
-	}
-	pods := c.client.CoreV1().Pods(ds.Namespace)
-	ref := *metav1.NewControllerRef(ds, controllerKind)
-	for _, pod := range adopt {
-		got, err := pods.Patch(ctx, pod.Name, types.StrategicMergePatchType, adoptPatch(ref, string(pod.UID)), metav1.PatchOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("daemonset %s/%s: adopt pod %s: %w", ds.Namespace, ds.Name, pod.Name, err)
-		}
-		owned = append(owned, got)
-	}
-	for _, pod := range release {
-		_, err := pods.Patch(ctx, pod.Name, types.StrategicMergePatchType, releasePatch(string(ds.UID), string(pod.UID)), metav1.PatchOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("daemonset %s/%s: release pod %s: %w", ds.Namespace, ds.Name, pod.Name, err)
-		}
+	// A terminating pod still holds its node: it stays owned even if it
+	// no longer matches.
+	cl := ownerref.ClassifyWith(ds, sel, all, ownerref.Rules{KeepTerminating: true, ReleaseWhileOwnerDeleting: true})
+	owned, err := ownerref.Apply(ctx, c.client.CoreV1().Pods(ds.Namespace), *metav1.NewControllerRef(ds, controllerKind), cl,
+		func(ctx context.Context) bool { return c.stillOwner(ctx, ds) }, "pod")
+	if err != nil {
+		return nil, fmt.Errorf("daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
 	return owned, nil
 }

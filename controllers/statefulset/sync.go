@@ -10,13 +10,13 @@ import (
 	"fmt"
 
 	"github.com/kelson-dev/kelson/controllers/history"
+	"github.com/kelson-dev/kelson/controllers/ownerref"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -105,27 +105,13 @@ func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet) ([]
 			members = append(members, pod)
 		}
 	}
-	owned, adopt, release := claimed(set, sel, members)
-	if len(adopt) > 0 && !c.stillOwner(ctx, set) {
-		adopt = nil
-	}
-	api := c.client.CoreV1().Pods(set.Namespace)
-	ref := *metav1.NewControllerRef(set, controllerKind)
-	for _, pod := range adopt {
-		got, err := api.Patch(ctx, pod.Name, types.StrategicMergePatchType, adoptPatch(ref, string(pod.UID)), metav1.PatchOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("statefulset %s/%s: adopt pod %s: %w", set.Namespace, set.Name, pod.Name, err)
-		}
-		owned = append(owned, got)
-	}
-	for _, pod := range release {
-		_, err := api.Patch(ctx, pod.Name, types.StrategicMergePatchType, releasePatch(string(set.UID), string(pod.UID)), metav1.PatchOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("statefulset %s/%s: release pod %s: %w", set.Namespace, set.Name, pod.Name, err)
-		}
+	// A terminating pod still holds its ordinal: it stays owned even if
+	// it no longer matches.
+	cl := ownerref.ClassifyWith(set, sel, members, ownerref.Rules{KeepTerminating: true, ReleaseWhileOwnerDeleting: true})
+	owned, err := ownerref.Apply(ctx, c.client.CoreV1().Pods(set.Namespace), *metav1.NewControllerRef(set, controllerKind), cl,
+		func(ctx context.Context) bool { return c.stillOwner(ctx, set) }, "pod")
+	if err != nil {
+		return nil, fmt.Errorf("statefulset %s/%s: %w", set.Namespace, set.Name, err)
 	}
 	return owned, nil
 }
