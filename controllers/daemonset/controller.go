@@ -110,14 +110,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // owner resolves a controller reference to the DaemonSet it names.
 func (c *Controller) owner(ns string, ref *metav1.OwnerReference) *appsv1.DaemonSet {
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	ds, err := c.dsLister.DaemonSets(ns).Get(ref.Name)
-	if err != nil || ds.UID != ref.UID {
-		return nil
-	}
-	return ds
+	return controllers.ResolveControllerRef(ref, controllerKind, c.dsLister.DaemonSets(ns).Get)
 }
 
 func key(ds *appsv1.DaemonSet) string { return ds.Namespace + "/" + ds.Name }

@@ -139,15 +139,7 @@ var errStale = errors.New("replicaset: the ReplicaSet changed during the sync")
 
 // owner resolves pod's controller reference to a ReplicaSet in the cache.
 func (c *Controller) owner(pod *corev1.Pod) *appsv1.ReplicaSet {
-	ref := metav1.GetControllerOfNoCopy(pod)
-	if ref == nil || ref.Kind != kindRS.Kind || ref.APIVersion != kindRS.GroupVersion().String() {
-		return nil
-	}
-	rs, err := c.rsLister.ReplicaSets(pod.Namespace).Get(ref.Name)
-	if err != nil || rs.UID != ref.UID {
-		return nil
-	}
-	return rs
+	return controllers.ResolveControllerRef(metav1.GetControllerOfNoCopy(pod), kindRS, c.rsLister.ReplicaSets(pod.Namespace).Get)
 }
 
 // enqueueMatching queues every ReplicaSet whose selector matches an

@@ -108,14 +108,7 @@ func key(set *appsv1.StatefulSet) string { return set.Namespace + "/" + set.Name
 
 // owner resolves a controller reference to the StatefulSet it names.
 func (c *Controller) owner(ns string, ref *metav1.OwnerReference) *appsv1.StatefulSet {
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	set, err := c.sets.StatefulSets(ns).Get(ref.Name)
-	if err != nil || set.UID != ref.UID {
-		return nil
-	}
-	return set
+	return controllers.ResolveControllerRef(ref, controllerKind, c.sets.StatefulSets(ns).Get)
 }
 
 // enqueueMatching enqueues the sets an orphan pod could belong to: its
