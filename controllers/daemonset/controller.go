@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/expectations"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,7 +43,7 @@ type Controller struct {
 	recorder  record.EventRecorder
 	log       *slog.Logger
 	now       func() time.Time
-	exp       *expectations
+	exp       *expectations.Expectations
 	backoff   *failureBackoff
 }
 
@@ -68,7 +69,7 @@ func New(cctx *controllers.Context) *Controller {
 		recorder:  cctx.RecorderFor(Component),
 		log:       cctx.Logger.With("controller", "daemonset"),
 		now:       now,
-		exp:       newExpectations(now),
+		exp:       expectations.New(0),
 		backoff:   newFailureBackoff(),
 	}
 	c.synced = []cache.InformerSynced{
@@ -109,14 +110,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // owner resolves a controller reference to the DaemonSet it names.
 func (c *Controller) owner(ns string, ref *metav1.OwnerReference) *appsv1.DaemonSet {
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	ds, err := c.dsLister.DaemonSets(ns).Get(ref.Name)
-	if err != nil || ds.UID != ref.UID {
-		return nil
-	}
-	return ds
+	return controllers.ResolveControllerRef(ref, controllerKind, c.dsLister.DaemonSets(ns).Get)
 }
 
 func key(ds *appsv1.DaemonSet) string { return ds.Namespace + "/" + ds.Name }
@@ -168,7 +162,7 @@ func (c *Controller) addPod(obj any) {
 	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if ds := c.owner(pod.Namespace, ref); ds != nil {
-			c.exp.created(key(ds))
+			c.exp.CreationsObserved(key(ds), 1)
 			c.queue.Add(key(ds))
 		}
 		return
@@ -191,7 +185,7 @@ func (c *Controller) updatePod(oldObj, curObj any) {
 	if curRef != nil {
 		if ds := c.owner(cur.Namespace, curRef); ds != nil {
 			if terminating(cur) {
-				c.exp.deleted(key(ds), string(cur.UID))
+				c.exp.DeletionObserved(key(ds), cur.UID)
 			}
 			c.queue.Add(key(ds))
 		}
@@ -214,7 +208,7 @@ func (c *Controller) deletePod(obj any) {
 		}
 	}
 	if ds := c.owner(pod.Namespace, metav1.GetControllerOf(pod)); ds != nil {
-		c.exp.deleted(key(ds), string(pod.UID))
+		c.exp.DeletionObserved(key(ds), pod.UID)
 		c.queue.Add(key(ds))
 	}
 }

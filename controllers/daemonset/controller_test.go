@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/history"
 	"github.com/kelson-dev/kelson/internal/testcluster"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -230,7 +231,7 @@ func currentHash(t *testing.T, e *env, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	match, _ := matchRevision(ptrs(revs.Items), &ds.Spec.Template)
+	match, _ := history.Match(ptrs(revs.Items), &ds.Spec.Template)
 	if match == nil {
 		return ""
 	}

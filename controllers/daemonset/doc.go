@@ -20,7 +20,7 @@
 // not.
 //
 // Each template the DaemonSet has run is a ControllerRevision
-// <ds>-<hash> (revision.go); pods carry the hash in the
+// <ds>-<hash> (package history); pods carry the hash in the
 // controller-revision-hash label, so "updated" means "has the current
 // template's hash". A return to an older template reuses its revision and
 // renumbers it as the newest.

@@ -4,14 +4,10 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 func testDS() *appsv1.DaemonSet {
@@ -136,113 +132,6 @@ func TestTolerates(t *testing.T) {
 	}
 }
 
-func TestRevisionRoundTrip(t *testing.T) {
-	ds := testDS()
-	h := HashTemplate(&ds.Spec.Template, nil)
-	if h2 := HashTemplate(ds.DeepCopy().Spec.Template.DeepCopy(), nil); h2 != h {
-		t.Fatalf("hash not stable: %s vs %s", h, h2)
-	}
-	one := int32(1)
-	if HashTemplate(&ds.Spec.Template, &one) == h {
-		t.Fatal("the collision count does not change the hash")
-	}
-	changed := ds.DeepCopy()
-	changed.Spec.Template.Spec.Containers[0].Image = "agent:2"
-	if HashTemplate(&changed.Spec.Template, nil) == h {
-		t.Fatal("a changed template hashes the same")
-	}
-	cr, err := newRevision(ds, h, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cr.Name != "agent-"+h || cr.Revision != 3 || cr.Labels[LabelRevisionHash] != h || cr.Labels["app"] != "agent" {
-		t.Fatalf("revision %s #%d labels %v", cr.Name, cr.Revision, cr.Labels)
-	}
-	got, err := templateOf(cr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !apiequality.Semantic.DeepEqual(got, &ds.Spec.Template) {
-		t.Fatalf("template did not round-trip: %+v", got)
-	}
-	cr.UID = "r3"
-	old, _ := newRevision(changed, HashTemplate(&changed.Spec.Template, nil), 5)
-	old.UID = "r5"
-	match, highest := matchRevision([]*appsv1.ControllerRevision{old, cr}, &ds.Spec.Template)
-	if match != cr || highest != 5 {
-		t.Fatalf("matchRevision = %v, %d", match, highest)
-	}
-	if _, err := templateOf(&appsv1.ControllerRevision{}); err == nil {
-		t.Fatal("an empty revision decoded")
-	}
-}
-
-func TestPrunable(t *testing.T) {
-	rev := func(name string, n int64) *appsv1.ControllerRevision {
-		return &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelRevisionHash: name}}, Revision: n}
-	}
-	revs := []*appsv1.ControllerRevision{rev("e", 5), rev("a", 1), rev("c", 3), rev("b", 2), rev("d", 4)}
-	names := func(rs []*appsv1.ControllerRevision) []string {
-		var out []string
-		for _, r := range rs {
-			out = append(out, r.Name)
-		}
-		return out
-	}
-	// e is current, b is live: of a, c, d keep the newest one.
-	got := names(prunable(revs, "e", map[string]bool{"b": true}, 1))
-	if len(got) != 2 || got[0] != "a" || got[1] != "c" {
-		t.Fatalf("prunable = %v, want [a c]", got)
-	}
-	if got := prunable(revs, "e", nil, 10); got != nil {
-		t.Fatalf("under the limit: %v", names(got))
-	}
-}
-
-func TestClaimed(t *testing.T) {
-	ds := testDS()
-	sel := labels.SelectorFromSet(labels.Set{"app": "agent"})
-	pod := func(name string, lbl string, owner types.UID, deleting bool) *corev1.Pod {
-		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(name), Labels: map[string]string{"app": lbl}}}
-		if owner != "" {
-			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "x", UID: owner, Controller: ptr(true)}}
-		}
-		if deleting {
-			ts := metav1.Now()
-			p.DeletionTimestamp = &ts
-		}
-		return p
-	}
-	pods := []*corev1.Pod{
-		pod("mine", "agent", "ds-uid", false),
-		pod("mine-stray", "other", "ds-uid", false),
-		pod("mine-stray-dying", "other", "ds-uid", true),
-		pod("orphan", "agent", "", false),
-		pod("orphan-dying", "agent", "", true),
-		pod("orphan-other", "other", "", false),
-		pod("theirs", "agent", "other-uid", false),
-	}
-	owned, adopt, release := claimed(ds, sel, pods)
-	check := func(what string, got []*corev1.Pod, want ...string) {
-		t.Helper()
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d pods, want %v", what, len(got), want)
-		}
-		for i := range want {
-			if got[i].Name != want[i] {
-				t.Fatalf("%s[%d] = %s, want %s", what, i, got[i].Name, want[i])
-			}
-		}
-	}
-	check("owned", owned, "mine", "mine-stray-dying")
-	check("adopt", adopt, "orphan")
-	check("release", release, "mine-stray")
-	ts := metav1.Now()
-	ds.DeletionTimestamp = &ts
-	_, adopt, _ = claimed(ds, sel, pods)
-	check("adopt while deleting", adopt)
-}
-
 func TestSlowStart(t *testing.T) {
 	var calls atomic.Int32
 	done, err := slowStart(10, func(int) error { calls.Add(1); return nil })
@@ -262,33 +151,5 @@ func TestSlowStart(t *testing.T) {
 	})
 	if done != 3 || !errors.Is(err, boom) || calls.Load() != 3 {
 		t.Fatalf("failure: done %d err %v calls %d", done, err, calls.Load())
-	}
-}
-
-func TestExpectations(t *testing.T) {
-	now := t0
-	e := newExpectations(func() time.Time { return now })
-	if !e.satisfied("k") {
-		t.Fatal("fresh key not satisfied")
-	}
-	e.expectCreates("k", 2)
-	e.expectDelete("k", "u1")
-	e.created("k")
-	e.deleted("k", "u1")
-	if e.satisfied("k") {
-		t.Fatal("satisfied with one creation outstanding")
-	}
-	e.created("k")
-	e.created("k") // an extra observation does not go negative
-	if !e.satisfied("k") {
-		t.Fatal("not satisfied after every write was seen")
-	}
-	e.expectCreates("k", 1)
-	if e.satisfied("k") {
-		t.Fatal("the extra observation was banked")
-	}
-	now = now.Add(expectationsTimeout + time.Second)
-	if !e.satisfied("k") {
-		t.Fatal("not satisfied after the timeout")
 	}
 }

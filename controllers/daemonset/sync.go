@@ -9,20 +9,21 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/kelson-dev/kelson/controllers/history"
+	"github.com/kelson-dev/kelson/controllers/ownerref"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
 // ErrCollision: the name of the revision for the current template is
 // taken by another template; the collision count was raised and the sync
 // is retried under a new name.
-var ErrCollision = errors.New("daemonset: revision hash collision")
+var ErrCollision = history.ErrCollision
 
 func (c *Controller) sync(ctx context.Context, k string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(k)
@@ -31,7 +32,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	cached, err := c.dsLister.DaemonSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(k)
+		c.exp.Forget(k)
 		return nil
 	}
 	if err != nil {
@@ -56,7 +57,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		Backoff: c.backoff.snapshot(ds.UID), Now: now,
 	})
 	var errs []error
-	if c.exp.satisfied(k) {
+	if c.exp.Satisfied(k, c.now()) {
 		errs = append(errs, c.apply(ctx, ds, k, revisionHash(current), plan))
 	}
 	errs = append(errs, c.pruneHistory(ctx, ds, revs, current, pods))
@@ -81,27 +82,13 @@ func (c *Controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet) ([]*co
 	if sel.Empty() {
 		sel = labels.Nothing() // an empty selector would take every pod
 	}
-	owned, adopt, release := claimed(ds, sel, all)
-	if len(adopt) > 0 && !c.stillOwner(ctx, ds) {
-		adopt = nil
-	}
-	pods := c.client.CoreV1().Pods(ds.Namespace)
-	ref := *metav1.NewControllerRef(ds, controllerKind)
-	for _, pod := range adopt {
-		got, err := pods.Patch(ctx, pod.Name, types.StrategicMergePatchType, adoptPatch(ref, string(pod.UID)), metav1.PatchOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("daemonset %s/%s: adopt pod %s: %w", ds.Namespace, ds.Name, pod.Name, err)
-		}
-		owned = append(owned, got)
-	}
-	for _, pod := range release {
-		_, err := pods.Patch(ctx, pod.Name, types.StrategicMergePatchType, releasePatch(string(ds.UID), string(pod.UID)), metav1.PatchOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("daemonset %s/%s: release pod %s: %w", ds.Namespace, ds.Name, pod.Name, err)
-		}
+	// A terminating pod still holds its node: it stays owned even if it
+	// no longer matches.
+	cl := ownerref.ClassifyWith(ds, sel, all, ownerref.Rules{KeepTerminating: true, ReleaseWhileOwnerDeleting: true})
+	owned, err := ownerref.Apply(ctx, c.client.CoreV1().Pods(ds.Namespace), *metav1.NewControllerRef(ds, controllerKind), cl,
+		func(ctx context.Context) bool { return c.stillOwner(ctx, ds) }, "pod")
+	if err != nil {
+		return nil, fmt.Errorf("daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
 	return owned, nil
 }
@@ -117,74 +104,23 @@ func (c *Controller) stillOwner(ctx context.Context, ds *appsv1.DaemonSet) bool 
 // with the highest revision number, and returns ds's revisions and that
 // one.
 func (c *Controller) syncRevision(ctx context.Context, ds *appsv1.DaemonSet) ([]*appsv1.ControllerRevision, *appsv1.ControllerRevision, error) {
-	all, err := c.revisions.ControllerRevisions(ds.Namespace).List(labels.Everything())
+	revs, current, err := history.Sync(ctx, c.revisions, c.client.AppsV1().ControllerRevisions(ds.Namespace), history.Owner{
+		Object: ds, Kind: controllerKind, Template: &ds.Spec.Template,
+		CollisionCount: ds.Status.CollisionCount, HashLabel: LabelRevisionHash,
+	}, func(ctx context.Context, next int32) error {
+		ds.Status.CollisionCount = &next
+		_, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, ds, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
-	var revs []*appsv1.ControllerRevision
-	for _, cr := range all {
-		if ref := metav1.GetControllerOf(cr); ref != nil && ref.UID == ds.UID {
-			revs = append(revs, cr)
-		}
-	}
-	api := c.client.AppsV1().ControllerRevisions(ds.Namespace)
-	match, highest := matchRevision(revs, &ds.Spec.Template)
-	if match != nil {
-		if match.Revision == highest {
-			return revs, match, nil
-		}
-		// Back to an older template (a rollback): it becomes the newest.
-		cp := match.DeepCopy()
-		cp.Revision = highest + 1
-		got, err := api.Update(ctx, cp, metav1.UpdateOptions{})
-		if err != nil {
-			return nil, nil, fmt.Errorf("daemonset %s/%s: renumber revision %s: %w", ds.Namespace, ds.Name, cp.Name, err)
-		}
-		return replaceRevision(revs, got), got, nil
-	}
-	hash := HashTemplate(&ds.Spec.Template, ds.Status.CollisionCount)
-	cr, err := newRevision(ds, hash, highest+1)
-	if err != nil {
-		return nil, nil, err
-	}
-	got, err := api.Create(ctx, cr, metav1.CreateOptions{})
-	if err == nil {
-		return append(revs, got), got, nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
-		return nil, nil, fmt.Errorf("daemonset %s/%s: create revision: %w", ds.Namespace, ds.Name, err)
-	}
-	existing, gerr := api.Get(ctx, cr.Name, metav1.GetOptions{})
-	if gerr != nil {
-		return nil, nil, fmt.Errorf("daemonset %s/%s: read revision %s: %w", ds.Namespace, ds.Name, cr.Name, gerr)
-	}
-	if ref := metav1.GetControllerOf(existing); ref != nil && ref.UID == ds.UID {
-		if t, terr := templateOf(existing); terr == nil && apiequality.Semantic.DeepEqual(t, &ds.Spec.Template) {
-			return append(revs, existing), existing, nil // the cache was behind
-		}
-	}
-	// Another template (or owner) has this name: count a collision, which
-	// changes the hash, and retry.
-	next := int32(0)
-	if ds.Status.CollisionCount != nil {
-		next = *ds.Status.CollisionCount
-	}
-	next++
-	ds.Status.CollisionCount = &next
-	if _, err := c.client.AppsV1().DaemonSets(ds.Namespace).UpdateStatus(ctx, ds, metav1.UpdateOptions{}); err != nil {
-		return nil, nil, fmt.Errorf("daemonset %s/%s: raise collision count: %w", ds.Namespace, ds.Name, err)
-	}
-	return nil, nil, fmt.Errorf("%w: %s", ErrCollision, cr.Name)
+	return revs, current, nil
 }
 
-func replaceRevision(revs []*appsv1.ControllerRevision, cr *appsv1.ControllerRevision) []*appsv1.ControllerRevision {
-	out := make([]*appsv1.ControllerRevision, 0, len(revs))
-	for _, r := range revs {
-		if r.UID != cr.UID {
-			out = append(out, r)
-		}
-	}
-	return append(out, cr)
+// revisionHash is the hash a revision's pods carry.
+func revisionHash(cr *appsv1.ControllerRevision) string {
+	return history.HashOf(cr, LabelRevisionHash)
 }
 
 // apply runs plan: deletions, then creations in slow-start batches.
@@ -192,16 +128,16 @@ func (c *Controller) apply(ctx context.Context, ds *appsv1.DaemonSet, k, hash st
 	var errs []error
 	pods := c.client.CoreV1().Pods(ds.Namespace)
 	for _, d := range plan.Deletes {
-		uid := string(d.Pod.UID)
+		uid := d.Pod.UID
 		if d.Reason == ReasonFailed {
 			c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDaemonPod",
 				"Found failed daemon pod %s/%s on node %s, will try to kill it", d.Pod.Namespace, d.Pod.Name, d.Node)
 			c.backoff.failed(ds.UID, d.Node, c.now())
 		}
-		c.exp.expectDelete(k, uid)
+		c.exp.ExpectDeletions(k, c.now(), uid)
 		err := pods.Delete(ctx, d.Pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &d.Pod.UID}})
 		if err != nil {
-			c.exp.deleted(k, uid)
+			c.exp.DeletionObserved(k, uid)
 			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 				errs = append(errs, fmt.Errorf("daemonset %s/%s: delete pod %s: %w", ds.Namespace, ds.Name, d.Pod.Name, err))
@@ -211,11 +147,11 @@ func (c *Controller) apply(ctx context.Context, ds *appsv1.DaemonSet, k, hash st
 		c.log.Debug("deleted daemon pod", "daemonset", k, "pod", d.Pod.Name, "node", d.Node, "reason", d.Reason)
 		c.recorder.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", d.Pod.Name)
 	}
-	c.exp.expectCreates(k, len(plan.Creates))
+	c.exp.ExpectCreations(k, len(plan.Creates), c.now())
 	done, err := slowStart(len(plan.Creates), func(i int) error {
 		got, err := pods.Create(ctx, NewPod(ds, hash, plan.Creates[i]), metav1.CreateOptions{})
 		if err != nil {
-			c.exp.created(k) // never to be seen
+			c.exp.CreationsObserved(k, 1) // never to be seen
 			if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 				c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 			}
@@ -225,7 +161,7 @@ func (c *Controller) apply(ctx context.Context, ds *appsv1.DaemonSet, k, hash st
 		return nil
 	})
 	for range len(plan.Creates) - done {
-		c.exp.created(k) // skipped after a failure
+		c.exp.CreationsObserved(k, 1) // skipped after a failure
 	}
 	return errors.Join(append(errs, err)...)
 }
@@ -268,7 +204,10 @@ func (c *Controller) pruneHistory(ctx context.Context, ds *appsv1.DaemonSet, rev
 		limit = *ds.Spec.RevisionHistoryLimit
 	}
 	var errs []error
-	for _, cr := range prunable(revs, current.Name, live, limit) {
+	keep := func(cr *appsv1.ControllerRevision) bool {
+		return cr.Name == current.Name || live[revisionHash(cr)]
+	}
+	for _, cr := range history.Prunable(revs, keep, limit) {
 		err := c.client.AppsV1().ControllerRevisions(ds.Namespace).Delete(ctx, cr.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("daemonset %s/%s: delete revision %s: %w", ds.Namespace, ds.Name, cr.Name, err))

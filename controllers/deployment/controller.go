@@ -121,15 +121,7 @@ func (c *Controller) syncOrWait(ctx context.Context, key string) error {
 // owner resolves a ReplicaSet's controller reference to a cached
 // Deployment.
 func (c *Controller) owner(rs *appsv1.ReplicaSet) *appsv1.Deployment {
-	ref := metav1.GetControllerOfNoCopy(rs)
-	if ref == nil || ref.Kind != kindDeployment.Kind || ref.APIVersion != kindDeployment.GroupVersion().String() {
-		return nil
-	}
-	d, err := c.dLister.Deployments(rs.Namespace).Get(ref.Name)
-	if err != nil || d.UID != ref.UID {
-		return nil
-	}
-	return d
+	return controllers.ResolveControllerRef(metav1.GetControllerOfNoCopy(rs), kindDeployment, c.dLister.Deployments(rs.Namespace).Get)
 }
 
 // enqueueMatching queues the Deployments that may adopt an orphan.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/expectations"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -39,7 +40,10 @@ type Controller struct {
 	byOwnerIndex bool
 
 	queue controllers.Queue
-	exp   *expectations
+	exp   *expectations.Expectations
+	// finalizers: pods whose tracking-finalizer removal was sent and not
+	// yet seen, so a sync does not send it again.
+	finalizers *expectations.InFlight
 
 	mu sync.Mutex
 	// backoffEvents remembers, per Job key, the failure count whose
@@ -68,7 +72,8 @@ func NewWithConfig(cctx *controllers.Context, cfg Config) *Controller {
 		log:           cctx.Logger.With("controller", "job"),
 		recorder:      cctx.RecorderFor("job-controller"),
 		queue:         controllers.NewQueue("job"),
-		exp:           newExpectations(),
+		exp:           expectations.New(0),
+		finalizers:    expectations.NewInFlight(0),
 		backoffEvents: map[string]int{},
 	}
 	jobInf := cctx.Informers.Batch().V1().Jobs()
@@ -96,7 +101,7 @@ func NewWithConfig(cctx *controllers.Context, cfg Config) *Controller {
 				return
 			}
 			if key, ok := jobKey(pod); ok {
-				c.exp.creationObserved(key)
+				c.exp.CreationsObserved(key, 1)
 				c.observe(key, pod)
 				c.queue.Add(key)
 			}
@@ -123,9 +128,9 @@ func NewWithConfig(cctx *controllers.Context, cfg Config) *Controller {
 			if !ok {
 				return
 			}
-			c.exp.finalizerRemoved(pod.UID)
+			c.finalizers.Done(pod.UID)
 			if key, ok := jobKey(pod); ok {
-				c.exp.deletionObserved(key, pod.UID)
+				c.exp.DeletionObserved(key, pod.UID)
 				c.queue.Add(key)
 			}
 		},
@@ -136,10 +141,10 @@ func NewWithConfig(cctx *controllers.Context, cfg Config) *Controller {
 // observe settles expectations a pod's new state fulfils.
 func (c *Controller) observe(key string, pod *corev1.Pod) {
 	if pod.DeletionTimestamp != nil {
-		c.exp.deletionObserved(key, pod.UID)
+		c.exp.DeletionObserved(key, pod.UID)
 	}
 	if !hasFinalizer(pod) {
-		c.exp.finalizerRemoved(pod.UID)
+		c.finalizers.Done(pod.UID)
 	}
 }
 
@@ -203,7 +208,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	job, err := c.jobs.Jobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		c.mu.Lock()
 		delete(c.backoffEvents, key)
 		c.mu.Unlock()
@@ -231,7 +236,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		}
 		plan = Decide(job, pods, now, c.cfg)
 	}
-	if !c.exp.satisfied(key, now) {
+	if !c.exp.Satisfied(key, now) {
 		plan.Create, plan.CreateIndexes, plan.Delete = 0, nil, nil
 	}
 	if job.DeletionTimestamp != nil {
@@ -338,14 +343,14 @@ func (c *Controller) removeFinalizers(ctx context.Context, pods []*corev1.Pod) e
 	now := c.now()
 	var todo []*corev1.Pod
 	for _, pod := range pods {
-		if c.exp.startFinalizerRemoval(pod.UID, now) {
+		if c.finalizers.Start(pod.UID, now) {
 			todo = append(todo, pod)
 		}
 	}
 	return parallel(ctx, todo, 8, func(pod *corev1.Pod) error {
 		err := removeFinalizer(ctx, c.client, pod)
 		if err != nil {
-			c.exp.finalizerRemoved(pod.UID) // let a later sync retry
+			c.finalizers.Done(pod.UID) // let a later sync retry
 		}
 		return err
 	})
@@ -391,7 +396,7 @@ func removeFinalizer(ctx context.Context, client kubernetes.Interface, pod *core
 func (c *Controller) deletePods(ctx context.Context, job *batchv1.Job, key string, pods []*corev1.Pod, reason string) error {
 	now := c.now()
 	return parallel(ctx, pods, 8, func(pod *corev1.Pod) error {
-		c.exp.expectDeletion(key, pod.UID, now)
+		c.exp.ExpectDeletions(key, now, pod.UID)
 		uid := pod.UID
 		err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		switch {
@@ -399,10 +404,10 @@ func (c *Controller) deletePods(ctx context.Context, job *batchv1.Job, key strin
 			c.recorder.Eventf(job, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s (%s)", pod.Name, reason)
 			return nil
 		case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
-			c.exp.deletionObserved(key, pod.UID)
+			c.exp.DeletionObserved(key, pod.UID)
 			return nil
 		default:
-			c.exp.deletionObserved(key, pod.UID)
+			c.exp.DeletionObserved(key, pod.UID)
 			c.recorder.Eventf(job, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 			return fmt.Errorf("job: delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
 		}
@@ -424,11 +429,11 @@ func (c *Controller) createPods(ctx context.Context, job *batchv1.Job, key strin
 	}
 	for batch := 1; len(pods) > 0; batch *= 2 {
 		size := min(batch, len(pods))
-		c.exp.expectCreations(key, size, c.now())
+		c.exp.ExpectCreations(key, size, c.now())
 		err := parallel(ctx, pods[:size], size, func(pod *corev1.Pod) error {
 			created, err := c.client.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 			if err != nil {
-				c.exp.creationObserved(key)
+				c.exp.CreationsObserved(key, 1)
 				c.recorder.Eventf(job, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 				return fmt.Errorf("job: create pod of %s: %w", key, err)
 			}

@@ -26,21 +26,43 @@ type Claims[T metav1.Object] struct {
 // sel. An owner being deleted adopts nothing and releases nothing (its
 // dependents go with it). Objects being deleted are never adopted.
 func Classify[T metav1.Object](owner metav1.Object, sel labels.Selector, objs []T) Claims[T] {
+	return ClassifyWith(owner, sel, objs, Rules{})
+}
+
+// Rules are where owners differ in how they claim; the zero Rules are
+// Classify's (ReplicaSet, Deployment).
+type Rules struct {
+	// KeepTerminating: an object being deleted stays Owned even when it no
+	// longer matches, instead of being released (DaemonSet, StatefulSet:
+	// the pod still holds its node or its ordinal until it is gone).
+	KeepTerminating bool
+	// ReleaseWhileOwnerDeleting: an owner being deleted still releases
+	// the objects that no longer match (DaemonSet, StatefulSet), so they
+	// outlive it; by default it keeps them out of every list.
+	ReleaseWhileOwnerDeleting bool
+}
+
+// ClassifyWith is Classify under rules r. Whatever r says, objects another
+// owner controls are left alone, and only matching orphans that are not
+// being deleted are adopted, by an owner that is not being deleted.
+func ClassifyWith[T metav1.Object](owner metav1.Object, sel labels.Selector, objs []T, r Rules) Claims[T] {
 	var c Claims[T]
 	ownerDeleting := owner.GetDeletionTimestamp() != nil
 	for _, o := range objs {
 		matches := sel.Matches(labels.Set(o.GetLabels()))
+		deleting := o.GetDeletionTimestamp() != nil
 		ref := metav1.GetControllerOfNoCopy(o)
 		switch {
 		case ref != nil && ref.UID == owner.GetUID():
-			if matches {
+			switch {
+			case matches || (r.KeepTerminating && deleting):
 				c.Owned = append(c.Owned, o)
-			} else if !ownerDeleting {
+			case !ownerDeleting || r.ReleaseWhileOwnerDeleting:
 				c.Release = append(c.Release, o)
 			}
 		case ref != nil:
 			// another controller's
-		case matches && !ownerDeleting && o.GetDeletionTimestamp() == nil:
+		case matches && !ownerDeleting && !deleting:
 			c.Adopt = append(c.Adopt, o)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -78,4 +79,58 @@ func TestPatches(t *testing.T) {
 	if len(pod.OwnerReferences) != 1 || pod.OwnerReferences[0].UID != "u-plain" {
 		t.Fatalf("after release: %+v", pod.OwnerReferences)
 	}
+}
+
+// Moved from the DaemonSet controller, whose rules (shared with the
+// StatefulSet controller) keep a terminating pod that no longer matches
+// and release even while the owner is being deleted.
+func TestClassifyWithKeepTerminating(t *testing.T) {
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "ns", UID: "ds-uid"}}
+	sel := labels.SelectorFromSet(labels.Set{"app": "agent"})
+	rules := Rules{KeepTerminating: true, ReleaseWhileOwnerDeleting: true}
+	pod := func(name string, lbl string, owner types.UID, deleting bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID(name), Labels: map[string]string{"app": lbl}}}
+		if owner != "" {
+			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "x", UID: owner, Controller: ptr.To(true)}}
+		}
+		if deleting {
+			ts := metav1.Now()
+			p.DeletionTimestamp = &ts
+		}
+		return p
+	}
+	pods := []*corev1.Pod{
+		pod("mine", "agent", "ds-uid", false),
+		pod("mine-stray", "other", "ds-uid", false),
+		pod("mine-stray-dying", "other", "ds-uid", true),
+		pod("orphan", "agent", "", false),
+		pod("orphan-dying", "agent", "", true),
+		pod("orphan-other", "other", "", false),
+		pod("theirs", "agent", "other-uid", false),
+	}
+	c := ClassifyWith(ds, sel, pods, rules)
+	check := func(what string, got []*corev1.Pod, want ...string) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d pods, want %v", what, len(got), want)
+		}
+		for i := range want {
+			if got[i].Name != want[i] {
+				t.Fatalf("%s[%d] = %s, want %s", what, i, got[i].Name, want[i])
+			}
+		}
+	}
+	check("owned", c.Owned, "mine", "mine-stray-dying")
+	check("adopt", c.Adopt, "orphan")
+	check("release", c.Release, "mine-stray")
+	ts := metav1.Now()
+	ds.DeletionTimestamp = &ts
+	c = ClassifyWith(ds, sel, pods, rules)
+	check("adopt while deleting", c.Adopt)
+	check("release while deleting", c.Release, "mine-stray")
+	// Classify's rules differ on exactly these two pods.
+	ds.DeletionTimestamp = nil
+	c = Classify(ds, sel, pods)
+	check("owned by Classify", c.Owned, "mine")
+	check("released by Classify", c.Release, "mine-stray", "mine-stray-dying")
 }

@@ -1,6 +1,6 @@
 // Package ownerref decides which objects a controller owns: the
-// controller-reference bookkeeping that ReplicaSets do for pods and
-// Deployments do for ReplicaSets.
+// controller-reference bookkeeping that ReplicaSets, DaemonSets and
+// StatefulSets do for pods and Deployments do for ReplicaSets.
 //
 // Model. An object is controlled by at most one owner: the entry of its
 // metadata.ownerReferences with controller=true. A controller with a label
@@ -13,10 +13,17 @@
 //     not being deleted: adopted (a controller reference is added);
 //   - controlled by another owner: ignored, whatever the labels say.
 //
-// Classify is the pure decision; AdoptPatch and ReleasePatch are the
-// strategic merge patches that carry it out. A controller patches the
-// adoptions, and counts an adopted object as owned only once its patch
-// has succeeded.
+// Owners differ in two cases, which Rules name: whether an object being
+// deleted that no longer matches stays owned (DaemonSets and StatefulSets
+// keep it: the pod still holds its node or ordinal) and whether an owner
+// being deleted still releases (they do; ReplicaSets and Deployments
+// leave such objects in no list, so they go with the owner).
+//
+// Classify (zero Rules) and ClassifyWith are the pure decision; AdoptPatch
+// and ReleasePatch are the strategic merge patches that carry it out, and
+// Apply sends them. A controller patches the adoptions only after a fresh
+// read shows the owner still exists and is not being deleted, and counts
+// an adopted object as owned only once its patch has succeeded.
 //
 // Example:
 //

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/expectations"
 	"github.com/kelson-dev/kelson/controllers/ownerref"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,10 @@ const (
 	EventSuccessfulDelete = "SuccessfulDelete"
 	EventFailedDelete     = "FailedDelete"
 )
+
+// DefaultExpectationsTTL is how long a sync waits for the informer to show
+// its own creations and deletions (Config.ExpectationsTTL's default).
+const DefaultExpectationsTTL = expectations.DefaultTTL
 
 // ErrSync marks a sync that could not do all it planned; the key is
 // retried with back-off.
@@ -61,7 +66,7 @@ type Controller struct {
 	podLister corelisters.PodLister
 	synced    []cache.InformerSynced
 	queue     controllers.Queue
-	exp       *expectations
+	exp       *expectations.Expectations
 	recorder  record.EventRecorder
 	log       *slog.Logger
 	now       func() time.Time
@@ -89,7 +94,7 @@ func NewWithConfig(cctx *controllers.Context, cfg Config) *Controller {
 		podLister: podInf.Lister(),
 		synced:    []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced},
 		queue:     controllers.NewQueue("replicaset"),
-		exp:       newExpectations(now, cfg.ExpectationsTTL),
+		exp:       expectations.New(cfg.ExpectationsTTL),
 		recorder:  cctx.RecorderFor(Component),
 		log:       cctx.Logger.With("controller", "replicaset"),
 		now:       now,
@@ -99,7 +104,7 @@ func NewWithConfig(cctx *controllers.Context, cfg Config) *Controller {
 		UpdateFunc: func(_, obj any) { controllers.Enqueue(c.queue, obj) },
 		DeleteFunc: func(obj any) {
 			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-				c.exp.forget(key)
+				c.exp.Forget(key)
 				c.queue.Add(key)
 			}
 		},
@@ -134,15 +139,7 @@ var errStale = errors.New("replicaset: the ReplicaSet changed during the sync")
 
 // owner resolves pod's controller reference to a ReplicaSet in the cache.
 func (c *Controller) owner(pod *corev1.Pod) *appsv1.ReplicaSet {
-	ref := metav1.GetControllerOfNoCopy(pod)
-	if ref == nil || ref.Kind != kindRS.Kind || ref.APIVersion != kindRS.GroupVersion().String() {
-		return nil
-	}
-	rs, err := c.rsLister.ReplicaSets(pod.Namespace).Get(ref.Name)
-	if err != nil || rs.UID != ref.UID {
-		return nil
-	}
-	return rs
+	return controllers.ResolveControllerRef(metav1.GetControllerOfNoCopy(pod), kindRS, c.rsLister.ReplicaSets(pod.Namespace).Get)
 }
 
 // enqueueMatching queues every ReplicaSet whose selector matches an
@@ -171,7 +168,7 @@ func (c *Controller) addPod(obj any) {
 	}
 	if rs := c.owner(pod); rs != nil {
 		key := rs.Namespace + "/" + rs.Name
-		c.exp.creationObserved(key, 1)
+		c.exp.CreationsObserved(key, 1)
 		c.queue.Add(key)
 		return
 	}
@@ -225,7 +222,7 @@ func (c *Controller) deletePod(obj any) {
 	}
 	if rs := c.owner(pod); rs != nil {
 		key := rs.Namespace + "/" + rs.Name
-		c.exp.deletionObserved(key, pod.UID)
+		c.exp.DeletionObserved(key, pod.UID)
 		c.queue.Add(key)
 	}
 }
@@ -238,13 +235,13 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	rs, err := c.rsLister.ReplicaSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	mayManage := c.exp.satisfied(key) && rs.DeletionTimestamp == nil
+	mayManage := c.exp.Satisfied(key, c.now()) && rs.DeletionTimestamp == nil
 	pods, err := c.podLister.Pods(ns).List(labels.Everything())
 	if err != nil {
 		return err
@@ -264,7 +261,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		manageErr = c.manage(ctx, rs, key, plan)
 	}
 	st, requeue := ComputeStatus(StatusInput{
-		RS: rs, Active: active, Pending: c.exp.pendingCreates(key),
+		RS: rs, Active: active, Pending: c.exp.PendingCreations(key, c.now()),
 		ManageErr: manageErr, Creating: creating, Now: c.now(),
 	})
 	if err := c.writeStatus(ctx, rs, st); err != nil {

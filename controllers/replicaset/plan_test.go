@@ -202,37 +202,6 @@ func TestSlowStart(t *testing.T) {
 	}
 }
 
-func TestExpectations(t *testing.T) {
-	now := t0
-	e := newExpectations(func() time.Time { return now }, time.Minute)
-	if !e.satisfied("k") {
-		t.Fatal("no record: satisfied")
-	}
-	e.expectCreates("k", 2)
-	e.creationObserved("k", 1)
-	if e.satisfied("k") || e.pendingCreates("k") != 1 {
-		t.Fatal("one creation still pending")
-	}
-	e.creationObserved("k", 1)
-	if !e.satisfied("k") {
-		t.Fatal("all creations seen")
-	}
-	e.expectDeletes("k", []types.UID{"a", "b"})
-	e.deletionObserved("k", "a")
-	e.deletionObserved("k", "a")
-	if e.satisfied("k") {
-		t.Fatal("b not seen yet")
-	}
-	now = now.Add(2 * time.Minute)
-	if !e.satisfied("k") {
-		t.Fatal("expired records do not block")
-	}
-	e.forget("k")
-	if !e.satisfied("k") || e.pendingCreates("k") != 0 {
-		t.Fatal("forgotten")
-	}
-}
-
 func TestPodFromTemplate(t *testing.T) {
 	rs := testRS(1)
 	rs.Spec.Template.Annotations = map[string]string{"x": "y"}

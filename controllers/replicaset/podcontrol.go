@@ -20,11 +20,11 @@ import (
 func (c *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, key string, plan Plan) error {
 	switch {
 	case plan.Create > 0:
-		c.exp.expectCreates(key, plan.Create)
+		c.exp.ExpectCreations(key, plan.Create, c.now())
 		created, err := slowStart(plan.Create, func() error { return c.createPod(ctx, rs) })
 		if n := plan.Create - created; n > 0 {
 			// failed or never tried: the informer will not show them
-			c.exp.creationObserved(key, n)
+			c.exp.CreationsObserved(key, n)
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %s: created %d of %d pods: %w", ErrSync, key, created, plan.Create, err)
@@ -34,7 +34,7 @@ func (c *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, key stri
 		for i, p := range plan.Delete {
 			uids[i] = p.UID
 		}
-		c.exp.expectDeletes(key, uids)
+		c.exp.ExpectDeletions(key, c.now(), uids...)
 		errs := make([]error, len(plan.Delete))
 		var wg sync.WaitGroup
 		for i, p := range plan.Delete {
@@ -131,10 +131,10 @@ func (c *Controller) deleteOne(ctx context.Context, rs *appsv1.ReplicaSet, key s
 		c.recorder.Eventf(rs, corev1.EventTypeNormal, EventSuccessfulDelete, "Deleted pod: %v", pod.Name)
 		return nil
 	case apierrors.IsNotFound(err):
-		c.exp.deletionObserved(key, uid)
+		c.exp.DeletionObserved(key, uid)
 		return nil
 	default:
-		c.exp.deletionObserved(key, uid)
+		c.exp.DeletionObserved(key, uid)
 		c.recorder.Eventf(rs, corev1.EventTypeWarning, EventFailedDelete, "Error deleting: %v", err)
 		return fmt.Errorf("delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/expectations"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,7 +42,7 @@ type Controller struct {
 	recorder  record.EventRecorder
 	log       *slog.Logger
 	now       func() time.Time
-	exp       *expectations
+	exp       *expectations.Expectations
 }
 
 // New builds the controller on cctx's informers (StatefulSets, pods,
@@ -67,7 +68,7 @@ func New(cctx *controllers.Context) *Controller {
 		recorder:  cctx.RecorderFor(Component),
 		log:       cctx.Logger.With("controller", "statefulset"),
 		now:       now,
-		exp:       newExpectations(now),
+		exp:       expectations.New(0),
 	}
 	c.synced = []cache.InformerSynced{
 		setInf.Informer().HasSynced, podInf.Informer().HasSynced,
@@ -107,14 +108,7 @@ func key(set *appsv1.StatefulSet) string { return set.Namespace + "/" + set.Name
 
 // owner resolves a controller reference to the StatefulSet it names.
 func (c *Controller) owner(ns string, ref *metav1.OwnerReference) *appsv1.StatefulSet {
-	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
-		return nil
-	}
-	set, err := c.sets.StatefulSets(ns).Get(ref.Name)
-	if err != nil || set.UID != ref.UID {
-		return nil
-	}
-	return set
+	return controllers.ResolveControllerRef(ref, controllerKind, c.sets.StatefulSets(ns).Get)
 }
 
 // enqueueMatching enqueues the sets an orphan pod could belong to: its
@@ -144,7 +138,7 @@ func (c *Controller) addPod(obj any) {
 	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if set := c.owner(pod.Namespace, ref); set != nil {
-			c.exp.created(key(set))
+			c.exp.CreationsObserved(key(set), 1)
 			c.queue.Add(key(set))
 		}
 		return
@@ -167,7 +161,7 @@ func (c *Controller) updatePod(oldObj, curObj any) {
 	if curRef != nil {
 		if set := c.owner(cur.Namespace, curRef); set != nil {
 			if terminating(cur) {
-				c.exp.deleted(key(set), string(cur.UID))
+				c.exp.DeletionObserved(key(set), cur.UID)
 			}
 			c.queue.Add(key(set))
 		}
@@ -190,7 +184,7 @@ func (c *Controller) deletePod(obj any) {
 		}
 	}
 	if set := c.owner(pod.Namespace, metav1.GetControllerOf(pod)); set != nil {
-		c.exp.deleted(key(set), string(pod.UID))
+		c.exp.DeletionObserved(key(set), pod.UID)
 		c.queue.Add(key(set))
 	}
 }

@@ -15,7 +15,7 @@
 // whenDeleted Delete; the pod being scaled away, for whenScaled Delete.
 //
 // Revisions: each template the set has run is a ControllerRevision
-// <set>-<hash> (revision.go). The update revision holds spec.template;
+// <set>-<hash> (package history). The update revision holds spec.template;
 // the current revision is the one pods below the partition keep,
 // status.currentRevision, which becomes the update revision once every
 // pod runs it and is Ready.

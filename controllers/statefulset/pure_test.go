@@ -2,7 +2,6 @@ package statefulset
 
 import (
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -121,44 +120,5 @@ func TestClaimRefs(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("whenDeleted %s whenScaled %s condemned %v: %s, want %s", tc.deleted, tc.scaled, tc.condemned, got, tc.want)
 		}
-	}
-}
-
-func TestPrunable(t *testing.T) {
-	rev := func(name string, n int64) *appsv1.ControllerRevision {
-		return &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: name}, Revision: n}
-	}
-	revs := []*appsv1.ControllerRevision{rev("web-e", 5), rev("web-a", 1), rev("web-c", 3), rev("web-b", 2), rev("web-d", 4)}
-	// e is the update and a the current revision, c is live: of b and d,
-	// keep none.
-	got := prunable(revs, "web-a", "web-e", map[string]bool{"web-c": true}, 0)
-	if len(got) != 2 || got[0].Name != "web-b" || got[1].Name != "web-d" {
-		t.Fatalf("prunable = %v", got)
-	}
-	if got := prunable(revs, "web-a", "web-e", nil, 3); got != nil {
-		t.Fatalf("under the limit: %v", got)
-	}
-}
-
-func TestExpectations(t *testing.T) {
-	now := t0
-	e := newExpectations(func() time.Time { return now })
-	e.expectCreates("k", 1)
-	e.expectDelete("k", "u1")
-	if e.satisfied("k") {
-		t.Fatal("satisfied with writes outstanding")
-	}
-	e.created("k")
-	if e.satisfied("k") {
-		t.Fatal("satisfied with a deletion outstanding")
-	}
-	e.deleted("k", "u1")
-	if !e.satisfied("k") {
-		t.Fatal("not satisfied after every write was seen")
-	}
-	e.expectCreates("k", 1)
-	now = now.Add(expectationsTimeout + time.Second)
-	if !e.satisfied("k") {
-		t.Fatal("not satisfied after the timeout")
 	}
 }

@@ -9,20 +9,25 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kelson-dev/kelson/controllers/history"
+	"github.com/kelson-dev/kelson/controllers/ownerref"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
 // ErrCollision: the name of the revision for the current template is
 // taken by another template; the collision count was raised and the sync
 // is retried under a new name.
-var ErrCollision = errors.New("statefulset: revision hash collision")
+var ErrCollision = history.ErrCollision
+
+// labelHash is the label holding a revision's hash. Pods carry the
+// revision's name instead, in the controller-revision-hash label.
+const labelHash = "controller.kubernetes.io/hash"
 
 // revisions is a set's history as one sync sees it.
 type revisions struct {
@@ -37,7 +42,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 	}
 	cached, err := c.sets.StatefulSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(k)
+		c.exp.Forget(k)
 		return nil
 	}
 	if err != nil {
@@ -66,7 +71,7 @@ func (c *Controller) sync(ctx context.Context, k string) error {
 		Now: c.now(),
 	})
 	var errs []error
-	if c.exp.satisfied(k) {
+	if c.exp.Satisfied(k, c.now()) {
 		errs = append(errs, c.apply(ctx, set, k, revs, claims, plan))
 	}
 	if plan.Waiting != "" {
@@ -100,27 +105,13 @@ func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet) ([]
 			members = append(members, pod)
 		}
 	}
-	owned, adopt, release := claimed(set, sel, members)
-	if len(adopt) > 0 && !c.stillOwner(ctx, set) {
-		adopt = nil
-	}
-	api := c.client.CoreV1().Pods(set.Namespace)
-	ref := *metav1.NewControllerRef(set, controllerKind)
-	for _, pod := range adopt {
-		got, err := api.Patch(ctx, pod.Name, types.StrategicMergePatchType, adoptPatch(ref, string(pod.UID)), metav1.PatchOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("statefulset %s/%s: adopt pod %s: %w", set.Namespace, set.Name, pod.Name, err)
-		}
-		owned = append(owned, got)
-	}
-	for _, pod := range release {
-		_, err := api.Patch(ctx, pod.Name, types.StrategicMergePatchType, releasePatch(string(set.UID), string(pod.UID)), metav1.PatchOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("statefulset %s/%s: release pod %s: %w", set.Namespace, set.Name, pod.Name, err)
-		}
+	// A terminating pod still holds its ordinal: it stays owned even if
+	// it no longer matches.
+	cl := ownerref.ClassifyWith(set, sel, members, ownerref.Rules{KeepTerminating: true, ReleaseWhileOwnerDeleting: true})
+	owned, err := ownerref.Apply(ctx, c.client.CoreV1().Pods(set.Namespace), *metav1.NewControllerRef(set, controllerKind), cl,
+		func(ctx context.Context) bool { return c.stillOwner(ctx, set) }, "pod")
+	if err != nil {
+		return nil, fmt.Errorf("statefulset %s/%s: %w", set.Namespace, set.Name, err)
 	}
 	return owned, nil
 }
@@ -135,85 +126,24 @@ func (c *Controller) stillOwner(ctx context.Context, set *appsv1.StatefulSet) bo
 // current revision (status.currentRevision, or the update revision if
 // that is unknown).
 func (c *Controller) syncRevisions(ctx context.Context, set *appsv1.StatefulSet) (revisions, error) {
-	all, err := c.revisions.ControllerRevisions(set.Namespace).List(labels.Everything())
+	all, update, err := history.Sync(ctx, c.revisions, c.client.AppsV1().ControllerRevisions(set.Namespace), history.Owner{
+		Object: set, Kind: controllerKind, Template: &set.Spec.Template,
+		CollisionCount: set.Status.CollisionCount, HashLabel: labelHash,
+	}, func(ctx context.Context, next int32) error {
+		set.Status.CollisionCount = &next
+		_, err := c.client.AppsV1().StatefulSets(set.Namespace).UpdateStatus(ctx, set, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		return revisions{}, err
+		return revisions{}, fmt.Errorf("statefulset %s/%s: %w", set.Namespace, set.Name, err)
 	}
-	var r revisions
-	for _, cr := range all {
-		if ref := metav1.GetControllerOf(cr); ref != nil && ref.UID == set.UID {
-			r.all = append(r.all, cr)
-		}
-	}
-	if r.update, err = c.updateRevision(ctx, set, r.all); err != nil {
-		return revisions{}, err
-	}
-	r.all = replaceRevision(r.all, r.update)
-	r.current = r.update
+	r := revisions{all: all, update: update, current: update}
 	for _, cr := range r.all {
 		if cr.Name == set.Status.CurrentRevision {
 			r.current = cr
 		}
 	}
 	return r, nil
-}
-
-func (c *Controller) updateRevision(ctx context.Context, set *appsv1.StatefulSet, revs []*appsv1.ControllerRevision) (*appsv1.ControllerRevision, error) {
-	api := c.client.AppsV1().ControllerRevisions(set.Namespace)
-	match, highest := matchRevision(revs, &set.Spec.Template)
-	if match != nil {
-		if match.Revision == highest {
-			return match, nil
-		}
-		// Back to an older template (a rollback): it becomes the newest.
-		cp := match.DeepCopy()
-		cp.Revision = highest + 1
-		got, err := api.Update(ctx, cp, metav1.UpdateOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("statefulset %s/%s: renumber revision %s: %w", set.Namespace, set.Name, cp.Name, err)
-		}
-		return got, nil
-	}
-	hash := HashTemplate(&set.Spec.Template, set.Status.CollisionCount)
-	cr, err := newRevision(set, hash, highest+1)
-	if err != nil {
-		return nil, err
-	}
-	got, err := api.Create(ctx, cr, metav1.CreateOptions{})
-	if err == nil {
-		return got, nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("statefulset %s/%s: create revision: %w", set.Namespace, set.Name, err)
-	}
-	existing, gerr := api.Get(ctx, cr.Name, metav1.GetOptions{})
-	if gerr != nil {
-		return nil, fmt.Errorf("statefulset %s/%s: read revision %s: %w", set.Namespace, set.Name, cr.Name, gerr)
-	}
-	if ref := metav1.GetControllerOf(existing); ref != nil && ref.UID == set.UID {
-		if t, terr := templateOf(existing); terr == nil && apiequality.Semantic.DeepEqual(t, &set.Spec.Template) {
-			return existing, nil // the cache was behind
-		}
-	}
-	next := int32(1)
-	if set.Status.CollisionCount != nil {
-		next = *set.Status.CollisionCount + 1
-	}
-	set.Status.CollisionCount = &next
-	if _, err := c.client.AppsV1().StatefulSets(set.Namespace).UpdateStatus(ctx, set, metav1.UpdateOptions{}); err != nil {
-		return nil, fmt.Errorf("statefulset %s/%s: raise collision count: %w", set.Namespace, set.Name, err)
-	}
-	return nil, fmt.Errorf("%w: %s", ErrCollision, cr.Name)
-}
-
-func replaceRevision(revs []*appsv1.ControllerRevision, cr *appsv1.ControllerRevision) []*appsv1.ControllerRevision {
-	out := make([]*appsv1.ControllerRevision, 0, len(revs)+1)
-	for _, r := range revs {
-		if r.Name != cr.Name {
-			out = append(out, r)
-		}
-	}
-	return append(out, cr)
 }
 
 // apply runs the plan's actions in order and stops at the first failure:
@@ -230,16 +160,16 @@ func (c *Controller) apply(ctx context.Context, set *appsv1.StatefulSet, k strin
 		case CreatePod:
 			tmpl := &set.Spec.Template
 			if a.Revision != revs.update.Name {
-				t, err := templateOf(revs.current)
+				t, err := history.Template(revs.current)
 				if err != nil {
-					return err
+					return fmt.Errorf("statefulset: %w", err)
 				}
 				tmpl = t
 			}
-			c.exp.expectCreates(k, 1)
+			c.exp.ExpectCreations(k, 1, c.now())
 			_, err := pods.Create(ctx, NewPod(set, tmpl, a.Revision, a.Ordinal), metav1.CreateOptions{})
 			if err != nil {
-				c.exp.created(k)
+				c.exp.CreationsObserved(k, 1)
 				if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 					c.recorder.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", podName, set.Name, err)
 				}
@@ -250,11 +180,11 @@ func (c *Controller) apply(ctx context.Context, set *appsv1.StatefulSet, k strin
 			if a.Reason == ReasonFailed {
 				c.recorder.Eventf(set, corev1.EventTypeWarning, "RecreatingFailedPod", "StatefulSet %s/%s is recreating failed Pod %s", set.Namespace, set.Name, a.Pod.Name)
 			}
-			uid := string(a.Pod.UID)
-			c.exp.expectDelete(k, uid)
+			uid := a.Pod.UID
+			c.exp.ExpectDeletions(k, c.now(), uid)
 			err := pods.Delete(ctx, a.Pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &a.Pod.UID}})
 			if err != nil {
-				c.exp.deleted(k, uid)
+				c.exp.DeletionObserved(k, uid)
 				if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 					continue // already gone: the informer will say so
 				}
@@ -313,7 +243,10 @@ func (c *Controller) pruneHistory(ctx context.Context, set *appsv1.StatefulSet, 
 		limit = *set.Spec.RevisionHistoryLimit
 	}
 	var errs []error
-	for _, cr := range prunable(revs.all, st.CurrentRevision, st.UpdateRevision, live, limit) {
+	keep := func(cr *appsv1.ControllerRevision) bool {
+		return cr.Name == st.CurrentRevision || cr.Name == st.UpdateRevision || live[cr.Name]
+	}
+	for _, cr := range history.Prunable(revs.all, keep, limit) {
 		err := c.client.AppsV1().ControllerRevisions(set.Namespace).Delete(ctx, cr.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("statefulset %s/%s: delete revision %s: %w", set.Namespace, set.Name, cr.Name, err))
