@@ -37,7 +37,12 @@ func (s *Server) writeError(w http.ResponseWriter, req *http.Request, err error)
 	if st.Status == "" {
 		st.Status = metav1.StatusFailure
 	}
-	if st.Code >= 500 && st.Code != http.StatusServiceUnavailable && st.Code != http.StatusGatewayTimeout {
+	switch {
+	case req.Context().Err() != nil:
+		// The client went away (or the server is stopping): not the
+		// server's failure.
+		s.log.Debug("request abandoned", "method", req.Method, "path", req.URL.Path, "err", err)
+	case st.Code >= 500 && st.Code != http.StatusServiceUnavailable && st.Code != http.StatusGatewayTimeout:
 		s.log.Error("request failed", "method", req.Method, "path", req.URL.Path, "err", err)
 	}
 	info, _ := s.serializer(mediaJSON)

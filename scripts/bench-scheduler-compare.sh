@@ -84,7 +84,7 @@ start_server backlog --disable scheduler
 KSCHED_CMD="$KSCHED --kubeconfig $KC --leader-elect=false --secure-port 0 --kube-api-qps 1000 --kube-api-burst 2000"
 if [ -x "$KSCHED" ]; then
 	log "the same, kube-scheduler alone"
-	"$KELSON" bench scheduler --kubeconfig "$KC" --nodes "$NODES" --pods "$PODS" --clients "$CLIENTS" --start-scheduler "$KSCHED_CMD" --json >"$OUT/scheduler-kube-backlog.json"
+	"$KELSON" bench scheduler --kubeconfig "$KC" --nodes "$NODES" --pods "$PODS" --clients "$CLIENTS" --start-scheduler "exec $KSCHED_CMD >$OUT/kube-scheduler-backlog.log 2>&1" --json >"$OUT/scheduler-kube-backlog.json"
 	log "kube-scheduler running while the pods are created"
 	$KSCHED_CMD >"$OUT/kube-scheduler.log" 2>&1 &
 	PIDS+=($!)

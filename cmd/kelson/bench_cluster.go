@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"syscall"
 	"time"
 
 	"github.com/kelson-dev/kelson/bench"
@@ -161,8 +162,13 @@ func startSchedulerFunc(spec, kubeconfig string) func(ctx context.Context) (func
 			go func() { defer close(done); s.Run(ctx) }()
 			return func() { cancel(); <-done; cctx.Close() }, nil
 		}
+		// Its own process group, so that stopping it stops what the shell
+		// started too; output to /dev/null (a pipe held by a child would
+		// keep Wait waiting).
 		cmd := exec.CommandContext(ctx, "sh", "-c", spec)
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		cmd.WaitDelay = 10 * time.Second
 		if err := cmd.Start(); err != nil {
 			cancel()
 			return nil, err
