@@ -247,7 +247,10 @@ func startKelsonServer(t *testing.T) (kubeconfig string, pid int) {
 		"--https-listen-port", strconv.Itoa(ports[0]),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "default="+peer)
+		"--initial-cluster", "default="+peer,
+		// The API alone, as kube-apiserver: no scheduler binding the
+		// workloads' pods, no controller writing beside them.
+		"--disable", "scheduler,controller-manager")
 	stderr, err := os.Create(filepath.Join(dir, "stderr"))
 	if err != nil {
 		t.Fatal(err)
