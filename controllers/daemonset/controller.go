@@ -81,9 +81,15 @@ func New(cctx *controllers.Context) *Controller {
 		UpdateFunc: func(_, obj any) { controllers.Enqueue(c.queue, obj) },
 		DeleteFunc: c.deleteDaemonSet,
 	})
-	c.handle(podInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod,
-	})
+	c.handle(podInf.Informer(), controllers.OwnedPodEvents{
+		Queue: c.queue, Expectations: c.exp, EnqueueAdopters: c.enqueueMatching,
+		OwnerKey: func(ns string, ref *metav1.OwnerReference) string {
+			if ds := c.owner(ns, ref); ds != nil {
+				return key(ds)
+			}
+			return ""
+		},
+	}.Handler())
 	c.handle(nodeInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.enqueueAll() },
 		UpdateFunc: c.updateNode,
@@ -152,65 +158,6 @@ func (c *Controller) deleteDaemonSet(obj any) {
 		c.backoff.forget(ds.UID)
 	}
 	controllers.Enqueue(c.queue, obj)
-}
-
-func (c *Controller) addPod(obj any) {
-	pod := obj.(*corev1.Pod)
-	if terminating(pod) {
-		c.deletePod(pod)
-		return
-	}
-	if ref := metav1.GetControllerOf(pod); ref != nil {
-		if ds := c.owner(pod.Namespace, ref); ds != nil {
-			c.exp.CreationsObserved(key(ds), 1)
-			c.queue.Add(key(ds))
-		}
-		return
-	}
-	c.enqueueMatching(pod)
-}
-
-func (c *Controller) updatePod(oldObj, curObj any) {
-	old, cur := oldObj.(*corev1.Pod), curObj.(*corev1.Pod)
-	if old.ResourceVersion == cur.ResourceVersion {
-		return // a resync: nothing changed
-	}
-	curRef, oldRef := metav1.GetControllerOf(cur), metav1.GetControllerOf(old)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if ds := c.owner(old.Namespace, oldRef); ds != nil {
-			c.queue.Add(key(ds))
-		}
-	}
-	if curRef != nil {
-		if ds := c.owner(cur.Namespace, curRef); ds != nil {
-			if terminating(cur) {
-				c.exp.DeletionObserved(key(ds), cur.UID)
-			}
-			c.queue.Add(key(ds))
-		}
-		return
-	}
-	if refChanged || !reflect.DeepEqual(cur.Labels, old.Labels) {
-		c.enqueueMatching(cur)
-	}
-}
-
-func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		tomb, isTomb := obj.(cache.DeletedFinalStateUnknown)
-		if !isTomb {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
-	}
-	if ds := c.owner(pod.Namespace, metav1.GetControllerOf(pod)); ds != nil {
-		c.exp.DeletionObserved(key(ds), pod.UID)
-		c.queue.Add(key(ds))
-	}
 }
 
 // updateNode enqueues every DaemonSet when what decides eligibility

@@ -6,7 +6,6 @@ package statefulset
 import (
 	"context"
 	"log/slog"
-	"reflect"
 	"strings"
 	"time"
 
@@ -78,9 +77,15 @@ func New(cctx *controllers.Context) *Controller {
 	c.handle(setInf.Informer(), cache.ResourceEventHandlerFuncs{
 		AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }, DeleteFunc: enqueue,
 	})
-	c.handle(podInf.Informer(), cache.ResourceEventHandlerFuncs{
-		AddFunc: c.addPod, UpdateFunc: c.updatePod, DeleteFunc: c.deletePod,
-	})
+	c.handle(podInf.Informer(), controllers.OwnedPodEvents{
+		Queue: c.queue, Expectations: c.exp, EnqueueAdopters: c.enqueueMatching,
+		OwnerKey: func(ns string, ref *metav1.OwnerReference) string {
+			if set := c.owner(ns, ref); set != nil {
+				return key(set)
+			}
+			return ""
+		},
+	}.Handler())
 	c.handle(claimInf.Informer(), cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, obj any) { c.claimChanged(obj) },
 		DeleteFunc: c.claimChanged,
@@ -126,65 +131,6 @@ func (c *Controller) enqueueMatching(pod *corev1.Pod) {
 		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
 			continue
 		}
-		c.queue.Add(key(set))
-	}
-}
-
-func (c *Controller) addPod(obj any) {
-	pod := obj.(*corev1.Pod)
-	if terminating(pod) {
-		c.deletePod(pod)
-		return
-	}
-	if ref := metav1.GetControllerOf(pod); ref != nil {
-		if set := c.owner(pod.Namespace, ref); set != nil {
-			c.exp.CreationsObserved(key(set), 1)
-			c.queue.Add(key(set))
-		}
-		return
-	}
-	c.enqueueMatching(pod)
-}
-
-func (c *Controller) updatePod(oldObj, curObj any) {
-	old, cur := oldObj.(*corev1.Pod), curObj.(*corev1.Pod)
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
-	}
-	curRef, oldRef := metav1.GetControllerOf(cur), metav1.GetControllerOf(old)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if set := c.owner(old.Namespace, oldRef); set != nil {
-			c.queue.Add(key(set))
-		}
-	}
-	if curRef != nil {
-		if set := c.owner(cur.Namespace, curRef); set != nil {
-			if terminating(cur) {
-				c.exp.DeletionObserved(key(set), cur.UID)
-			}
-			c.queue.Add(key(set))
-		}
-		return
-	}
-	if refChanged || !reflect.DeepEqual(cur.Labels, old.Labels) {
-		c.enqueueMatching(cur)
-	}
-}
-
-func (c *Controller) deletePod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		tomb, isTomb := obj.(cache.DeletedFinalStateUnknown)
-		if !isTomb {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
-	}
-	if set := c.owner(pod.Namespace, metav1.GetControllerOf(pod)); set != nil {
-		c.exp.DeletionObserved(key(set), pod.UID)
 		c.queue.Add(key(set))
 	}
 }
