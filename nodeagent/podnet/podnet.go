@@ -44,4 +44,8 @@ type Network interface {
 	// SetRoutes makes the node's routes to other nodes' pod CIDRs exactly
 	// routes (the node's own CIDR excluded by the caller).
 	SetRoutes(ctx context.Context, routes []NodeRoute) error
+	// Attached lists the UIDs that have network state on disk (a namespace
+	// or an IP), so the agent can tear down the ones it no longer runs
+	// (after a restart, or a Teardown that failed).
+	Attached(ctx context.Context) ([]types.UID, error)
 }
