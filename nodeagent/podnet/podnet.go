@@ -1,7 +1,3 @@
-// Package podnet gives each pod a network namespace joined to the node's
-// bridge by a veth pair, an IP from the node's pod CIDR (the allocation
-// persisted on disk, so that an agent restart keeps every pod's IP), and
-// routes to the other nodes' pod CIDRs through their node IPs (host-gw).
 package podnet
 
 import (
