@@ -31,6 +31,10 @@
 //     last address handed out, so a freed address is not reused at once.
 //   - The network address, the gateway (first) and the broadcast address
 //     are never allocated. A full CIDR is ErrCIDRFull.
+//   - MACs are set, not left to the kernel: the bridge's is BridgeMAC (so
+//     the gateway's MAC does not follow the lowest port MAC as pods come
+//     and go), a pod's eth0's is PodMAC(ip) (so a reused IP keeps its MAC
+//     and no ARP cache on the bridge goes stale).
 //   - The host veth's name is a pure function of the UID (HostVethName) and
 //     its alias (IFLA_IFALIAS) is "kelson-pod:<uid>": a veth whose alias
 //     names another UID (a hash collision) is never taken over or deleted.

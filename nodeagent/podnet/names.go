@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -43,4 +45,28 @@ func ValidUID(uid types.UID) error {
 		return fmt.Errorf("%w: %q has %q at byte %d (only letters, digits and -_. are allowed)", ErrBadUID, s, s[i], i)
 	}
 	return nil
+}
+
+// BridgeMAC is the bridge's hardware address: locally administered,
+// unicast, derived from the bridge's name and the pod CIDR. Set
+// explicitly, it stops the kernel from giving the bridge the lowest MAC
+// of its ports (which changes as pods come and go and would leave every
+// pod's ARP entry for the gateway stale), and it stays the same across an
+// agent restart or a recreated bridge.
+func BridgeMAC(bridge string, cidr netip.Prefix) net.HardwareAddr {
+	sum := sha256.Sum256([]byte(bridge + "/" + cidr.Masked().String()))
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = mac[0]&0xfc | 0x02 // unicast, locally administered
+	return mac
+}
+
+// PodMAC is the hardware address of a pod's eth0: 02:4b (locally
+// administered, unicast) followed by the four bytes of its IPv4 address.
+// IPs are unique on a node's bridge, so MACs are too, and a pod that gets
+// a freed IP gets the MAC its predecessor had: the other pods' and the
+// node's ARP entries for that IP stay right instead of pointing at a
+// vanished MAC until they expire.
+func PodMAC(ip netip.Addr) net.HardwareAddr {
+	a := ip.As4()
+	return net.HardwareAddr{0x02, 0x4b, a[0], a[1], a[2], a[3]}
 }

@@ -176,7 +176,7 @@ func (n *Net) ensureBridge() (netlink.Link, error) {
 	switch {
 	case isNotFound(err):
 		la := netlink.NewLinkAttrs()
-		la.Name, la.MTU = name, n.mtu
+		la.Name, la.MTU, la.HardwareAddr = name, n.mtu, BridgeMAC(name, n.pool.Prefix)
 		if err := n.node.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil && !errors.Is(err, unix.EEXIST) {
 			return nil, fmt.Errorf("podnet: creating bridge %s: %w", name, err)
 		}
@@ -188,6 +188,13 @@ func (n *Net) ensureBridge() (netlink.Link, error) {
 	}
 	if l.Type() != "bridge" {
 		return nil, fmt.Errorf("%w: a link named %s exists and is a %s, not a bridge; remove it or set BridgeName", ErrBadConfig, name, l.Type())
+	}
+	if mac := BridgeMAC(name, n.pool.Prefix); l.Attrs().HardwareAddr.String() != mac.String() {
+		// Also makes an address the kernel chose (from the ports) a set
+		// one, which the kernel then leaves alone.
+		if err := n.node.LinkSetHardwareAddr(l, mac); err != nil {
+			return nil, fmt.Errorf("podnet: setting %s's MAC to %s: %w", name, mac, err)
+		}
 	}
 	gw := &net.IPNet{IP: n.pool.Gateway().AsSlice(), Mask: net.CIDRMask(n.pool.Prefix.Bits(), 32)}
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return n.node.AddrList(l, netlink.FAMILY_V4) })

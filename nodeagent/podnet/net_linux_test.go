@@ -83,6 +83,9 @@ func TestSetupOneNode(t *testing.T) {
 	if !reflect.DeepEqual(addrs, []string{"10.244.1.2/24"}) || defGw != "10.244.1.1" || !up {
 		t.Fatalf("eth0: addrs %v default via %q up=%v", addrs, defGw, up)
 	}
+	if out := run(t, "nsenter", "--net="+a.NetNSPath, "ip", "link", "show", "eth0"); !strings.Contains(out, "link/ether 02:4b:0a:f4:01:02") {
+		t.Fatalf("eth0's MAC, want 02:4b:0a:f4:01:02:\n%s", out)
+	}
 	out := run(t, "ip", "-n", filepath.Base(nodePath), "-d", "link", "show", HostVethName(pod(1).UID))
 	if !strings.Contains(out, "master kelson0") || !strings.Contains(out, "hairpin on") {
 		t.Fatalf("host veth not on the bridge with hairpin:\n%s", out)
@@ -97,6 +100,12 @@ func TestSetupOneNode(t *testing.T) {
 		return err
 	}); err != nil || fwd != "1" {
 		t.Fatalf("ip_forward in the node's namespace = %q, %v", fwd, err)
+	}
+
+	// The bridge keeps its set MAC whatever ports join.
+	out = run(t, "ip", "-n", filepath.Base(nodePath), "link", "show", "kelson0")
+	if mac := BridgeMAC("kelson0", n.pool.Prefix).String(); !strings.Contains(out, "link/ether "+mac) {
+		t.Fatalf("bridge MAC, want %s:\n%s", mac, out)
 	}
 
 	// Pod to gateway (ICMP) and pod to pod (TCP), after checking routes.

@@ -24,6 +24,25 @@ func TestHostVethName(t *testing.T) {
 	}
 }
 
+func TestBridgeMAC(t *testing.T) {
+	a := BridgeMAC("kelson0", netip.MustParsePrefix("10.244.1.0/24"))
+	if a.String() != BridgeMAC("kelson0", netip.MustParsePrefix("10.244.1.7/24")).String() {
+		t.Fatal("not a function of the masked CIDR")
+	}
+	if a[0]&1 != 0 || a[0]&2 == 0 || len(a) != 6 {
+		t.Fatalf("%v: want a unicast, locally administered MAC", a)
+	}
+	if a.String() == BridgeMAC("kelson0", netip.MustParsePrefix("10.244.2.0/24")).String() {
+		t.Fatal("two CIDRs, one MAC")
+	}
+}
+
+func TestPodMAC(t *testing.T) {
+	if got := PodMAC(netip.MustParseAddr("10.244.1.2")).String(); got != "02:4b:0a:f4:01:02" {
+		t.Fatalf("PodMAC = %s", got)
+	}
+}
+
 func TestValidUID(t *testing.T) {
 	for _, tc := range []struct {
 		uid types.UID

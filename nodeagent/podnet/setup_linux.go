@@ -58,7 +58,7 @@ func (n *Net) Setup(ctx context.Context, pod PodRef) (Attachment, error) {
 		return Attachment{}, fmt.Errorf("podnet: netlink socket in the pod's namespace: %w", err)
 	}
 	defer ph.Close()
-	if err := n.ensureVeth(pod.UID, podNS, ph); err != nil {
+	if err := n.ensureVeth(pod.UID, podNS, ph, ip); err != nil {
 		return Attachment{}, fmt.Errorf("podnet: pod %s/%s (%s): %w", pod.Namespace, pod.Name, pod.UID, err)
 	}
 	if err := n.configurePod(ph, ip); err != nil {
@@ -107,7 +107,7 @@ func (n *Net) ensureNetNS(path string) error {
 
 // ensureVeth makes sure the host veth exists, is ours, is paired with the
 // pod's eth0, is on the bridge with hairpin mode, and is up.
-func (n *Net) ensureVeth(uid types.UID, podNS netns.NsHandle, ph *netlink.Handle) error {
+func (n *Net) ensureVeth(uid types.UID, podNS netns.NsHandle, ph *netlink.Handle, ip netip.Addr) error {
 	name := HostVethName(uid)
 	alias := vethAliasPrefix + string(uid)
 	host, err := n.node.LinkByName(name)
@@ -141,7 +141,7 @@ func (n *Net) ensureVeth(uid types.UID, podNS netns.NsHandle, ph *netlink.Handle
 		}
 		la := netlink.NewLinkAttrs()
 		la.Name, la.MTU, la.MasterIndex = name, n.mtu, n.bridge
-		veth := &netlink.Veth{LinkAttrs: la, PeerName: PodInterface, PeerNamespace: netlink.NsFd(podNS), PeerMTU: uint32(n.mtu)}
+		veth := &netlink.Veth{LinkAttrs: la, PeerName: PodInterface, PeerNamespace: netlink.NsFd(podNS), PeerMTU: uint32(n.mtu), PeerHardwareAddr: PodMAC(ip)}
 		if err := n.node.LinkAdd(veth); err != nil {
 			return fmt.Errorf("creating veth %s (peer %s in the pod's namespace): %w", name, PodInterface, err)
 		}
@@ -181,6 +181,11 @@ func (n *Net) configurePod(ph *netlink.Handle, ip netip.Addr) error {
 	eth0, err := ph.LinkByName(PodInterface)
 	if err != nil {
 		return fmt.Errorf("looking up %s: %w", PodInterface, err)
+	}
+	if mac := PodMAC(ip); eth0.Attrs().HardwareAddr.String() != mac.String() {
+		if err := ph.LinkSetHardwareAddr(eth0, mac); err != nil {
+			return fmt.Errorf("setting %s's MAC to %s: %w", PodInterface, mac, err)
+		}
 	}
 	want := &net.IPNet{IP: ip.AsSlice(), Mask: net.CIDRMask(n.pool.Prefix.Bits(), 32)}
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return ph.AddrList(eth0, netlink.FAMILY_V4) })
