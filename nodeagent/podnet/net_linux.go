@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -56,8 +57,9 @@ var _ Network = (*Net)(nil)
 
 // New prepares the node's side of the pod network in the node's network
 // namespace (Config.NetNS, or the calling thread's): the state dirs, the
-// bridge with the gateway address, up; net.ipv4.ip_forward=1 in that
-// namespace; hairpin mode on the bridge's existing ports. It is
+// bridge with the gateway address and its fixed MAC, up;
+// net.ipv4.ip_forward=1 in that namespace; hairpin mode on the bridge's
+// existing pod ports (those whose alias names a pod). It is
 // idempotent: a restarted agent calls it again over the same StateDir and
 // bridge. Close releases its handles (not the network, which outlives the
 // agent).
@@ -135,7 +137,9 @@ func (n *Net) init(ctx context.Context) error {
 		return fmt.Errorf("podnet: listing links: %w", err)
 	}
 	for _, l := range links {
-		if l.Attrs().MasterIndex == n.bridge {
+		// Only our pod ports: hairpin on an uplink an admin put on the
+		// bridge would reflect flooded frames back onto that network.
+		if l.Attrs().MasterIndex == n.bridge && strings.HasPrefix(l.Attrs().Alias, vethAliasPrefix) {
 			if err := n.node.LinkSetHairpin(l, true); err != nil {
 				n.log.Warn("podnet: hairpin mode on a bridge port", "port", l.Attrs().Name, "err", err)
 			}
