@@ -129,8 +129,10 @@ func (f *fakeRuntime) Exec(_ context.Context, id string, o runtime.ExecOptions) 
 	return f.execCode[o.Command[0]], nil
 }
 
-func (f *fakeRuntime) Stats(context.Context, string) (runtime.Stats, error) { return runtime.Stats{}, nil }
-func (f *fakeRuntime) Exits() <-chan runtime.Exit                          { return f.exits }
+func (f *fakeRuntime) Stats(context.Context, string) (runtime.Stats, error) {
+	return runtime.Stats{}, nil
+}
+func (f *fakeRuntime) Exits() <-chan runtime.Exit { return f.exits }
 
 // exit makes the running instance of pod uid's container name exit.
 func (f *fakeRuntime) exit(uid types.UID, name string, code int32) bool {
@@ -281,4 +283,8 @@ func (fakeEnv) Env(_ context.Context, pod *corev1.Pod, c *corev1.Container) ([]s
 
 func (fakeEnv) Files(_ context.Context, pod *corev1.Pod, ip netip.Addr) ([]runtime.Mount, error) {
 	return []runtime.Mount{{HostPath: "/fake/" + string(pod.UID) + "/hosts", ContainerPath: "/etc/hosts"}}, nil
+}
+
+func podnetRef(uid types.UID) podnet.PodRef {
+	return podnet.PodRef{UID: uid, Namespace: "default", Name: "gone"}
 }

@@ -230,7 +230,7 @@ func containerStatus(s *snapshot, a *analysis, v *cview, terminal bool) corev1.C
 		}
 		started := startedByProbe(c, l.ID, s.probes)
 		cs.Started = ptr(started)
-		cs.Ready = readyByProbe(c, l.ID, s.probes) && !terminal
+		cs.Ready = readyByProbe(c, l.ID, s.probes) && !terminal && (!v.init || isSidecar(c))
 	case v.restart && !terminal:
 		cs.LastTerminationState.Terminated = terminated(l)
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: reasonCrashLoopBackOff,
