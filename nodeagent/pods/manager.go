@@ -70,8 +70,9 @@ type podState struct {
 	written *corev1.Pod
 	// deleted: the API delete was sent.
 	deleted bool
-	// statusWrites counts this pod's status writes.
-	statusWrites int
+	// statusWrites counts this pod's status writes (read by StatusWrites
+	// while the worker writes).
+	statusWrites atomic.Int64
 }
 
 // Stats are the Manager's counters since New.
@@ -96,7 +97,7 @@ func (m *Manager) StatusWrites(uid types.UID) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if st := m.states[uid]; st != nil {
-		return st.statusWrites
+		return int(st.statusWrites.Load())
 	}
 	return 0
 }

@@ -188,7 +188,7 @@ func (m *Manager) writeStatus(ctx context.Context, pod *corev1.Pod, st *podState
 		switch {
 		case err == nil:
 			st.written = got
-			st.statusWrites++
+			st.statusWrites.Add(1)
 			m.stats.statusWrites.Add(1)
 			m.markShown(pod, st)
 			return nil
