@@ -271,12 +271,13 @@ func TestPodLifecycle(t *testing.T) {
 // and removes the instances and network of a pod the API no longer has.
 func TestRestartAdoptsAndCleansOrphans(t *testing.T) {
 	r := newRig(t)
-	_, stop := r.start()
+	m1, stop := r.start()
 	pod := r.create(&corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "keep", Namespace: "default"},
 		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "httpd"}}},
 	})
 	r.wait("keep", runningReady)
+	t.Logf("status writes from Pending to Ready (no probe): %d", m1.StatusWrites(pod.UID))
 	stop()
 
 	// An orphan left by a pod deleted while the agent was down.
