@@ -1,7 +1,3 @@
-// Package podnet gives each pod a network namespace joined to the node's
-// bridge by a veth pair, an IP from the node's pod CIDR (the allocation
-// persisted on disk, so that an agent restart keeps every pod's IP), and
-// routes to the other nodes' pod CIDRs through their node IPs (host-gw).
 package podnet
 
 import (
@@ -44,4 +40,8 @@ type Network interface {
 	// SetRoutes makes the node's routes to other nodes' pod CIDRs exactly
 	// routes (the node's own CIDR excluded by the caller).
 	SetRoutes(ctx context.Context, routes []NodeRoute) error
+	// Attached lists the UIDs that have network state on disk (a namespace
+	// or an IP), so the agent can tear down the ones it no longer runs
+	// (after a restart, or a Teardown that failed).
+	Attached(ctx context.Context) ([]types.UID, error)
 }
