@@ -10,7 +10,6 @@ import (
 
 	"github.com/kelson-dev/kelson/nodeagent/podnet"
 	"github.com/kelson-dev/kelson/nodeagent/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 )
@@ -119,14 +118,6 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: set %v", ErrConfig, missing)
 	}
 	return nil
-}
-
-// AttachmentLister is optionally implemented by a podnet.Network: the
-// UIDs of every pod it holds a namespace for, so that the Manager tears
-// down the namespaces of pods that went while the agent was down even
-// when they left no container behind.
-type AttachmentLister interface {
-	Attachments(ctx context.Context) ([]types.UID, error)
 }
 
 // ImageChecker is optionally implemented by a Runtime: whether an image

@@ -22,8 +22,7 @@
 //
 // Pods are queued by UID on a rate-limited workqueue: by informer events,
 // runtime.Exits, prober verdicts, their wake-ups, and every Resync (10 s),
-// which also queues every UID the runtime (and a Network implementing
-// AttachmentLister) still holds: a UID the API no longer has is an orphan,
+// which also queues every UID the runtime and the Network still hold: a UID the API no longer has is an orphan,
 // whose instances are stopped and removed, network and volumes torn down
 // and logs removed. Orphans are looked for only after the informer
 // synced, so a restarted agent adopts the running instances of pods that

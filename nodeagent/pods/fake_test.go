@@ -224,7 +224,7 @@ func (n *fakeNetwork) Teardown(_ context.Context, uid types.UID) error {
 
 func (n *fakeNetwork) SetRoutes(context.Context, []podnet.NodeRoute) error { return nil }
 
-func (n *fakeNetwork) Attachments(context.Context) ([]types.UID, error) {
+func (n *fakeNetwork) Attached(context.Context) ([]types.UID, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []types.UID

@@ -224,13 +224,11 @@ func (m *Manager) resync(ctx context.Context) {
 			add(c.PodUID)
 		}
 	}
-	if l, ok := m.cfg.Network.(AttachmentLister); ok {
-		if uids, err := l.Attachments(ctx); err != nil {
-			m.log.Warn("listing pod networks for orphans failed; retrying at the next resync", "err", err)
-		} else {
-			for _, uid := range uids {
-				add(uid)
-			}
+	if uids, err := m.cfg.Network.Attached(ctx); err != nil {
+		m.log.Warn("listing pod networks for orphans failed; retrying at the next resync", "err", err)
+	} else {
+		for _, uid := range uids {
+			add(uid)
 		}
 	}
 	m.mu.Lock()
