@@ -2,7 +2,9 @@ package node
 
 import (
 	"errors"
+	"os"
 	"reflect"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -240,5 +242,32 @@ func TestHostObserve(t *testing.T) {
 	o, errs = h.observe()
 	if o != (observation{}) || len(errs) != 3 {
 		t.Errorf("observe of nothing = %+v, %v; want all unknown and 3 errors", o, errs)
+	}
+}
+
+// TestHostOnThisMachine reads the machine running the test: the parsers
+// must accept what this kernel writes.
+func TestHostOnThisMachine(t *testing.T) {
+	if goruntime.GOOS != "linux" {
+		t.Skip("the node agent reads Linux's /proc")
+	}
+	h := &host{fs: os.DirFS("/"), dataDir: t.TempDir(), numCPU: goruntime.NumCPU(), statfs: statfs}
+	f, err := h.facts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.MilliCPU <= 0 || f.MilliCPU > int64(goruntime.NumCPU())*1000 || f.Memory <= 0 || f.Ephemeral <= 0 || f.KernelVersion == "" || f.BootID == "" {
+		t.Errorf("facts of this machine: %+v", f)
+	}
+	o, errs := h.observe()
+	if len(errs) > 0 || !o.MemKnown || !o.DiskKnown || !o.PIDKnown || o.Threads <= 0 {
+		t.Errorf("observe on this machine: %+v %v", o, errs)
+	}
+	c1, err := h.sampleCPU()
+	if err != nil || c1.CPUs <= 0 || c1.Total == 0 {
+		t.Errorf("sampleCPU = %+v, %v", c1, err)
+	}
+	if used, err := h.memUsage(); err != nil || used <= 0 {
+		t.Errorf("memUsage = %d, %v", used, err)
 	}
 }
