@@ -36,11 +36,22 @@ func (n *Node) Run(ctx context.Context) error {
 		AddFunc:    func(obj any) { n.observed(obj) },
 		UpdateFunc: func(_, obj any) { n.observed(obj) },
 		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			gone, ok := obj.(*corev1.Node)
 			n.mu.Lock()
-			n.deleted = true
+			// A Node we registered again already (after a NotFound) is not
+			// the one deleted.
+			mine := !ok || n.node == nil || gone.UID == n.node.UID
+			if mine {
+				n.deleted = true
+			}
 			n.mu.Unlock()
-			n.log.Warn("the node was deleted; registering it again")
-			n.poke()
+			if mine {
+				n.log.Warn("the node was deleted; registering it again")
+				n.poke()
+			}
 		},
 	}); err != nil {
 		return fmt.Errorf("node: watch node %s: %w", n.cfg.NodeName, err)
