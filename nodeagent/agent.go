@@ -1,0 +1,206 @@
+package nodeagent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	usagev1alpha1 "github.com/kelson-dev/kelson/api/metrics/v1alpha1"
+	"github.com/kelson-dev/kelson/internal/pki"
+	"github.com/kelson-dev/kelson/nodeagent/dns"
+	"github.com/kelson-dev/kelson/nodeagent/node"
+	"github.com/kelson-dev/kelson/nodeagent/podenv"
+	"github.com/kelson-dev/kelson/nodeagent/podnet"
+	"github.com/kelson-dev/kelson/nodeagent/pods"
+	"github.com/kelson-dev/kelson/nodeagent/proxy"
+	"github.com/kelson-dev/kelson/nodeagent/runtime/containerd"
+	"github.com/kelson-dev/kelson/nodeagent/stream"
+	"github.com/kelson-dev/kelson/nodeagent/volumes"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Agent is one node's agent. Build it with New, then Run.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+	net *podnet.Net
+}
+
+// New checks cfg and fills in its defaults; it does no IO.
+func New(cfg Config) (*Agent, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName)}, nil
+}
+
+// Run runs the agent until ctx ends: containerd (its own child unless
+// ContainerdAddress), the Node and its Lease, then — once the server gave
+// the node a pod CIDR — the pod network, cluster DNS, the Service proxy,
+// the pod worker and the HTTPS port for logs and exec. Pods keep running
+// when it returns; a new agent over the same DataDir adopts them.
+func (a *Agent) Run(ctx context.Context) error {
+	cfg := a.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("agent data dir %s: %w", cfg.DataDir, err)
+	}
+	api := *cfg.API
+	api.UserAgent = "kelson-agent/" + cfg.NodeName
+	api.ContentType = "application/vnd.kubernetes.protobuf"
+	api.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	client, err := kubernetes.NewForConfig(&api)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	usage, err := usagev1alpha1.NewForConfig(cfg.API)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+
+	// The runtime first: without it nothing runs.
+	address := cfg.ContainerdAddress
+	if address == "" {
+		d, err := containerd.StartDaemon(ctx, containerd.DaemonConfig{Dir: filepath.Join(cfg.DataDir, "containerd"), Logger: a.log})
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		defer d.Stop()
+		address = d.Address()
+	}
+	logDriver := cfg.LogDriver
+	if logDriver == "" {
+		if logDriver, err = os.Executable(); err != nil {
+			return fmt.Errorf("agent: the log driver binary: %w", err)
+		}
+	}
+	rt, err := containerd.Open(ctx, containerd.Config{Address: address, LogDriver: logDriver,
+		StateDir: filepath.Join(cfg.DataDir, "runtime"), Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer rt.Close()
+
+	nd, err := node.New(node.Config{
+		NodeName: cfg.NodeName, Client: client, UsageClient: usage,
+		PodUsage:       func(ctx context.Context) ([]node.PodUsage, error) { return podUsage(ctx, rt) },
+		NodeIPs:        cfg.NodeIPs,
+		Labels:         cfg.Labels,
+		Taints:         cfg.Taints,
+		DaemonPort:     int32(cfg.Port),
+		DataDir:        cfg.DataDir,
+		RuntimeVersion: rt.Version(),
+		KubeletVersion: cfg.KubeletVersion,
+		Logger:         a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	nodeIP := nd.NodeIPs()[0]
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return nd.Run(ctx) })
+
+	a.log.Info("waiting for the server to give this node a pod CIDR")
+	podCIDR, err := nd.WaitForPodCIDR(ctx)
+	if err != nil {
+		_ = g.Wait()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("agent: %w", err)
+	}
+	pn, err := podnet.New(ctx, podnet.Config{PodCIDR: podCIDR, StateDir: filepath.Join(cfg.DataDir, "net"), Logger: a.log})
+	if err != nil {
+		_ = g.Wait()
+		return fmt.Errorf("agent: pod network: %w", err)
+	}
+	a.net = pn
+	gateway := pn.Gateway()
+	a.log.Info("pod network ready", "pod_cidr", podCIDR, "gateway", gateway, "node_ip", nodeIP)
+
+	factory := informers.NewSharedInformerFactory(client, 0)
+	nodeInformer := factory.Core().V1().Nodes()
+	kick := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	_, _ = nodeInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { poke() }, UpdateFunc: func(any, any) { poke() }, DeleteFunc: func(any) { poke() },
+	})
+	services := factory.Core().V1().Services()
+
+	env, err := podenv.New(podenv.Config{Client: client, Services: services.Lister(), ClusterDomain: cfg.ClusterDomain,
+		ClusterDNS: []netip.Addr{cfg.ClusterDNS}, Root: filepath.Join(cfg.DataDir, "pods"), HostResolvConf: cfg.ResolvConf,
+		NodeName: cfg.NodeName, NodeIP: nodeIP, Logger: a.log})
+	if err != nil {
+		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
+	}
+	vols, err := volumes.New(volumes.Config{Root: filepath.Join(cfg.DataDir, "pods"), Client: client, NodeName: cfg.NodeName,
+		ContainerEnv: env.Env, Logger: a.log})
+	if err != nil {
+		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
+	}
+	logRoot := filepath.Join(cfg.DataDir, "logs")
+	pm, err := pods.New(pods.Config{NodeName: cfg.NodeName, NodeIP: nodeIP, Client: client, Runtime: rt, Network: pn,
+		Volumes: vols, Env: env, LogRoot: logRoot, Logger: a.log})
+	if err != nil {
+		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
+	}
+
+	dnsAddr := netip.AddrPortFrom(gateway, 53)
+	dnsServer := dns.New(client, dns.Config{Listen: dnsAddr.String(), Domain: cfg.ClusterDomain, Upstreams: cfg.ResolvConf, Logger: a.log})
+	px := proxy.New(client, proxy.Config{NodeIPs: nd.NodeIPs(), ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
+		DNS: proxy.DNSRedirect{ServiceIP: cfg.ClusterDNS, Target: dnsAddr}, Logger: a.log})
+
+	tlsConf, err := a.servingTLS(nodeIP)
+	if err != nil {
+		return errors.Join(err, g.Wait())
+	}
+	srv, err := stream.New(stream.Config{Runtime: rt, LogRoot: logRoot, Logger: a.log, TLS: tlsConf})
+	if err != nil {
+		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress.String(), strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return errors.Join(fmt.Errorf("agent: listen on the agent port: %w: is another agent (or kubelet) running? choose another --agent-port", err), g.Wait())
+	}
+
+	factory.Start(ctx.Done())
+	g.Go(func() error { a.syncRoutes(ctx, nodeInformer.Lister(), kick); return nil })
+	g.Go(func() error { return pm.Run(ctx) })
+	g.Go(func() error { return dnsServer.Run(ctx) })
+	g.Go(func() error { return px.Run(ctx) })
+	g.Go(func() error { return srv.Serve(ctx, ln) })
+	a.log.Info("agent running", "port", cfg.Port, "cluster_dns", cfg.ClusterDNS)
+	err = g.Wait()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// servingTLS is the agent port's certificate: self-signed for the node's
+// names and address, made at each start. The API does not verify it yet
+// (the security issue brings mTLS with the cluster CA).
+func (a *Agent) servingTLS(nodeIP netip.Addr) (*tls.Config, error) {
+	cert, err := pki.SelfSigned(a.cfg.NodeName, []string{a.cfg.NodeName}, []net.IP{nodeIP.AsSlice()}, 365*24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("agent: serving certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
