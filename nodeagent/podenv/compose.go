@@ -78,7 +78,10 @@ func (l *envList) set(name, v string) {
 // Compose computes container c's environment in Kubernetes' order and
 // precedence: the service link variables no declared variable overrides,
 // then envFrom (keys sorted within a source; keys that are not valid
-// variable names skipped with a warning), then env. An env value's
+// variable names skipped with a warning — with the relaxed names
+// Kubernetes accepts since 1.32, and that Kelson's API server validates,
+// only an empty name or one holding '=' or a non-printable character is
+// invalid), then env. An env value's
 // $(VAR) references expand against the variables declared before it and
 // the service variables. A missing ConfigMap, Secret or key is an error
 // naming it unless the reference is optional, in which case the source
