@@ -75,8 +75,9 @@ type Manager struct {
 	log *slog.Logger
 
 	mu sync.Mutex // guards the fields below; never held across IO
-	// pods serialises Setup and Teardown of one pod.
-	pods map[types.UID]*sync.Mutex
+	// pods serialises Setup and Teardown of one pod; an entry lives
+	// while a call holds or waits for it.
+	pods map[types.UID]*podLock
 	// warned: warnings already reported, per pod, so that a Setup every
 	// resync does not repeat them.
 	warned map[types.UID]map[string]bool
@@ -99,7 +100,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	cfg.Root = root
 	return &Manager{cfg: cfg, log: cfg.Logger.With("component", "volumes"),
-		pods: map[types.UID]*sync.Mutex{}, warned: map[types.UID]map[string]bool{}}, nil
+		pods: map[types.UID]*podLock{}, warned: map[types.UID]map[string]bool{}}, nil
 }
 
 // PodDir is the directory of the pod with uid.
@@ -111,16 +112,30 @@ func (m *Manager) VolumeDir(uid types.UID, plugin, name string) string {
 	return filepath.Join(m.cfg.Root, string(uid), "volumes", plugin, name)
 }
 
+type podLock struct {
+	sync.Mutex
+	refs int // guarded by Manager.mu
+}
+
+// lockPod waits for the pod's lock and returns its release.
 func (m *Manager) lockPod(uid types.UID) func() {
 	m.mu.Lock()
 	l, ok := m.pods[uid]
 	if !ok {
-		l = &sync.Mutex{}
+		l = &podLock{}
 		m.pods[uid] = l
 	}
+	l.refs++
 	m.mu.Unlock()
 	l.Lock()
-	return l.Unlock
+	return func() {
+		l.Unlock()
+		m.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(m.pods, uid)
+		}
+		m.mu.Unlock()
+	}
 }
 
 func validUID(uid types.UID) error {
@@ -489,14 +504,10 @@ func (m *Manager) Teardown(ctx context.Context, uid types.UID) error {
 	if err := validUID(uid); err != nil {
 		return err
 	}
-	unlock := m.lockPod(uid)
-	defer func() {
-		unlock()
-		m.mu.Lock()
-		delete(m.pods, uid)
-		delete(m.warned, uid)
-		m.mu.Unlock()
-	}()
+	defer m.lockPod(uid)()
+	m.mu.Lock()
+	delete(m.warned, uid)
+	m.mu.Unlock()
 	dir := m.PodDir(uid)
 	fi, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
