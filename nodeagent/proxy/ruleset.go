@@ -248,11 +248,11 @@ func (m RandomVmap) String() string {
 	b.WriteString(" }")
 	return b.String()
 }
-func (m DNAT) String() string        { return fmt.Sprintf("dnat to %s:%d", m.Addr, m.Port) }
+func (m DNAT) String() string { return fmt.Sprintf("dnat to %s:%d", m.Addr, m.Port) }
 func (m UpdateSaddr) String() string {
 	return fmt.Sprintf("update @%s { ip saddr timeout %s }", m.Set, m.Timeout)
 }
-func (Masquerade) String() string    { return "masquerade" }
+func (Masquerade) String() string { return "masquerade" }
 func (m Reject) String() string {
 	if m.TCPReset {
 		return "reject with tcp reset"
