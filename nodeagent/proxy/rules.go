@@ -200,6 +200,9 @@ func (g *gen) service(svc *corev1.Service, slices []*discoveryv1.EndpointSlice) 
 		}
 		base := fmt.Sprintf("%s/%s/%s/%s", svc.Namespace, svc.Name, proto, portID)
 		clusterKey := DestKey{Addr: clusterIP, Proto: proto, Port: uint16(sp.Port)}
+		if g.seen[clusterKey] {
+			continue // an earlier Service (by namespace/name) has this address and port
+		}
 		var nodeKeys []DestKey
 		if withNodePorts && sp.NodePort > 0 && sp.NodePort <= 65535 {
 			for _, ip := range g.snap.NodeIPs {
