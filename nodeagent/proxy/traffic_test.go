@@ -204,6 +204,9 @@ func TestTraffic(t *testing.T) {
 		NodeIPs:     []netip.Addr{netip.MustParseAddr(nodeIP)},
 		ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16"),
 		ServiceCIDR: netip.MustParsePrefix("10.96.0.0/16"),
+		// The DNS redirect, checked over TCP with an HTTP server standing
+		// in for the node-local DNS server.
+		DNS: DNSRedirect{ServiceIP: netip.MustParseAddr("10.96.0.10"), Target: netip.MustParseAddrPort(gatewayIP + ":5353")},
 		Services: []*corev1.Service{
 			svc("default", "web", "10.96.0.5", corev1.ServiceTypeNodePort, false, port("http", corev1.ProtocolTCP, 80, 80, 30080)),
 			svc("default", "self", "10.96.0.7", corev1.ServiceTypeClusterIP, false, port("http", corev1.ProtocolTCP, 80, 80, 0)),
@@ -272,6 +275,30 @@ func TestTraffic(t *testing.T) {
 			if seen[k] == 0 {
 				t.Fatalf("affinity lost across a re-apply: before %v, after %v", seen, again)
 			}
+		}
+	})
+	t.Run("dns-redirect", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("node-dns\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("ip", "netns", "exec", n.ns, "busybox", "httpd", "-f", "-p", gatewayIP+":5353", "-h", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		checkRoute(t, podA, "10.96.0.10", podDevs)
+		var body string
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var err error
+			if body, err = fetch(podA, "10.96.0.10:53"); err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if body != "node-dns" {
+			t.Fatalf("DNS Service IP from a pod: got %q, want the node-local server", body)
 		}
 	})
 	t.Run("no-endpoints-rejects", func(t *testing.T) {
