@@ -3,6 +3,7 @@ package pods
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -53,7 +54,7 @@ func (m *Manager) start(ctx context.Context, pod *corev1.Pod, st *podState, a st
 		m.recorder.Eventf(ref, corev1.EventTypeNormal, "Pulled", "Successfully pulled image %q in %v (%v including waiting)", c.Image, d, d)
 	}
 
-	env, err := m.cfg.Env.Env(ctx, pod, c)
+	env, err := m.cfg.Env.Env(ctx, withAddresses(pod, st.podIP, m.cfg.NodeIP), c)
 	if err != nil {
 		m.recorder.Eventf(ref, corev1.EventTypeWarning, "Failed", "Error: %v", err)
 		fail("CreateContainerConfigError", err.Error(), "")
@@ -190,4 +191,19 @@ func securityOf(pod *corev1.Pod, c *corev1.Container) runtime.Security {
 		}
 	}
 	return s
+}
+
+// withAddresses is pod with its status' addresses filled in from the
+// sandbox, for the downward API (status.podIP, status.hostIP): the first
+// container starts before the status saying so is written.
+func withAddresses(pod *corev1.Pod, podIP, hostIP netip.Addr) *corev1.Pod {
+	if !podIP.IsValid() || pod.Status.PodIP == podIP.String() {
+		return pod
+	}
+	p := pod.DeepCopy()
+	p.Status.PodIP, p.Status.PodIPs = podIP.String(), []corev1.PodIP{{IP: podIP.String()}}
+	if hostIP.IsValid() && p.Status.HostIP == "" {
+		p.Status.HostIP, p.Status.HostIPs = hostIP.String(), []corev1.HostIP{{IP: hostIP.String()}}
+	}
+	return p
 }
