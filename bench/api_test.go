@@ -250,7 +250,7 @@ func startKelsonServer(t *testing.T) (kubeconfig string, pid int) {
 		"--initial-cluster", "default="+peer,
 		// The API alone, as kube-apiserver: no scheduler binding the
 		// workloads' pods, no controller writing beside them.
-		"--disable", "scheduler,controller-manager")
+		"--disable", "scheduler,controller-manager", "--disable-agent")
 	stderr, err := os.Create(filepath.Join(dir, "stderr"))
 	if err != nil {
 		t.Fatal(err)

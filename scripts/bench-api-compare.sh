@@ -139,7 +139,7 @@ log "kelson server: API https://127.0.0.1:$API, store 127.0.0.1:$CLIENT, data $K
 "$KELSON" server --data-dir "$KDIR" --https-listen-port "$API" \
 	--listen-client-urls "http://127.0.0.1:$CLIENT" --advertise-client-urls "http://127.0.0.1:$CLIENT" \
 	--listen-peer-urls "http://127.0.0.1:$PEER" --initial-advertise-peer-urls "http://127.0.0.1:$PEER" \
-	--initial-cluster "default=http://127.0.0.1:$PEER" --disable scheduler,controller-manager >"$OUT/kelson-server.log" 2>&1 &
+	--initial-cluster "default=http://127.0.0.1:$PEER" --disable scheduler,controller-manager --disable-agent >"$OUT/kelson-server.log" 2>&1 &
 KPID=$!
 PIDS+=("$KPID")
 wait_for grep -q "export KUBECONFIG=" "$OUT/kelson-server.log" || die "kelson server did not start; see $OUT/kelson-server.log"

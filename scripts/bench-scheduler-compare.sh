@@ -61,7 +61,7 @@ start_server() {
 	"$KELSON" server --data-dir "$dir" --https-listen-port "$PORT_BASE" \
 		--listen-client-urls "http://127.0.0.1:$((PORT_BASE + 1))" --advertise-client-urls "http://127.0.0.1:$((PORT_BASE + 1))" \
 		--listen-peer-urls "http://127.0.0.1:$((PORT_BASE + 2))" --initial-advertise-peer-urls "http://127.0.0.1:$((PORT_BASE + 2))" \
-		--initial-cluster "default=http://127.0.0.1:$((PORT_BASE + 2))" --cluster-cidr 100.64.0.0/10 \
+		--initial-cluster "default=http://127.0.0.1:$((PORT_BASE + 2))" --cluster-cidr 100.64.0.0/10 --disable-agent \
 		--log-level warn "$@" >"$OUT/$name-server.log" 2>&1 &
 	PIDS+=($!)
 	KC=$dir/admin.kubeconfig

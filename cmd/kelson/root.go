@@ -50,7 +50,7 @@ etcdctl and etcd's Go client work against it unmodified.`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w; see %s --help", err, cmd.CommandPath())}
 	})
-	root.AddCommand(newStoreCommand(r.store), newServerCommand(r.server), newSimCommand(runSim), newExplainCommand(),
+	root.AddCommand(newStoreCommand(r.store), newServerCommand(r.server), newAgentCommand(runAgent), newSimCommand(runSim), newExplainCommand(),
 		newSnapshotCommand(), newVersionCommand(), newBenchCommand())
 	return root
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/kelson-dev/kelson/controllers"
 	"github.com/kelson-dev/kelson/controllers/manager"
 	"github.com/kelson-dev/kelson/internal/pki"
+	"github.com/kelson-dev/kelson/nodeagent"
 	"github.com/kelson-dev/kelson/raftnode"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -98,6 +99,9 @@ type serverConfig struct {
 	Disabled []string
 	// EtcdServers: the store to use instead of a member [--etcd-servers].
 	EtcdServers []string
+	// Agent is the node agent the server runs (nil with --disable-agent);
+	// its API and data dir are filled in at start.
+	Agent *nodeagent.Config
 	// Member is the store member's configuration (unused with EtcdServers);
 	// its DataDir is DATA_DIR/store.
 	Member raftnode.Config
@@ -113,6 +117,8 @@ type serverFlags struct {
 	httpsPort                           int
 	tlsSANs, etcdServers, disable       []string
 	serviceCIDR, clusterCIDR, nodePorts string
+	disableAgent                        bool
+	agent                               agentFlags
 }
 
 func (s *serverFlags) bind(f *pflag.FlagSet) {
@@ -126,6 +132,8 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&s.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "IP range of pod addresses (kept for the node agent; must not overlap --service-cidr)")
 	f.StringSliceVar(&s.disable, "disable", nil, "components not to run (comma-separated or repeated): "+strings.Join(manager.Names(), ", "))
 	f.StringSliceVar(&s.etcdServers, "etcd-servers", nil, "etcd v3 endpoints (http://host:port,...) of a store to use instead of running a member here")
+	f.BoolVar(&s.disableAgent, "disable-agent", false, "do not run a node agent in this server (no pods run on this machine)")
+	s.agent.bind(f, false)
 }
 
 // newServerCommand is `kelson server`: flags -> serverConfig -> run.
@@ -218,6 +226,13 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 		return cfg, usageError{err}
 	}
 	cfg.TLSSANs = s.tlsSANs
+	if !s.disableAgent {
+		ac, err := s.agent.config(prefixOf(cfg.ClusterCIDR), prefixOf(cfg.ServiceCIDR))
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Agent = &ac
+	}
 
 	name := cfg.Member.Name
 	if name == "" {
@@ -357,8 +372,11 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- api.Run(apiCtx) }()
 
+	if _, err := ensureToken(cfg.DataDir, certs.CAPEM); err != nil {
+		return err
+	}
 	httpSrv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           withCACerts(api.Handler(), certs.CAPEM),
 		TLSConfig:         serverTLSConfig(certs),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -380,14 +398,21 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	log.Info("serving the Kubernetes API", "url", apiURL, "kubeconfig", cfg.KubeconfigPath, "data_dir", cfg.DataDir)
 	if cfg.Out != nil {
-		fmt.Fprintf(cfg.Out, "kelson server: the Kubernetes API is on %s\nkelson server: admin kubeconfig in %s; try:\n  export KUBECONFIG=%s\n  kubectl version\n",
-			apiURL, cfg.KubeconfigPath, cfg.KubeconfigPath)
+		fmt.Fprintf(cfg.Out, "kelson server: the Kubernetes API is on %s\nkelson server: admin kubeconfig in %s; try:\n  export KUBECONFIG=%s\n  kubectl version\n"+
+			"kelson server: other machines join with: kelson agent --server https://<this host>:%d --token \"$(cat %s)\"\n",
+			apiURL, cfg.KubeconfigPath, cfg.KubeconfigPath, cfg.HTTPSPort, filepath.Join(cfg.DataDir, "token"))
 	}
 
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
 	defer stopControllers()
 	ctrlDone := make(chan error, 1)
 	go func() { ctrlDone <- runControllers(ctrlCtx, cfg, kc, log) }()
+	agentCtx, stopAgent := context.WithCancel(ctx)
+	defer stopAgent()
+	agentDone := make(chan error, 1)
+	if cfg.Agent != nil {
+		go func() { agentDone <- runServerAgent(agentCtx, cfg, kc, log.With("component", "agent")) }()
+	}
 
 	var failure error
 	select {
@@ -400,8 +425,18 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		apiDone <- nil
 	case err := <-memberDone:
 		failure = fmt.Errorf("the store member stopped: %w", err)
+	case err := <-agentDone:
+		failure = fmt.Errorf("the node agent stopped: %w (run with --disable-agent to serve without one)", err)
+		agentDone <- nil
 	}
-	// Controllers first: they release their Leases through the API.
+	// The agent and the controllers first: they release their Leases
+	// through the API.
+	stopAgent()
+	if cfg.Agent != nil {
+		if err := <-agentDone; err != nil && failure == nil {
+			failure = fmt.Errorf("the node agent: %w", err)
+		}
+	}
 	stopControllers()
 	if err := <-ctrlDone; err != nil && failure == nil {
 		failure = err

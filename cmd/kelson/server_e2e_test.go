@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,8 +72,15 @@ type proc struct {
 	err    error
 }
 
+// startProc starts kelson with args. A server runs without its node
+// agent (--disable-agent added) unless args choose: an agent on the
+// test's own network namespace would make a bridge and firewall rules
+// there; the agent's tests run servers inside namespaces they made.
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
+	if len(args) > 0 && args[0] == "server" && !slices.Contains(args, "--disable-agent") && !slices.Contains(args, "--disable-agent=false") {
+		args = append(slices.Clip(args), "--disable-agent")
+	}
 	p := &proc{cmd: exec.Command(kelsonBin(t), args...), lines: make(chan string, 100), stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kelson-dev/kelson/internal/pki"
+	"github.com/kelson-dev/kelson/nodeagent"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// The server's own agent and what agents joining it need: the join token
+// (DATA_DIR/token) and the cluster CA at /cacerts.
+
+// ensureToken reads DATA_DIR/token, or writes a new one on first start:
+// the CA's hash (so that a joining agent can check it reached this
+// cluster) and a random secret. A CA made again (a new cluster) gets a
+// new token.
+func ensureToken(dataDir string, caPEM []byte) (string, error) {
+	path := filepath.Join(dataDir, "token")
+	sum := sha256.Sum256(caPEM)
+	prefix := "K10" + hex.EncodeToString(sum[:]) + "::server:"
+	b, err := os.ReadFile(path)
+	if err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), prefix) {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("join token %s: %w", path, err)
+	}
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return "", err
+	}
+	token := prefix + hex.EncodeToString(secret)
+	if err := pki.WriteFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("join token %s: %w", path, err)
+	}
+	return token, nil
+}
+
+// withCACerts serves the cluster CA's certificate at /cacerts (public:
+// joining agents fetch it before they trust the server, and check its
+// hash against their token) and everything else with api.
+func withCACerts(api http.Handler, caPEM []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cacerts" && r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "application/x-pem-file")
+			_, _ = w.Write(caPEM)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// runServerAgent runs the server's own node agent against its API, as
+// the admin, with the server's CIDRs; its state is DATA_DIR/agent.
+func runServerAgent(ctx context.Context, cfg serverConfig, kubeconfig []byte, log *slog.Logger) error {
+	rc, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	rc.QPS, rc.Burst = 50, 100
+	ac := *cfg.Agent
+	ac.API = rc
+	ac.DataDir = filepath.Join(cfg.DataDir, "agent")
+	ac.Logger = log
+	a, err := nodeagent.New(ac)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// prefixOf converts a flag's *net.IPNet to a netip.Prefix.
+func prefixOf(n interface{ String() string }) netip.Prefix {
+	p, _ := netip.ParsePrefix(n.String())
+	return p.Masked()
+}
