@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kelson-dev/kelson/nodeagent/runtime"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -100,34 +102,34 @@ func exitStatus(command []string, code int, err error) metav1.Status {
 func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
 	ns, pod, container, err := podPath(trimPrefix(r.URL.Path, "/exec/"))
 	if err != nil {
-		writeError(w, err)
+		writeStatus(w, err)
 		return
 	}
 	opts, err := ParseExecOptions(r.URL.Query())
 	if err != nil {
-		writeError(w, err)
+		writeStatus(w, err)
 		return
 	}
 	list, err := s.cfg.Runtime.ListContainers(r.Context())
 	if err != nil {
-		writeError(w, fmt.Errorf("listing the runtime's containers: %w", err))
+		writeStatus(w, fmt.Errorf("listing the runtime's containers: %w", err))
 		return
 	}
 	inst, err := pickInstance(list, ns, pod, container, false)
 	if err != nil {
-		writeError(w, err)
+		writeStatus(w, err)
 		return
 	}
 	if inst.State != runtime.StateRunning {
-		writeError(w, kindErrorf(ErrNotRunning, "container %q in pod %q is not running (%s): exec needs a running container", container, pod, inst.State))
+		writeStatus(w, kindErrorf(ErrNotRunning, "container %q in pod %q is not running (%s): exec needs a running container", container, pod, inst.State))
 		return
 	}
 	if !wsstream.IsWebSocketRequest(r) {
-		writeError(w, kindErrorf(ErrBadRequest, "exec is served over WebSocket only (Upgrade: websocket, Sec-WebSocket-Protocol %s); this agent does not serve SPDY", strings.Join(execProtocols, " or ")))
+		writeStatus(w, kindErrorf(ErrBadRequest, "exec is served over WebSocket only (Upgrade: websocket, Sec-WebSocket-Protocol %s); this agent does not serve SPDY", strings.Join(execProtocols, " or ")))
 		return
 	}
 	if _, ok := negotiate(r.Header.Values(wsstream.WebSocketProtocolHeader)); !ok {
-		writeError(w, kindErrorf(ErrBadRequest, "no supported WebSocket subprotocol in %q: this agent serves %s", r.Header.Values(wsstream.WebSocketProtocolHeader), strings.Join(execProtocols, ", ")))
+		writeStatus(w, kindErrorf(ErrBadRequest, "no supported WebSocket subprotocol in %q: this agent serves %s", r.Header.Values(wsstream.WebSocketProtocolHeader), strings.Join(execProtocols, ", ")))
 		return
 	}
 	s.execSession(w, r, inst, opts)
@@ -214,8 +216,8 @@ func readResizes(ctx context.Context, r io.Reader, sizes chan<- runtime.TermSize
 	}
 }
 
-// hijackWatcher passes the hijack through to the WebSocket library and
-// calls closed once when the hijacked connection is closed.
+// hijackWatcher passes the hijack through to the WebSocket library,
+// with the connection wrapped in a sessionConn.
 type hijackWatcher struct {
 	http.ResponseWriter
 	closed func()
@@ -226,16 +228,36 @@ func (h *hijackWatcher) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &closeNotifyConn{Conn: c, closed: h.closed}, rw, nil
+	sc := &sessionConn{Conn: c, closed: h.closed}
+	var r io.Reader = sc
+	if n := rw.Reader.Buffered(); n > 0 { // bytes the client sent right after its request
+		b, _ := rw.Reader.Peek(n)
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(b)), sc)
+	}
+	return sc, bufio.NewReadWriter(bufio.NewReader(r), bufio.NewWriter(sc)), nil
 }
 
-type closeNotifyConn struct {
+// sessionConn is an exec session's connection: closing it calls closed
+// once (that cancels the command), and a read that fails because the
+// server closed the connection reads as a clean end (io.EOF), so that
+// the WebSocket library's reader does not log it as an error.
+type sessionConn struct {
 	net.Conn
-	once   sync.Once
-	closed func()
+	closing atomic.Bool
+	once    sync.Once
+	closed  func()
 }
 
-func (c *closeNotifyConn) Close() error {
+func (c *sessionConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && c.closing.Load() {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (c *sessionConn) Close() error {
+	c.closing.Store(true)
 	err := c.Conn.Close()
 	c.once.Do(c.closed)
 	return err

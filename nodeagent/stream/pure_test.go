@@ -192,7 +192,7 @@ func TestPickInstance(t *testing.T) {
 		mk("default", "web", "u1", "httpd", 2, 5),
 		mk("default", "web", "u1", "httpd", 1, 3),
 		mk("default", "web", "u1", "sidecar", 0, 1),
-		mk("other", "web", "u9", "httpd", 7, 9),    // same pod name, other namespace
+		mk("other", "web", "u9", "httpd", 7, 9),     // same pod name, other namespace
 		mk("default", "db", "u2", "postgres", 0, 2), // one instance only
 		// a pod deleted and made again under the same name: the newer UID wins
 		mk("default", "sts-0", "old", "app", 3, 1),
@@ -237,7 +237,9 @@ func TestPickInstance(t *testing.T) {
 
 func TestSelector(t *testing.T) {
 	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
-	line := func(s int) *Line { return &Line{Time: t0.Add(time.Duration(s) * time.Second), Text: []byte(fmt.Sprint(s))} }
+	line := func(s int) *Line {
+		return &Line{Time: t0.Add(time.Duration(s) * time.Second), Text: []byte(fmt.Sprint(s))}
+	}
 	texts := func(ls []*Line) (out []string) {
 		for _, l := range ls {
 			out = append(out, string(l.Text))

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/nodeagent/runtime"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Config configures a Server. Zero values mean the documented defaults.
@@ -121,6 +123,26 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 // its kind.
 func writeError(w http.ResponseWriter, err error) {
 	http.Error(w, err.Error(), statusOf(err))
+}
+
+// writeStatus answers err as a JSON metav1.Status, which the exec
+// clients (client-go's WebSocket and SPDY executors) decode and print;
+// plain text with a ": " in it reads to them as YAML.
+func writeStatus(w http.ResponseWriter, err error) {
+	code := statusOf(err)
+	reason := metav1.StatusReasonInternalError
+	switch code {
+	case http.StatusBadRequest:
+		reason = metav1.StatusReasonBadRequest
+	case http.StatusNotFound:
+		reason = metav1.StatusReasonNotFound
+	}
+	b, _ := json.Marshal(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status: metav1.StatusFailure, Message: err.Error(), Reason: reason, Code: int32(code)})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write(b)
 }
 
 func trimPrefix(path, prefix string) string { return strings.TrimPrefix(path, prefix) }
