@@ -79,7 +79,9 @@ func TestAgentURL(t *testing.T) {
 		n.Status.DaemonEndpoints.KubeletEndpoint.Port = port
 		return n
 	}
-	in := func(t corev1.NodeAddressType, a string) corev1.NodeAddress { return corev1.NodeAddress{Type: t, Address: a} }
+	in := func(t corev1.NodeAddressType, a string) corev1.NodeAddress {
+		return corev1.NodeAddress{Type: t, Address: a}
+	}
 	for _, tc := range []struct {
 		node *corev1.Node
 		want string
