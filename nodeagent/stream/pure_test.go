@@ -332,3 +332,33 @@ func TestNegotiate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseEntry: any bytes parse or fail with ErrBadLogLine, never
+// panic; a parsed entry printed back parses to the same entry.
+func FuzzParseEntry(f *testing.F) {
+	for _, s := range []string{
+		"2024-05-01T10:00:00.123456789Z stdout F hello",
+		"2024-05-01T10:00:00Z stderr P ",
+		"2024-05-01T10:00:00+02:00 stdout F:x a b",
+		"x y z", "", " ", "2024-05-01T10:00:00Z stdout",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := ParseEntry(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadLogLine) {
+				t.Fatalf("%q: %v is not ErrBadLogLine", b, err)
+			}
+			return
+		}
+		tag := "F"
+		if e.Partial {
+			tag = "P"
+		}
+		again, err := ParseEntry([]byte(e.Time.Format(time.RFC3339Nano) + " " + e.Stream + " " + tag + " " + string(e.Text)))
+		if err != nil || !again.Time.Equal(e.Time) || again.Stream != e.Stream || again.Partial != e.Partial || string(again.Text) != string(e.Text) {
+			t.Fatalf("%q: %+v printed back parses to %+v, %v", b, e, again, err)
+		}
+	})
+}
