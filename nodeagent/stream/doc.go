@@ -4,7 +4,7 @@
 //
 //	GET /healthz                                   "ok"
 //	GET /containerLogs/NS/POD/CONTAINER?follow=&previous=&tailLines=&limitBytes=&sinceSeconds=&sinceTime=&timestamps=
-//	GET /exec/NS/POD/CONTAINER?command=A&command=B&stdin=&stdout=&stderr=&tty=   (WebSocket upgrade)
+//	GET|POST /exec/NS/POD/CONTAINER?command=A&command=B&stdin=&stdout=&stderr=&tty=   (WebSocket or SPDY upgrade)
 //
 // # Model
 //
@@ -41,11 +41,14 @@
 // cause that kubectl exits with — and 4 resize (JSON {"Width","Height"});
 // v5 adds 255 CHANNEL, the client's close of stdin. The framing is
 // k8s.io/streaming's wsstream.Conn (over golang.org/x/net/websocket).
-// SPDY, kubectl's fallback, is not served: a request without a
-// WebSocket upgrade is answered 400, after the container checks so that
-// the fallback's error is the same as the WebSocket one. The command's
-// context ends when the WebSocket closes (the client went away) or the
-// server stops.
+// SPDY/3.1 (kubectl before 1.30, kubectl's fallback, client-go's
+// NewSPDYExecutor) is served too, with k8s.io/streaming's spdy upgrader:
+// one stream per channel, named by its streamType header (v5 and v4
+// only: the error stream carries the JSON Status). A request
+// with neither upgrade is answered 400, after the container checks, so
+// that kubectl's fallback reports the same error as its first try. The
+// command's context ends when the connection closes (the client went
+// away) or the server stops.
 //
 // Errors are kubelet's: plain text for logs (the apiserver wraps it in a
 // Status of the same code), a JSON metav1.Status for exec (what

@@ -26,8 +26,7 @@ import (
 // metav1.Status when the command ends), 4 resize (JSON {"Width","Height"}
 // messages); v5 adds 255: "the client closed channel N" (stdin's EOF).
 // The framing is k8s.io/streaming's wsstream.Conn over
-// golang.org/x/net/websocket. SPDY (kubectl's fallback) is not served:
-// a non-WebSocket request is answered 400.
+// golang.org/x/net/websocket. SPDY (kubectl's fallback) is in spdy.go.
 
 // Channel numbers of the remote command protocol.
 const (
@@ -124,8 +123,12 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, kindErrorf(ErrNotRunning, "container %q in pod %q is not running (%s): exec needs a running container", container, pod, inst.State))
 		return
 	}
+	if isSPDYRequest(r) {
+		s.spdySession(w, r, inst, opts)
+		return
+	}
 	if !wsstream.IsWebSocketRequest(r) {
-		writeStatus(w, kindErrorf(ErrBadRequest, "exec is served over WebSocket only (Upgrade: websocket, Sec-WebSocket-Protocol %s); this agent does not serve SPDY", strings.Join(execProtocols, " or ")))
+		writeStatus(w, kindErrorf(ErrBadRequest, "exec needs a connection upgrade: Upgrade: websocket with Sec-WebSocket-Protocol %s, or Upgrade: SPDY/3.1", strings.Join(execProtocols, " or ")))
 		return
 	}
 	if _, ok := negotiate(r.Header.Values(wsstream.WebSocketProtocolHeader)); !ok {

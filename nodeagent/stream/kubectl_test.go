@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"github.com/kelson-dev/kelson/nodeagent/runtime"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/remotecommand"
+	clientexec "k8s.io/client-go/util/exec"
 )
 
 // TestKubectl runs the real kubectl (the one on the PATH) against a test
@@ -97,6 +101,19 @@ func TestKubectl(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(out, "command terminated with exit code 3") {
 		t.Errorf("kubectl exec exit 3: %v\n%s", err, out)
+	}
+
+	// client-go's SPDY executor (older kubectl, kubectl's fallback, Go
+	// tools) through the apiserver's proxy.
+	u, _ := url.Parse(c.URL + "/api/v1/namespaces/default/pods/web/exec?command=exit&command=4&stdout=true")
+	ex, err := remotecommand.NewSPDYExecutor(c.Config, "POST", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: io.Discard})
+	var ce clientexec.CodeExitError
+	if !errors.As(err, &ce) || ce.Code != 4 {
+		t.Errorf("SPDY exec through the apiserver: %v, want exit code 4", err)
 	}
 
 	// kubectl logs -f: the backlog, then new lines, and the end when the

@@ -201,13 +201,20 @@ func TestLogsFollowClientGoes(t *testing.T) {
 	resp.Body.Close()
 }
 
-// execute runs a command through client-go's WebSocket executor, the
-// one kubectl uses.
+// execute runs a command through client-go's WebSocket executor for
+// protocol, the one kubectl uses, or its SPDY executor ("spdy").
 func (a *agent) execute(t *testing.T, ctx context.Context, protocol, path string, q url.Values, stdin io.Reader, tty bool, sizes remotecommand.TerminalSizeQueue) (string, string, error) {
 	t.Helper()
 	cfg := &rest.Config{Host: a.url, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
 	u := a.url + path + "?" + q.Encode()
-	ex, err := remotecommand.NewWebSocketExecutorForProtocols(cfg, "GET", u, protocol)
+	var ex remotecommand.Executor
+	var err error
+	if protocol == "spdy" {
+		pu, _ := url.Parse(u)
+		ex, err = remotecommand.NewSPDYExecutor(cfg, "POST", pu)
+	} else {
+		ex, err = remotecommand.NewWebSocketExecutorForProtocols(cfg, "GET", u, protocol)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +255,7 @@ func TestExec(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const path = "/exec/default/web/httpd"
-	for _, proto := range []string{"v5.channel.k8s.io", "v4.channel.k8s.io"} {
+	for _, proto := range []string{"v5.channel.k8s.io", "v4.channel.k8s.io", "spdy"} {
 		out, _, err := a.execute(t, ctx, proto, path, execQuery(false, false, "echo", "hello", "world"), nil, false, nil)
 		if err != nil || out != "hello world\n" {
 			t.Errorf("%s echo: %q, %v", proto, out, err)
@@ -267,20 +274,22 @@ func TestExec(t *testing.T) {
 			t.Errorf("%s fail: %v", proto, err)
 		}
 	}
-	// v5 closes stdin at its end, so cat ends.
-	in := strings.Repeat("a line of stdin\n", 5000)
-	out, _, err := a.execute(t, ctx, "v5.channel.k8s.io", path, execQuery(true, false, "cat"), strings.NewReader(in), false, nil)
-	if err != nil || out != in {
-		t.Errorf("cat: %d bytes back of %d, %v", len(out), len(in), err)
+	for _, proto := range []string{"v5.channel.k8s.io", "spdy"} {
+		// v5 (and SPDY) close stdin at its end, so cat ends.
+		in := strings.Repeat("a line of stdin\n", 5000)
+		out, _, err := a.execute(t, ctx, proto, path, execQuery(true, false, "cat"), strings.NewReader(in), false, nil)
+		if err != nil || out != in {
+			t.Errorf("%s cat: %d bytes back of %d, %v", proto, len(out), len(in), err)
+		}
+		// A TTY session gets the terminal's size.
+		sizes := make(sizeQueue, 1)
+		sizes <- &remotecommand.TerminalSize{Width: 120, Height: 40}
+		out, _, err = a.execute(t, ctx, proto, path, execQuery(false, true, "size"), nil, true, sizes)
+		if err != nil || out != "120x40\n" {
+			t.Errorf("%s size: %q, %v", proto, out, err)
+		}
+		close(sizes)
 	}
-	// A TTY session gets the terminal's size.
-	sizes := make(sizeQueue, 1)
-	sizes <- &remotecommand.TerminalSize{Width: 120, Height: 40}
-	out, _, err = a.execute(t, ctx, "v5.channel.k8s.io", path, execQuery(false, true, "size"), nil, true, sizes)
-	if err != nil || out != "120x40\n" {
-		t.Errorf("size: %q, %v", out, err)
-	}
-	close(sizes)
 
 	// Errors before the upgrade.
 	for _, tc := range []struct {
@@ -303,7 +312,7 @@ func TestExec(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 400 || !strings.Contains(string(body), "WebSocket only") {
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "exec needs a connection upgrade") {
 		t.Errorf("SPDY/plain POST: %d %q", resp.StatusCode, body)
 	}
 }
@@ -311,30 +320,34 @@ func TestExec(t *testing.T) {
 // TestExecClientGoes: when the client goes away, the command's context
 // ends.
 func TestExecClientGoes(t *testing.T) {
-	a := startAgent(t)
-	a.rt.add(instance(a.root, "default", "web", "u1", "httpd", 0, runtime.StateRunning, time.Now()))
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		_, _, err := a.execute(t, ctx, "v5.channel.k8s.io", "/exec/default/web/httpd", execQuery(false, false, "sleep"), nil, false, nil)
-		errc <- err
-	}()
-	testcluster.Eventually(t, 30*time.Second, func() error {
-		a.rt.mu.Lock()
-		defer a.rt.mu.Unlock()
-		if a.rt.execs == 0 {
-			return errors.New("the exec has not started")
-		}
-		return nil
-	})
-	cancel()
-	<-errc
-	testcluster.Eventually(t, 30*time.Second, func() error {
-		a.rt.mu.Lock()
-		defer a.rt.mu.Unlock()
-		if a.rt.cancel == 0 {
-			return errors.New("the command still runs after the client left")
-		}
-		return nil
-	})
+	for _, proto := range []string{"v5.channel.k8s.io", "spdy"} {
+		t.Run(proto, func(t *testing.T) {
+			a := startAgent(t)
+			a.rt.add(instance(a.root, "default", "web", "u1", "httpd", 0, runtime.StateRunning, time.Now()))
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() {
+				_, _, err := a.execute(t, ctx, proto, "/exec/default/web/httpd", execQuery(false, false, "sleep"), nil, false, nil)
+				errc <- err
+			}()
+			testcluster.Eventually(t, 30*time.Second, func() error {
+				a.rt.mu.Lock()
+				defer a.rt.mu.Unlock()
+				if a.rt.execs == 0 {
+					return errors.New("the exec has not started")
+				}
+				return nil
+			})
+			cancel()
+			<-errc
+			testcluster.Eventually(t, 30*time.Second, func() error {
+				a.rt.mu.Lock()
+				defer a.rt.mu.Unlock()
+				if a.rt.cancel == 0 {
+					return errors.New("the command still runs after the client left")
+				}
+				return nil
+			})
+		})
+	}
 }
