@@ -137,11 +137,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *reso
 	return apierrors.NewMethodNotSupported(res.groupResource(), r.Method)
 }
 
-// serveSubresource answers subresources that are not served (yet).
+// serveSubresource answers the pods' subresources (binding, eviction,
+// and log, exec, attach through the node agent) and those not served yet.
 func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
 	if res.kind.Resource == "pods" {
 		switch ri.Subresource {
-		case "log", "exec", "attach", "portforward", "proxy":
+		case "log", "exec", "attach":
+			return s.servePodStream(w, r, res, ri)
+		case "portforward", "proxy":
 			return apierrors.NewServiceUnavailable(fmt.Sprintf(
 				"pods/%s is not available: no node agent serves it yet (it comes with Kelson's node agent)", ri.Subresource))
 		case "binding":

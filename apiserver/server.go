@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,10 @@ type Config struct {
 	CompactionInterval time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// AgentTLS is the TLS client config for proxying pods/log and
+	// pods/exec to node agents. Default InsecureAgentTLS(): the agents'
+	// certificates are NOT verified until the security issue adds mTLS.
+	AgentTLS *tls.Config
 }
 
 // ErrBadConfig wraps every configuration error of New.
@@ -68,6 +73,9 @@ type Server struct {
 	// customs is the CRD registrar's state, by CRD name; only the
 	// registrar goroutine touches it (customresources.go).
 	customs map[string]*customState
+
+	// agents carries pods/log and pods/exec to node agents (podproxy.go).
+	agents *http.Transport
 
 	// meta holds meta/v1's OpenAPI schemas for custom resources' type
 	// converters, computed on first need (metaSchemas).
@@ -106,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, codecs: c, mux: http.NewServeMux(),
 		typeConverter:       applyconfigurations.NewTypeConverter(c.scheme),
 		apiextTypeConverter: apiextapply.NewTypeConverter(c.scheme),
-		customs:             map[string]*customState{}}
+		customs:             map[string]*customState{}, agents: agentTransport(cfg.AgentTLS)}
 	var specs []openapi.Resource
 	for _, k := range kinds.All() {
 		r, err := s.newResource(k)
