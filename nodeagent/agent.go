@@ -14,7 +14,6 @@ import (
 	"time"
 
 	usagev1alpha1 "github.com/kelson-dev/kelson/api/metrics/v1alpha1"
-	"github.com/kelson-dev/kelson/internal/pki"
 	"github.com/kelson-dev/kelson/nodeagent/dns"
 	"github.com/kelson-dev/kelson/nodeagent/node"
 	"github.com/kelson-dev/kelson/nodeagent/podenv"
@@ -195,12 +194,12 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // servingTLS is the agent port's certificate: self-signed for the node's
-// names and address, made at each start. The API does not verify it yet
+// name and address, made at each start. The API does not verify it yet
 // (the security issue brings mTLS with the cluster CA).
 func (a *Agent) servingTLS(nodeIP netip.Addr) (*tls.Config, error) {
-	cert, err := pki.SelfSigned(a.cfg.NodeName, []string{a.cfg.NodeName}, []net.IP{nodeIP.AsSlice()}, 365*24*time.Hour)
+	tc, err := stream.SelfSigned(a.cfg.NodeName, nodeIP.String())
 	if err != nil {
 		return nil, fmt.Errorf("agent: serving certificate: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return tc, nil
 }

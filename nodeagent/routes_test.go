@@ -15,7 +15,9 @@ func testNode(name, cidr string, addrs ...corev1.NodeAddress) *corev1.Node {
 }
 
 func TestNodeRoutes(t *testing.T) {
-	internal := func(ip string) corev1.NodeAddress { return corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip} }
+	internal := func(ip string) corev1.NodeAddress {
+		return corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip}
+	}
 	host := corev1.NodeAddress{Type: corev1.NodeHostName, Address: "b"}
 	nodes := []*corev1.Node{
 		testNode("self", "10.42.0.0/24", internal("192.168.1.1")),

@@ -81,7 +81,13 @@ func startProc(t *testing.T, args ...string) *proc {
 	if len(args) > 0 && args[0] == "server" && !slices.Contains(args, "--disable-agent") && !slices.Contains(args, "--disable-agent=false") {
 		args = append(slices.Clip(args), "--disable-agent")
 	}
-	p := &proc{cmd: exec.Command(kelsonBin(t), args...), lines: make(chan string, 100), stderr: &syncBuffer{}, done: make(chan struct{})}
+	return startCmd(t, exec.Command(kelsonBin(t), args...), strings.Join(args, " "))
+}
+
+// startCmd starts a kelson command (what names it in the test's log).
+func startCmd(t *testing.T, cmd *exec.Cmd, what string) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, lines: make(chan string, 100), stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -110,7 +116,7 @@ func startProc(t *testing.T, args ...string) *proc {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("kelson %s stderr:\n%s", strings.Join(args, " "), tail(p.stderr.String(), 40))
+			t.Logf("kelson %s stderr:\n%s", what, tail(p.stderr.String(), 40))
 		}
 	})
 	return p

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net"
 	"strconv"
 	"time"
 )
@@ -192,29 +191,4 @@ func newSerial() (*big.Int, error) {
 		return nil, fmt.Errorf("pki: serial number: %w", err)
 	}
 	return n.Add(n, big.NewInt(1)), nil
-}
-
-// SelfSigned makes a self-signed serving certificate for the names and
-// addresses, valid for validity: the node agent's port until agents get
-// certificates from the cluster CA (the security issue).
-func SelfSigned(cn string, dnsNames []string, ips []net.IP, validity time.Duration) (tls.Certificate, error) {
-	serial, err := newSerial()
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	now := time.Now()
-	kp, err := sign(&x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    now.Add(-backdate),
-		NotAfter:     now.Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     dnsNames,
-		IPAddresses:  ips,
-	}, nil)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return kp.tlsCertificate(), nil
 }
