@@ -60,6 +60,21 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	if _, err := s.createObject(ctx, svcRes, "default", svc, opts); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("apiserver: create the kubernetes service: %w", err)
 	}
+	// kube-dns has no selector and no endpoints: every node agent answers
+	// its address itself (its proxy sends it to the agent's DNS server).
+	dns := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: metav1.NamespaceSystem,
+			Labels: map[string]string{"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "KubeDNS"}},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: s.cfg.ClusterDNS.String(),
+			Ports: []corev1.ServicePort{
+				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(53)},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(53)},
+			}},
+	}
+	setTypeMeta(dns, svcRes)
+	if _, err := s.createObject(ctx, svcRes, metav1.NamespaceSystem, dns, opts); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("apiserver: create the kube-dns service: %w", err)
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"sync"
@@ -31,6 +32,11 @@ type Config struct {
 	ServiceCIDR *net.IPNet
 	// NodePortMin and NodePortMax bound NodePorts. Default 30000-32767.
 	NodePortMin, NodePortMax int
+	// ClusterDNS is the ClusterIP of kube-system/kube-dns, the Service
+	// pods' resolv.conf names (answered by each node agent's DNS server).
+	// Default the 10th address of ServiceCIDR (10.43.0.10; the 2nd in a
+	// range smaller than 16 addresses); it must lie inside it.
+	ClusterDNS net.IP
 	// CompactionInterval is how often the store's history is compacted to
 	// the revision of one interval before. Default 5 minutes, as
 	// kube-apiserver; negative: never (someone else compacts).
@@ -94,6 +100,19 @@ func New(cfg Config) (*Server, error) {
 	}
 	if ones, bits := cfg.ServiceCIDR.Mask.Size(); bits-ones < 2 || bits-ones > 20 {
 		return nil, fmt.Errorf("%w: service CIDR %s must hold between 4 and 2^20 addresses", ErrBadConfig, cfg.ServiceCIDR)
+	}
+	if cfg.ClusterDNS == nil {
+		// The 10th address, or the 2nd in a range too small for it (the
+		// node agent's default is the same).
+		base := new(big.Int).SetBytes(cfg.ServiceCIDR.IP.Mask(cfg.ServiceCIDR.Mask))
+		v4 := cfg.ServiceCIDR.IP.To4() != nil
+		cfg.ClusterDNS = net.ParseIP(ipAt(base, 10, v4))
+		if !cfg.ServiceCIDR.Contains(cfg.ClusterDNS) {
+			cfg.ClusterDNS = net.ParseIP(ipAt(base, 2, v4))
+		}
+	}
+	if !cfg.ServiceCIDR.Contains(cfg.ClusterDNS) {
+		return nil, fmt.Errorf("%w: cluster DNS address %s is outside the service CIDR %s", ErrBadConfig, cfg.ClusterDNS, cfg.ServiceCIDR)
 	}
 	if cfg.NodePortMin == 0 && cfg.NodePortMax == 0 {
 		cfg.NodePortMin, cfg.NodePortMax = 30000, 32767

@@ -108,11 +108,16 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // DefaultClusterDNS is the 10th address of the service CIDR, the DNS
-// Service's ClusterIP as k3s and kubeadm choose it (10.43.0.10).
+// Service's ClusterIP as k3s and kubeadm choose it (10.43.0.10); the 2nd
+// in a range too small for it. The API server's default is the same.
 func DefaultClusterDNS(serviceCIDR netip.Prefix) netip.Addr {
-	a := serviceCIDR.Masked().Addr()
+	base := serviceCIDR.Masked().Addr()
+	a := base
 	for range 10 {
 		a = a.Next()
+	}
+	if !serviceCIDR.Contains(a) {
+		a = base.Next().Next()
 	}
 	return a
 }

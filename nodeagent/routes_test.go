@@ -43,7 +43,9 @@ func TestNodeRoutes(t *testing.T) {
 }
 
 func TestDefaultClusterDNS(t *testing.T) {
-	if got := DefaultClusterDNS(netip.MustParsePrefix("10.43.0.0/16")); got.String() != "10.43.0.10" {
-		t.Fatalf("got %s", got)
+	for cidr, want := range map[string]string{"10.43.0.0/16": "10.43.0.10", "10.43.0.0/28": "10.43.0.10", "10.43.0.0/29": "10.43.0.2"} {
+		if got := DefaultClusterDNS(netip.MustParsePrefix(cidr)); got.String() != want {
+			t.Errorf("DefaultClusterDNS(%s) = %s, want %s", cidr, got, want)
+		}
 	}
 }

@@ -362,7 +362,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	defer stopStore()
 
-	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR,
+	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR, ClusterDNS: clusterDNS(cfg),
 		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver")})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -86,4 +87,13 @@ func runServerAgent(ctx context.Context, cfg serverConfig, kubeconfig []byte, lo
 func prefixOf(n interface{ String() string }) netip.Prefix {
 	p, _ := netip.ParsePrefix(n.String())
 	return p.Masked()
+}
+
+// clusterDNS is the kube-dns Service's address: the agent's --cluster-dns,
+// or nil for the API's default (the 10th address of the service CIDR).
+func clusterDNS(cfg serverConfig) net.IP {
+	if cfg.Agent == nil || !cfg.Agent.ClusterDNS.IsValid() {
+		return nil
+	}
+	return net.IP(cfg.Agent.ClusterDNS.AsSlice())
 }
