@@ -191,7 +191,7 @@ func TestGatewayRoundTrip(t *testing.T) {
 	if code, body = post(t, u("/v3/kv/lease/revoke"), `{"ID":"4242"}`); code != 200 {
 		t.Fatalf("lease revoke: %d %s", code, body)
 	}
-	if code, body = post(t, u("/v3/lease/revoke"), `{"ID":"4242"}`); code != 404 || body != `{"error":"etcdserver: requested lease not found","code":5,"message":"etcdserver: requested lease not found"}` {
+	if code, body = post(t, u("/v3/lease/revoke"), `{"ID":"4242"}`); code != 404 || body != `{"error":"etcdserver: requested lease not found","message":"etcdserver: requested lease not found","code":5}` {
 		t.Fatalf("revoke of a revoked lease: %d %s", code, body)
 	}
 
@@ -210,7 +210,7 @@ func TestGatewayRoundTrip(t *testing.T) {
 		t.Fatalf("compaction: %d %s", code, body)
 	}
 	code, body = post(t, u("/v3/kv/range"), fmt.Sprintf(`{"key":%q,"revision":"2"}`, b64("foo")))
-	want := `{"error":"etcdserver: mvcc: required revision has been compacted","code":11,"message":"etcdserver: mvcc: required revision has been compacted"}`
+	want := `{"error":"etcdserver: mvcc: required revision has been compacted","message":"etcdserver: mvcc: required revision has been compacted","code":11}`
 	if code != 400 || body != want {
 		t.Fatalf("range below compaction: %d %s, want 400 %s", code, body, want)
 	}

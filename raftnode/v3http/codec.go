@@ -49,12 +49,13 @@ func unmarshal(b []byte, m proto.Message) error {
 	return nil
 }
 
-// errorBody is the gateway's error body: etcd 3.4's fields, of which 3.5
-// and later emit code and message.
+// errorBody is the gateway's error body: etcd 3.4's, field order included
+// (compared byte for byte in raftnode's TestGatewayMatchesEtcd); 3.5 and
+// later emit its code and message.
 type errorBody struct {
 	Error   string `json:"error"`
-	Code    int32  `json:"code"`
 	Message string `json:"message"`
+	Code    int32  `json:"code"`
 }
 
 // httpStatus is grpc-gateway's HTTP status for a gRPC code.

@@ -18,7 +18,7 @@
 //	200  {"header":{"cluster_id":"…","member_id":"…","revision":"2","raft_term":"2"}}
 //
 // Errors are etcd's gRPC errors with the gateway's HTTP status for their
-// code: {"error":MSG,"code":N,"message":MSG} (etcd 3.4's body, of which
+// code: {"error":MSG,"message":MSG,"code":N} (etcd 3.4's body, of which
 // 3.5+'s {"code","message"} is a subset).
 //
 // Streams (/v3/watch, /v3/lease/keepalive, /v3/maintenance/snapshot) read
