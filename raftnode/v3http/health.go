@@ -24,8 +24,8 @@ type healthFacts struct {
 	alarmErr     error
 	leader       uint64
 	serializable bool
-	// readErr is the result of the read (nil: it succeeded); read is false
-	// when no read was made (an earlier check failed).
+	// readErr is the result of the read: nil when it succeeded or was not
+	// made (an earlier check failed).
 	readErr error
 }
 
