@@ -147,6 +147,7 @@ func (a *applier) apply(req *pb.InternalRaftRequest) Result {
 		return a.txnResult(&pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: req.Range}}}},
 			func(r *pb.TxnResponse) Result { return Result{Resp: r.Responses[0].GetResponseRange()} })
 	case req.Txn != nil:
+		a.s.counters.txns.Add(1)
 		return a.txnResult(req.Txn, func(r *pb.TxnResponse) Result { return Result{Resp: r} })
 	case req.Compaction != nil:
 		return a.compact(req.Compaction.Revision)
@@ -327,10 +328,13 @@ func (t *writeTxn) exec(req *pb.TxnRequest, path []bool) (*pb.TxnResponse, []boo
 		var out pb.ResponseOp
 		switch r := op.Request.(type) {
 		case *pb.RequestOp_RequestRange:
+			t.a.s.counters.ranges.Add(1)
 			out.Response = &pb.ResponseOp_ResponseRange{ResponseRange: t.rangeInTxn(r.RequestRange)}
 		case *pb.RequestOp_RequestPut:
+			t.a.s.counters.puts.Add(1)
 			out.Response = &pb.ResponseOp_ResponsePut{ResponsePut: t.put(r.RequestPut)}
 		case *pb.RequestOp_RequestDeleteRange:
+			t.a.s.counters.deletes.Add(1)
 			out.Response = &pb.ResponseOp_ResponseDeleteRange{ResponseDeleteRange: t.deleteRange(r.RequestDeleteRange)}
 		case *pb.RequestOp_RequestTxn:
 			var sub *pb.TxnResponse
@@ -434,6 +438,7 @@ func (t *writeTxn) put(req *pb.PutRequest) *pb.PutResponse {
 	oldLease := ki.lease
 	if !ki.live() {
 		oldLease = 0
+		s.counters.liveKeys.Add(1)
 	}
 	version, created := ki.put(rev, leaseID)
 	s.moveLeaseLocked(ki.key, oldLease, leaseID)
@@ -493,6 +498,7 @@ func (t *writeTxn) tombstone(ki *keyIndex, prev *mvccpb.KeyValue) {
 	s.mu.Lock()
 	s.moveLeaseLocked(ki.key, ki.lease, 0)
 	ki.tombstone(rev)
+	s.counters.liveKeys.Add(-1)
 	s.mu.Unlock()
 	a.keyBuf = appendRevKey(a.keyBuf[:0], rev)
 	a.recBuf = appendTombstoneRecord(a.recBuf[:0], ki.key)

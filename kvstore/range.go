@@ -182,6 +182,7 @@ func (s *Store) Range(req *pb.RangeRequest) (*pb.RangeResponse, error) {
 	if err := checkRange(req); err != nil {
 		return nil, err
 	}
+	s.counters.ranges.Add(1)
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()

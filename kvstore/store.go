@@ -69,7 +69,10 @@ type Store struct {
 
 	compactKick chan struct{} // wakes the compactor (cap 1)
 	stop        chan struct{} // closed by Close
-	wg          sync.WaitGroup
+
+	counters counters // Metrics
+
+	wg sync.WaitGroup
 }
 
 // lease is the in-memory state of one lease; keys are the attached keys.
@@ -203,8 +206,12 @@ func (s *Store) load() error {
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("kvstore: load history: %w", err)
 	}
-	// Attach live keys to their leases.
+	// Count live keys and attach them to their leases.
+	var live int64
 	s.index.tree.Ascend(func(ki *keyIndex) bool {
+		if ki.live() {
+			live++
+		}
 		if ki.lease != 0 && ki.live() {
 			if l := s.leases[ki.lease]; l != nil {
 				l.keys[string(ki.key)] = struct{}{}
@@ -212,6 +219,7 @@ func (s *Store) load() error {
 		}
 		return true
 	})
+	s.counters.liveKeys.Store(live)
 	return nil
 }
 

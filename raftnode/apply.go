@@ -36,7 +36,9 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 		if runTo == 0 {
 			return
 		}
+		start := time.Now()
 		results := store.Apply(runTo, reqs, false)
+		n.inst.backendCommit.ObserveDuration(time.Since(start))
 		for i, r := range results {
 			if ids[i] != 0 {
 				n.waits.deliver(ids[i], r)

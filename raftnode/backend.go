@@ -21,6 +21,10 @@ import (
 // (clients use it to decide which features they may use).
 const serverVersion = "3.6.0"
 
+// clusterVersion is the cluster version etcd reports for serverVersion
+// (major.minor.0), in /version and etcd_cluster_version.
+const clusterVersion = "3.6.0"
+
 func (n *Node) Header() (clusterID, memberID, raftTerm uint64) {
 	return n.clusterIDValue(), n.id, n.term.Load()
 }
@@ -420,3 +424,9 @@ func (n *Node) selfIsLearner() bool {
 	m, ok := n.membersSnapshot().Members[n.id]
 	return ok && m.IsLearner
 }
+
+// Leader is the ID of the leader this member knows; 0 for none.
+func (n *Node) Leader() uint64 { return n.leader.Load() }
+
+// IsLearner reports whether this member is a learner.
+func (n *Node) IsLearner() bool { return n.selfIsLearner() }

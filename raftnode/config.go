@@ -1,10 +1,13 @@
 package raftnode
 
 import (
-	"github.com/cockroachdb/pebble/vfs"
-	"go.etcd.io/raft/v3/raftpb"
 	"log/slog"
+	"net/http"
 	"time"
+
+	"github.com/cockroachdb/pebble/vfs"
+	"github.com/kelson-dev/kelson/raftnode/autocompact"
+	"go.etcd.io/raft/v3/raftpb"
 )
 
 // Config configures one member. Field names follow etcd's flags (shown in
@@ -17,7 +20,9 @@ type Config struct {
 	// Default "<Name>.kelson".
 	DataDir string
 	// ListenClientURLs: where the etcd v3 gRPC API listens
-	// [--listen-client-urls]. Default http://127.0.0.1:2379.
+	// [--listen-client-urls], and beside it on the same ports etcd's HTTP
+	// endpoints (/health, /livez, /readyz, /version, /metrics and the JSON
+	// gateway under /v3/). Default http://127.0.0.1:2379.
 	ListenClientURLs []string
 	// AdvertiseClientURLs: what members tell clients
 	// [--advertise-client-urls]. Default: ListenClientURLs.
@@ -57,7 +62,24 @@ type Config struct {
 	// remaining TTLs of leases, so a new leader resumes them instead of
 	// restarting them. Default 30s.
 	LeaseCheckpointInterval time.Duration
-	// Logger; default slog.Default().
+	// ListenMetricsURLs: more listeners serving only /metrics and the
+	// health endpoints [--listen-metrics-urls]. Default: none.
+	ListenMetricsURLs []string
+	// HTTPHandlers are served, by http.ServeMux pattern, on the client
+	// ports' HTTP side and on the metrics listeners, beside the member's
+	// own endpoints (etcd's UserHandlers; `kelson store --enable-pprof`
+	// puts the profiler there). Default: none.
+	HTTPHandlers map[string]http.Handler
+	// AutoCompactionMode: "periodic" or "revision"
+	// [--auto-compaction-mode]. Default "periodic".
+	AutoCompactionMode string
+	// AutoCompactionRetention: for periodic, a duration ("1h", "30m") or a
+	// bare number of hours; for revision, the number of revisions to keep
+	// [--auto-compaction-retention]. Default "0": no auto-compaction. Only
+	// the leader compacts (raftnode/autocompact).
+	AutoCompactionRetention string
+	// Logger; default slog.Default(). The member adds member=<Name> to
+	// every record.
 	Logger *slog.Logger
 	// FS is the filesystem the store and the raft log run on. Default: the
 	// OS. Fault-injection tests wrap it (slow or failing disks).
@@ -66,6 +88,8 @@ type Config struct {
 	// transportFilter injects faults between members in tests (see
 	// transport.Config.Filter). Unexported: not a user setting.
 	transportFilter func(m *raftpb.Message) (drop bool, delay time.Duration)
+	// autoCompaction is the policy parsed from the two flags (validate).
+	autoCompaction autocompact.Policy
 	// catchUpEntries overrides how many entries stay in the log after a
 	// snapshot (default 5000), so tests can force snapshot transfers.
 	catchUpEntries uint64

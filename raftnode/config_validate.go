@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/kelson-dev/kelson/raftnode/autocompact"
 )
 
 // validate fills defaults and checks the configuration.
@@ -68,7 +70,13 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	for _, list := range [][]string{c.ListenClientURLs, c.AdvertiseClientURLs, c.ListenPeerURLs, c.InitialAdvertisePeerURLs} {
+	c.Logger = c.Logger.With("member", c.Name)
+	policy, err := autocompact.ParsePolicy(c.AutoCompactionMode, c.AutoCompactionRetention)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	c.autoCompaction = policy
+	for _, list := range [][]string{c.ListenClientURLs, c.AdvertiseClientURLs, c.ListenPeerURLs, c.InitialAdvertisePeerURLs, c.ListenMetricsURLs} {
 		for _, u := range list {
 			if err := checkURL(u); err != nil {
 				return fmt.Errorf("%w: %v", ErrBadConfig, err)

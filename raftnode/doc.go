@@ -3,10 +3,37 @@
 //
 // # Pieces
 //
-//	raftnode/raftlog    the raft log, hard state and snapshot metadata in Pebble
-//	raftnode/transport  gRPC streams between members: raft messages, snapshots
-//	raftnode/v3rpc      etcd's KV, Watch, Lease, Cluster, Maintenance services
-//	raftnode (this)     the node: raft loop, apply, reads, leases, membership
+//	raftnode/raftlog      the raft log, hard state and snapshot metadata in Pebble
+//	raftnode/transport    gRPC streams between members: raft messages, snapshots
+//	raftnode/v3rpc        etcd's KV, Watch, Lease, Cluster, Maintenance services
+//	raftnode/v3http       etcd's HTTP endpoints: health, version, JSON gateway
+//	raftnode/portmux      gRPC and HTTP/1 on one client port (sniffs the preface)
+//	raftnode/autocompact  --auto-compaction-* decisions (pure)
+//	raftnode (this)       the node: raft loop, apply, reads, leases, membership
+//
+// # The client port (run.go)
+//
+// Each client URL serves, on one port, gRPC (the v3rpc services) and HTTP/1
+// (v3http: /health, /livez, /readyz, /version, /metrics, and the JSON
+// gateway under /v3/, which calls the same v3rpc.Services in process).
+// portmux hands a connection opening with the HTTP/2 preface to gRPC and
+// any other to net/http. ListenMetricsURLs serve /metrics and health only.
+//
+// # Metrics (metrics.go, prometheus.go)
+//
+// The node records into plain instruments of its own (atomic counters and
+// internal/histogram); Metrics() returns them with the store's, the raft
+// log's, the transport's and the client gRPC server's as one value.
+// prometheus.go is the edge: a registry per member whose collector reads
+// Metrics() at scrape time and names it as etcd does
+// (etcd_server_has_leader, etcd_mvcc_put_total, grpc_server_handled_total,
+// ...). Nothing is registered globally, so members in one process (tests)
+// do not mix.
+//
+// # Auto-compaction (autocompact.go)
+//
+// With --auto-compaction-retention set, a loop asks an autocompact.Compactor
+// every interval; on the leader it compacts through raft and logs it.
 //
 // # The raft loop (node.go)
 //

@@ -81,6 +81,9 @@ type Node struct {
 	bootCommit uint64
 	fwd        leaderConns
 
+	// inst are the member's metric recorders (metrics.go).
+	inst *instruments
+
 	// leaderChange is closed (and replaced) whenever the leader changes.
 	leaderChangeMu sync.Mutex
 	leaderChange   chan struct{}
@@ -126,6 +129,7 @@ func newNode(cfg Config) (*Node, error) {
 		staged:      map[uint64]string{},
 		waits:       newWaitRegistry(),
 		appliedWait: newIndexWaiter(),
+		inst:        newInstruments(),
 	}
 	n.requestTimeout = 5*time.Second + 2*cfg.ElectionTimeout
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -419,7 +423,12 @@ func (n *Node) do(fn func()) bool {
 // followers send only after the write, since their messages acknowledge it.
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
-		if old := n.leader.Swap(rd.SoftState.Lead); old != 0 && old != rd.SoftState.Lead {
+		old := n.leader.Swap(rd.SoftState.Lead)
+		if lead := rd.SoftState.Lead; lead != 0 && lead != old {
+			n.inst.leaderChanges.Add(1)
+			n.log.Info("leader changed", "leader", fmt.Sprintf("%x", lead), "previous", fmt.Sprintf("%x", old))
+		}
+		if old != 0 && old != rd.SoftState.Lead {
 			// Proposals forwarded to the old leader may be lost: waiters
 			// give them a grace period, then answer "leader changed"
 			// rather than wait out the request timeout (see wait).
@@ -436,6 +445,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.HardState != nil && rd.HardState.Term != nil {
 		n.term.Store(rd.HardState.GetTerm())
 	}
+	if rd.HardState != nil && rd.HardState.Commit != nil {
+		n.inst.commit.Store(rd.HardState.GetCommit())
+	}
 	lead := n.isLead.Load()
 	if lead {
 		n.send(rd.Messages)
@@ -448,8 +460,13 @@ func (n *Node) handleReady(rd raft.Ready) error {
 			return err
 		}
 	}
+	writes := rd.HardState != nil || len(rd.Entries) > 0 || rd.Snapshot != nil
+	start := time.Now()
 	if err := n.rlog.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return fmt.Errorf("save raft log: %w", err)
+	}
+	if writes {
+		n.inst.walFsync.ObserveDuration(time.Since(start))
 	}
 	if !lead {
 		n.send(rd.Messages)
@@ -468,6 +485,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 func (n *Node) send(msgs []*raftpb.Message) {
 	if len(msgs) == 0 {
 		return
+	}
+	if n.isLead.Load() {
+		n.inst.rtt.sending(msgs, time.Now())
 	}
 	plain := msgs[:0:0]
 	for _, m := range msgs {

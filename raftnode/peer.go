@@ -27,6 +27,7 @@ func jsonMember(m *Member) ([]byte, error) { return json.Marshal(m) }
 
 // Process steps a message from a peer into raft.
 func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
+	n.inst.rtt.received(m, time.Now())
 	if !n.do(func() { n.rn.Step(m) }) {
 		return ErrStopped
 	}

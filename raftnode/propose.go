@@ -73,7 +73,14 @@ func (n *Node) proposeConfChange(ctx context.Context, cc *raftpb.ConfChange) err
 // proposal raft drops (no leader known yet, or a leadership transfer)
 // entered no log, so it is retried once a leader is known, until the
 // request timeout.
-func (n *Node) wait(ctx context.Context, id uint64, propose func() error) (kvstore.Result, error) {
+func (n *Node) wait(ctx context.Context, id uint64, propose func() error) (r kvstore.Result, err error) {
+	n.inst.proposalsPending.Add(1)
+	defer func() {
+		n.inst.proposalsPending.Add(-1)
+		if err != nil {
+			n.inst.proposalsFailed.Add(1)
+		}
+	}()
 	ch := n.waits.register(id)
 	if err := n.proposeUntilAccepted(ctx, propose); err != nil {
 		n.waits.cancel(id)

@@ -3,12 +3,17 @@ package raftnode
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/kelson-dev/kelson/raftnode/autocompact"
+	"github.com/kelson-dev/kelson/raftnode/portmux"
 	"github.com/kelson-dev/kelson/raftnode/transport"
+	"github.com/kelson-dev/kelson/raftnode/v3http"
 	"github.com/kelson-dev/kelson/raftnode/v3rpc"
 	"google.golang.org/grpc"
 )
@@ -34,15 +39,23 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // Server is a running member: its node and its client and peer servers.
+// Each client port serves gRPC and, beside it, HTTP/1 (etcd's endpoints
+// and JSON gateway): raftnode/portmux splits connections by their first
+// bytes.
 type Server struct {
 	Node       *Node
 	clientSrv  *grpc.Server
+	clientHTTP *http.Server
+	metricsSrv *http.Server // nil without ListenMetricsURLs
+	muxes      []*portmux.Mux
 	peerSrv    *grpc.Server
 	listeners  []net.Listener
 	shutdown   chan struct{} // closed by Stop: ends watch and keep-alive streams
 	stopOnce   sync.Once
 	ClientAddr []string // bound client addresses (host:port)
 	PeerAddr   []string // bound peer addresses
+	// MetricsAddr are the bound --listen-metrics-urls addresses.
+	MetricsAddr []string
 }
 
 // Start starts a member and returns once it serves (it may not have a
@@ -78,6 +91,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		clientLns = append(clientLns, l)
 		m.ClientAddr = append(m.ClientAddr, l.Addr().String())
 	}
+	var metricsLns []net.Listener
+	for _, u := range cfg.ListenMetricsURLs {
+		l, err := net.Listen("tcp", hostPort(u))
+		if err != nil {
+			return fail(fmt.Errorf("%w: listen on metrics URL %s: %v", ErrBadConfig, u, err))
+		}
+		m.listeners = append(m.listeners, l)
+		metricsLns = append(metricsLns, l)
+		m.MetricsAddr = append(m.MetricsAddr, l.Addr().String())
+	}
 	n, err := newNode(cfg)
 	if err != nil {
 		return fail(err)
@@ -105,12 +128,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	n.syncPeers(peers)
 	m.shutdown = make(chan struct{})
 	rpcOpts := v3rpc.Options{MaxTxnOps: cfg.MaxTxnOps, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger, Shutdown: m.shutdown}
+	services := v3rpc.NewServices(n, rpcOpts)
 	// The peer port carries raft traffic, the membership service for
 	// joiners, and the etcd services for requests forwarded to the leader.
 	m.peerSrv = grpc.NewServer(append(v3rpc.ServerOptions(rpcOpts), grpc.MaxRecvMsgSize(16<<20))...)
 	tr.Register(m.peerSrv)
 	registerMembershipService(m.peerSrv, n)
-	v3rpc.Register(m.peerSrv, n, rpcOpts)
+	v3rpc.RegisterServices(m.peerSrv, services)
 	for _, l := range peerLns {
 		go m.peerSrv.Serve(l)
 	}
@@ -128,15 +152,38 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			cfg.Logger.Warn("replaying the raft log takes long; serving anyway", "commit", n.bootCommit, "applied", n.applied.Load())
 		}
 	}
-	m.clientSrv = grpc.NewServer(v3rpc.ServerOptions(rpcOpts)...)
-	v3rpc.Register(m.clientSrv, n, rpcOpts)
+	clientOpts := rpcOpts
+	clientOpts.Metrics = &n.inst.rpc // grpc_server_*: client calls only
+	m.clientSrv = grpc.NewServer(v3rpc.ServerOptions(clientOpts)...)
+	v3rpc.RegisterServices(m.clientSrv, services)
+	httpCfg := v3http.Config{
+		Services: services, Member: n, Metrics: metricsHandler(n), Extra: cfg.HTTPHandlers,
+		ServerVersion: serverVersion, ClusterVersion: clusterVersion, StorageVersion: serverVersion,
+		ReadTimeout: n.requestTimeout, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger.With("component", "http"),
+	}
+	httpLog := slog.NewLogLogger(cfg.Logger.With("component", "http").Handler(), slog.LevelDebug)
+	m.clientHTTP = &http.Server{Handler: v3http.NewClientHandler(httpCfg), ReadHeaderTimeout: 30 * time.Second, ErrorLog: httpLog}
 	for _, l := range clientLns {
-		go m.clientSrv.Serve(l)
+		pm := portmux.New(l, portmux.Options{})
+		m.muxes = append(m.muxes, pm)
+		go m.clientSrv.Serve(pm.GRPC())
+		go m.clientHTTP.Serve(pm.HTTP())
+		go pm.Serve()
+	}
+	if len(metricsLns) > 0 {
+		m.metricsSrv = &http.Server{Handler: v3http.NewMetricsHandler(httpCfg), ReadHeaderTimeout: 30 * time.Second, ErrorLog: httpLog}
+		for _, l := range metricsLns {
+			go m.metricsSrv.Serve(l)
+		}
+	}
+	if p := cfg.autoCompaction; p.Mode != autocompact.Off {
+		go n.runAutoCompaction(p)
 	}
 	go n.publishAttributes(context.Background())
 	cfg.Logger.Info("serving", "name", cfg.Name, "id", fmt.Sprintf("%x", n.id),
 		"client_urls", strings.Join(cfg.AdvertiseClientURLs, ","), "peer_urls", strings.Join(cfg.InitialAdvertisePeerURLs, ","),
-		"data_dir", cfg.DataDir)
+		"metrics_urls", strings.Join(cfg.ListenMetricsURLs, ","), "data_dir", cfg.DataDir,
+		"auto_compaction", autoCompactionString(cfg.autoCompaction))
 	return m, nil
 }
 
@@ -153,13 +200,26 @@ func (m *Server) Err() error { return m.Node.stopped() }
 func (m *Server) Stop() { m.stopOnce.Do(m.stop) }
 
 func (m *Server) stop() {
-	close(m.shutdown)
+	close(m.shutdown) // ends watch and keep-alive streams, gRPC and JSON alike
 	done := make(chan struct{})
-	go func() { m.clientSrv.GracefulStop(); close(done) }()
+	go func() {
+		m.clientSrv.GracefulStop()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = m.clientHTTP.Shutdown(ctx)
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(3 * time.Second):
 		m.clientSrv.Stop()
+	}
+	_ = m.clientHTTP.Close()
+	for _, pm := range m.muxes {
+		_ = pm.Close()
+	}
+	if m.metricsSrv != nil {
+		_ = m.metricsSrv.Close()
 	}
 	m.peerSrv.Stop() // forwarded requests too, before the node goes
 	m.Node.Stop()

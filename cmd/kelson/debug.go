@@ -14,10 +14,11 @@ import (
 )
 
 // debugServer serves Go's profiler (/debug/pprof/) on the
-// --listen-metrics-urls, as etcd's --enable-pprof does on its client URLs.
-// Kelson's client port speaks only gRPC, so the profiler needs its own
-// listener. The server is owned by the store command's RunE: started before
-// the member, closed after it returns.
+// --listen-metrics-urls of a `kelson server --etcd-servers`, which runs no
+// member. With a member, the member serves the profiler itself on its
+// client and metrics URLs, as etcd's --enable-pprof (pprofHandlers). The
+// server is owned by the command's RunE: started before the API, closed
+// after it returns.
 type debugServer struct {
 	srv *http.Server
 	lns []net.Listener
@@ -28,18 +29,16 @@ type debugServer struct {
 // use fails the command before the member starts.
 func startDebugServer(urls []string) (*debugServer, error) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	for pattern, h := range pprofHandlers() {
+		mux.Handle(pattern, h)
+	}
 	d := &debugServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	for _, raw := range urls {
-		u, err := url.Parse(raw)
-		if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		if err := checkMetricsURL(raw); err != nil {
 			d.close()
-			return nil, usagef("--listen-metrics-urls: want http://host:port, got %q", raw)
+			return nil, err
 		}
+		u, _ := url.Parse(raw)
 		ln, err := net.Listen("tcp", u.Host)
 		if err != nil {
 			d.close()
@@ -68,13 +67,35 @@ func (d *debugServer) close() {
 	}
 }
 
-// metricsFlagsError checks the pair of flags: the profiler needs a URL.
-func metricsFlagsError(enablePprof bool, urls []string) error {
-	if enablePprof && len(urls) == 0 {
-		return usagef("--enable-pprof needs --listen-metrics-urls (the client port speaks only gRPC), e.g. --listen-metrics-urls http://127.0.0.1:2381")
+// pprofHandlers are Go's profiler handlers by pattern, as etcd's
+// --enable-pprof serves them.
+func pprofHandlers() map[string]http.Handler {
+	return map[string]http.Handler{
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
+		"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
 	}
+}
+
+// checkMetricsURL accepts http://host:port only.
+func checkMetricsURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return usagef("--listen-metrics-urls: want http://host:port, got %q", raw)
+	}
+	return nil
+}
+
+// noMemberMetricsError: without a member (`kelson sim`, `kelson server
+// --etcd-servers`) the metrics URLs serve only the profiler.
+func noMemberMetricsError(enablePprof bool, urls []string) error {
 	if !enablePprof && len(urls) > 0 {
-		return usagef("--listen-metrics-urls %s serves only the profiler: add --enable-pprof", strings.Join(urls, ","))
+		return usagef("--listen-metrics-urls %s: no store member runs in this process (kelson sim, kelson server --etcd-servers), so it has no store metrics or health to serve: add --enable-pprof to serve the profiler there, or drop the flag", strings.Join(urls, ","))
+	}
+	if enablePprof && len(urls) == 0 {
+		return usagef("--enable-pprof needs --listen-metrics-urls when no store member runs in this process (kelson sim, kelson server --etcd-servers), e.g. --listen-metrics-urls http://127.0.0.1:2381")
 	}
 	return nil
 }

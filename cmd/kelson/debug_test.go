@@ -7,13 +7,15 @@ import (
 	"testing"
 )
 
+// Without a member (sim, server --etcd-servers) the metrics URLs serve the
+// profiler alone; with one they serve the member's /metrics and health.
 func TestPprofFlagsNeedEachOther(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string // in the error
 	}{
-		{[]string{"store", "--enable-pprof"}, "--enable-pprof needs --listen-metrics-urls"},
-		{[]string{"store", "--listen-metrics-urls", "http://127.0.0.1:0"}, "serves only the profiler: add --enable-pprof"},
+		{[]string{"server", "--etcd-servers", "http://127.0.0.1:1", "--enable-pprof"}, "--enable-pprof needs --listen-metrics-urls"},
+		{[]string{"server", "--etcd-servers", "http://127.0.0.1:1", "--listen-metrics-urls", "http://127.0.0.1:0"}, "add --enable-pprof"},
 		{[]string{"store", "--enable-pprof", "--listen-metrics-urls", "unix:///tmp/x"}, `want http://host:port, got "unix:///tmp/x"`},
 		{[]string{"store", "--enable-pprof", "--listen-metrics-urls", "http://127.0.0.1:0/metrics"}, `want http://host:port, got "http://127.0.0.1:0/metrics"`},
 	} {

@@ -52,6 +52,8 @@ func TestStoreFlags(t *testing.T) {
 		"--quota-backend-bytes", "1073741824",
 		"--max-request-bytes", "2097152",
 		"--max-txn-ops", "64",
+		"--auto-compaction-mode", "revision", "--auto-compaction-retention", "1000",
+		"--listen-metrics-urls", "http://127.0.0.1:2381", "--enable-pprof",
 		"--log-format", "json", "--log-level", "debug",
 	)
 	if code != 0 {
@@ -61,7 +63,14 @@ func TestStoreFlags(t *testing.T) {
 		t.Fatal("logger missing or not at debug level")
 	}
 	cfg.Logger = nil
+	if cfg.HTTPHandlers["/debug/pprof/"] == nil {
+		t.Fatal("--enable-pprof: the member serves no profiler")
+	}
+	cfg.HTTPHandlers = nil
 	want := raftnode.Config{
+		AutoCompactionMode:       "revision",
+		AutoCompactionRetention:  "1000",
+		ListenMetricsURLs:        []string{"http://127.0.0.1:2381"},
 		Name:                     "a",
 		DataDir:                  "/var/lib/kelson",
 		ListenClientURLs:         []string{"http://10.0.0.1:2379", "http://127.0.0.1:2379"},

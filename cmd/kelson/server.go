@@ -159,7 +159,11 @@ func newServerCommand(run func(context.Context, serverConfig) error) *cobra.Comm
 			if err != nil {
 				return err
 			}
-			log, stop, err := proc.start(cmd.ErrOrStderr())
+			var member *raftnode.Config
+			if len(cfg.EtcdServers) == 0 {
+				member = &cfg.Member
+			}
+			log, stop, err := proc.start(cmd.ErrOrStderr(), member)
 			if err != nil {
 				return err
 			}

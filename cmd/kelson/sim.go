@@ -143,7 +143,7 @@ func newSimCommand(run simRun) *cobra.Command {
 			if err = sf.clients(&cfg); err != nil {
 				return err
 			}
-			log, stop, err := proc.start(cmd.ErrOrStderr())
+			log, stop, err := proc.start(cmd.ErrOrStderr(), nil) // no member: the profiler alone
 			if err != nil {
 				return err
 			}

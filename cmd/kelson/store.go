@@ -62,7 +62,7 @@ func newStoreCommand(run func(context.Context, raftnode.Config) error) *cobra.Co
 			if err != nil {
 				return err
 			}
-			log, stop, err := proc.start(cmd.ErrOrStderr())
+			log, stop, err := proc.start(cmd.ErrOrStderr(), &cfg)
 			if err != nil {
 				return err
 			}
@@ -108,6 +108,8 @@ func (m *memberFlags) bind(f *pflag.FlagSet, withDataDir bool) {
 	f.StringVar(&c.InitialCluster, "initial-cluster", "", `bootstrap members, name=peerURL,... (default "<name>=<first advertise peer URL>")`)
 	f.StringVar(&c.InitialClusterState, "initial-cluster-state", "", `"new" to bootstrap a cluster, "existing" to join a running one (default "new")`)
 	f.StringVar(&c.InitialClusterToken, "initial-cluster-token", "", `token that makes cluster IDs unique across clusters (default "kelson-cluster")`)
+	f.StringVar(&c.AutoCompactionMode, "auto-compaction-mode", "", `how --auto-compaction-retention counts: "periodic" (time) or "revision" (default "periodic")`)
+	f.StringVar(&c.AutoCompactionRetention, "auto-compaction-retention", "", `history to keep: periodic, a duration (1h, 30m) or hours (1); revision, revisions (1000). The leader compacts; 0 is off (default "0")`)
 	f.Uint64Var(&c.SnapshotCount, "snapshot-count", 0, "applied entries between raft snapshots (default 10000)")
 	f.Var(&m.heartbeatMS, "heartbeat-interval", "raft heartbeat interval in milliseconds (default 100)")
 	f.Var(&m.electionMS, "election-timeout", "raft election timeout in milliseconds (default 1000)")
@@ -160,18 +162,32 @@ type processFlags struct {
 func (p *processFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&p.logFormat, "log-format", "", `log format: "text" or "json" (default: text on a terminal, json otherwise)`)
 	f.StringVar(&p.logLevel, "log-level", "info", `log level: debug, info, warn or error`)
-	f.StringSliceVar(&p.metricsURLs, "listen-metrics-urls", nil, "URLs to serve Go's profiler on at /debug/pprof/ (with --enable-pprof)")
-	f.BoolVar(&p.enablePprof, "enable-pprof", false, "serve Go's profiler on --listen-metrics-urls")
+	f.StringSliceVar(&p.metricsURLs, "listen-metrics-urls", nil, "more URLs serving /metrics and the health endpoints (/health, /livez, /readyz) of the store member, as etcd's (the client URLs serve them too)")
+	f.BoolVar(&p.enablePprof, "enable-pprof", false, "serve Go's profiler at /debug/pprof/ on the client URLs and --listen-metrics-urls")
 }
 
-// start builds the logger (writing to stderr) and starts the profiler when
-// asked; stop closes the profiler.
-func (p *processFlags) start(stderr io.Writer) (log *slog.Logger, stop func(), err error) {
+// start builds the logger (writing to stderr) and hands the metrics URLs
+// and the profiler to the member (nil: none runs here, as with `kelson
+// server --etcd-servers`; the profiler then gets a server of its own,
+// which stop closes).
+func (p *processFlags) start(stderr io.Writer, member *raftnode.Config) (log *slog.Logger, stop func(), err error) {
 	log, err = newLogger(stderr, p.logFormat, p.logLevel)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := metricsFlagsError(p.enablePprof, p.metricsURLs); err != nil {
+	for _, u := range p.metricsURLs {
+		if err := checkMetricsURL(u); err != nil {
+			return nil, nil, err
+		}
+	}
+	if member != nil {
+		member.ListenMetricsURLs = p.metricsURLs
+		if p.enablePprof {
+			member.HTTPHandlers = pprofHandlers()
+		}
+		return log, func() {}, nil
+	}
+	if err := noMemberMetricsError(p.enablePprof, p.metricsURLs); err != nil {
 		return nil, nil, err
 	}
 	if !p.enablePprof {

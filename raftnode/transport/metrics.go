@@ -1,12 +1,35 @@
 package transport
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // counters are the transport-wide metrics.
 type counters struct {
 	sent, received, dropped, filtered              atomic.Uint64
 	snapshotsSent, snapshotsFailed, snapshotsRecvd atomic.Uint64
 	streamsRejected                                atomic.Uint64
+
+	// recvBytes counts message bytes received per sending member; entries
+	// are added (under mu) and never removed.
+	recvMu    sync.Mutex
+	recvBytes map[uint64]*atomic.Uint64
+}
+
+// receivedFrom returns the received-bytes counter of member from.
+func (c *counters) receivedFrom(from uint64) *atomic.Uint64 {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	if c.recvBytes == nil {
+		c.recvBytes = map[uint64]*atomic.Uint64{}
+	}
+	r := c.recvBytes[from]
+	if r == nil {
+		r = new(atomic.Uint64)
+		c.recvBytes[from] = r
+	}
+	return r
 }
 
 // Metrics are the transport's counters since New.
@@ -25,6 +48,9 @@ type Metrics struct {
 	StreamsRejected uint64
 	// Peers describes each peer.
 	Peers map[uint64]PeerMetrics
+	// ReceivedBytes counts the bytes of raft messages received from each
+	// member that ever sent one (removed members stay).
+	ReceivedBytes map[uint64]uint64
 }
 
 // PeerMetrics describes the link to one peer.
@@ -36,6 +62,8 @@ type PeerMetrics struct {
 	Queued int
 	// Sent and Dropped count this peer's messages.
 	Sent, Dropped uint64
+	// SentBytes counts the bytes of the message batches written to it.
+	SentBytes uint64
 	// LastError is the last connection or stream error ("" if none).
 	LastError string
 }
@@ -62,5 +90,11 @@ func (t *Transport) Metrics() Metrics {
 	for _, p := range peers {
 		m.Peers[p.id] = p.metrics()
 	}
+	t.metrics.recvMu.Lock()
+	m.ReceivedBytes = make(map[uint64]uint64, len(t.metrics.recvBytes))
+	for id, c := range t.metrics.recvBytes {
+		m.ReceivedBytes[id] = c.Load()
+	}
+	t.metrics.recvMu.Unlock()
 	return m
 }

@@ -39,7 +39,7 @@ type peer struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	sent, dropped atomic.Uint64
+	sent, dropped, sentBytes atomic.Uint64
 
 	mu struct {
 		sync.Mutex
@@ -111,6 +111,7 @@ func (p *peer) metrics() PeerMetrics {
 		Queued:    len(p.queue),
 		Sent:      p.sent.Load(),
 		Dropped:   p.dropped.Load(),
+		SentBytes: p.sentBytes.Load(),
 		LastError: p.mu.lastErr,
 	}
 }
@@ -369,6 +370,7 @@ func (p *peer) write(s *outStream) error {
 			}
 		}
 		p.sent.Add(uint64(n))
+		p.sentBytes.Add(uint64(len(buf)))
 		p.t.metrics.sent.Add(uint64(n))
 	}
 }

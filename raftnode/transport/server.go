@@ -154,6 +154,7 @@ func (t *Transport) serveMessages(s grpc.ServerStream) error {
 	defer cancel()
 	in := newInbound(s, t.ctx.Done())
 	rr := recordReader{next: in.next, max: t.cfg.MaxMessageBytes}
+	recvBytes := t.metrics.receivedFrom(from)
 	for {
 		rec, err := rr.read()
 		if err == io.EOF {
@@ -178,6 +179,7 @@ func (t *Transport) serveMessages(s grpc.ServerStream) error {
 			return status.Errorf(codes.PermissionDenied, "%v: member %x", ErrMemberRemoved, from)
 		}
 		t.metrics.received.Add(1)
+		recvBytes.Add(uint64(len(rec)))
 		if err := t.h.Process(ctx, m); err != nil {
 			return status.Errorf(codes.Unavailable, "transport: member %x did not take %v: %v", t.cfg.ID, m.GetType(), err)
 		}

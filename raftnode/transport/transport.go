@@ -86,7 +86,7 @@ func New(cfg Config, h Handler) (*Transport, error) {
 	t := &Transport{
 		cfg:    cfg,
 		h:      h,
-		log:    cfg.Logger.With("member", fmt.Sprintf("%x", cfg.ID)),
+		log:    cfg.Logger.With("member_id", fmt.Sprintf("%x", cfg.ID)),
 		ctx:    ctx,
 		cancel: cancel,
 	}

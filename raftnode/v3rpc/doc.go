@@ -58,6 +58,12 @@
 //	go srv.Serve(lis)
 //	defer srv.GracefulStop()
 //
+// The services are also a value (NewServices, Services) for in-process
+// callers: raftnode/v3http's JSON gateway calls them directly, and both
+// servers of a member register the same Services (RegisterServices).
+// Options.Metrics counts calls per method and code (RPCMetrics), exported
+// at the edge as grpc_server_started_total and grpc_server_handled_total.
+//
 // Nothing a client sends may panic the server; the recovery interceptors
 // installed by ServerOptions turn a panic that slipped through into
 // codes.Internal and log it.

@@ -48,6 +48,10 @@ type Options struct {
 	// grpc.Server.GracefulStop, which otherwise waits for those streams
 	// until their clients go away. Default: nil (never).
 	Shutdown <-chan struct{}
+	// Metrics, when set, counts the calls of a server created with
+	// ServerOptions (grpc_server_started_total and _handled_total at the
+	// edge). Default: nil (not counted).
+	Metrics *RPCMetrics
 }
 
 // EnsureDefaults fills zero fields with their defaults and returns o.
@@ -82,6 +86,7 @@ func (o *Options) Validate() error {
 //     send limit (ranges and snapshots may be large);
 //   - recovery interceptors (unary and stream) that turn a panic in a
 //     handler into codes.Internal and log it with its stack;
+//   - with Metrics set, interceptors counting calls per method and code;
 //   - a keepalive enforcement policy as lenient as etcd's (pings every 5s
 //     allowed, also without active streams), so that clients that set
 //     DialKeepAliveTime, as Kubernetes does, are not disconnected;
@@ -95,12 +100,18 @@ func ServerOptions(opts Options) []grpc.ServerOption {
 	if recvLimit < 0 || opts.MaxRequestBytes > math.MaxInt32-grpcOverheadBytes {
 		recvLimit = math.MaxInt32
 	}
+	unary := []grpc.UnaryServerInterceptor{unaryRecovery(opts.Logger)}
+	stream := []grpc.StreamServerInterceptor{streamRecovery(opts.Logger)}
+	if opts.Metrics != nil {
+		unary = append([]grpc.UnaryServerInterceptor{unaryMetrics(opts.Metrics)}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{streamMetrics(opts.Metrics)}, stream...)
+	}
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(recvLimit),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
-		grpc.ChainUnaryInterceptor(unaryRecovery(opts.Logger)),
-		grpc.ChainStreamInterceptor(streamRecovery(opts.Logger)),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             5 * time.Second,
 			PermitWithoutStream: true,

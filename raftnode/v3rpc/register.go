@@ -5,40 +5,15 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Register adds the etcd v3 KV, Watch, Lease, Cluster and Maintenance
-// services over b to s, and the standard gRPC health service reporting
-// SERVING for the server ("") and for each etcd service name (NOT_SERVING
-// once opts.Shutdown is closed). Create s with
-// ServerOptions(opts) so that request limits and panic recovery apply.
-// Register does not start or stop anything; s and b stay the caller's.
+// services over b to s, with the gRPC health service (RegisterServices).
+// Create s with ServerOptions(opts) so that request limits, panic recovery
+// and metrics apply. Register does not start or stop anything; s and b stay
+// the caller's.
 func Register(s *grpc.Server, b Backend, opts Options) {
-	opts.EnsureDefaults()
-	srv := &server{b: b, opts: opts, log: opts.Logger}
-	pb.RegisterKVServer(s, &kvServer{server: srv})
-	pb.RegisterWatchServer(s, &watchServer{server: srv})
-	pb.RegisterLeaseServer(s, &leaseServer{server: srv})
-	pb.RegisterClusterServer(s, &clusterServer{server: srv})
-	pb.RegisterMaintenanceServer(s, &maintenanceServer{server: srv})
-
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	for _, name := range []string{
-		pb.KV_ServiceDesc.ServiceName, pb.Watch_ServiceDesc.ServiceName, pb.Lease_ServiceDesc.ServiceName,
-		pb.Cluster_ServiceDesc.ServiceName, pb.Maintenance_ServiceDesc.ServiceName,
-	} {
-		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-	}
-	healthpb.RegisterHealthServer(s, hs)
-	if opts.Shutdown != nil {
-		go func() {
-			<-opts.Shutdown
-			hs.Shutdown() // NOT_SERVING from now on
-		}()
-	}
+	RegisterServices(s, NewServices(b, opts))
 }
 
 // server is what every service shares.
