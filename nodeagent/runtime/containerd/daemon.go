@@ -49,6 +49,13 @@ type Daemon struct {
 // ErrDaemon is returned (wrapped) when containerd cannot be started.
 var ErrDaemon = errors.New("containerd: daemon")
 
+// DaemonDir is where an agent with data directory dataDir runs its
+// containerd (DaemonConfig.Dir).
+func DaemonDir(dataDir string) string { return filepath.Join(dataDir, "containerd") }
+
+// SocketPath is the gRPC socket of the daemon living in dir.
+func SocketPath(dir string) string { return filepath.Join(dir, "containerd.sock") }
+
 // Address is the daemon's gRPC socket.
 func (d *Daemon) Address() string { return d.address }
 
@@ -140,7 +147,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	}
 	d := &Daemon{
 		cfg:     cfg,
-		address: filepath.Join(dir, "containerd.sock"),
+		address: SocketPath(dir),
 		cmd:     cmd,
 		done:    make(chan struct{}),
 		log:     cfg.Logger.With("component", "containerd", "pid", cmd.Process.Pid),

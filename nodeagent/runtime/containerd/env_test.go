@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // env is one containerd child process and a Runtime over it, with the
 // test images imported.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	daemon *Daemon
 	rt     *Runtime
@@ -40,7 +40,7 @@ type env struct {
 	ctx    context.Context
 }
 
-func requireTools(t *testing.T) {
+func requireTools(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (containerd, runc, cgroups)")
@@ -57,7 +57,7 @@ func requireTools(t *testing.T) {
 
 // newEnv starts containerd under a short temporary directory (unix socket
 // paths are limited to 108 bytes; t.TempDir's can be longer).
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	requireTools(t)
 	dir, err := os.MkdirTemp("", "krt")
@@ -75,11 +75,11 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
@@ -97,7 +97,10 @@ func (e *env) startDaemon() {
 
 func (e *env) open() {
 	e.t.Helper()
-	rt, err := Open(e.ctx, Config{Address: e.daemon.Address(), StateDir: filepath.Join(e.dir, "s"), Logger: testLogger(e.t)})
+	// KELSON_LOG_DRIVER=/path/to/kelson runs the real binary's hidden
+	// subcommand instead of this test binary.
+	rt, err := Open(e.ctx, Config{Address: e.daemon.Address(), StateDir: filepath.Join(e.dir, "s"),
+		LogDriver: os.Getenv("KELSON_LOG_DRIVER"), Logger: testLogger(e.t)})
 	if err != nil {
 		e.t.Fatalf("open runtime: %v", err)
 	}

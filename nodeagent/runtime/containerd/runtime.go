@@ -237,8 +237,12 @@ func (r *Runtime) followEvents(subscribed chan<- struct{}) {
 		}
 		// Exits that happened before this subscription are found by a scan.
 		r.scan()
+		began := time.Now()
 		err := r.consume(evs, errs)
 		cancel()
+		if time.Since(began) > 10*time.Second {
+			backoff = 100 * time.Millisecond // it had worked for a while
+		}
 		if r.ctx.Err() != nil {
 			return
 		}

@@ -355,3 +355,41 @@ func TestImagesAndErrors(t *testing.T) {
 		return nil
 	})
 }
+
+func TestExitsAfterContainerdRestartUnderAnOpenRuntime(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("short", "sleep", "1")
+	id := e.run(spec)
+	// containerd goes away and comes back while the runtime stays open:
+	// its event stream breaks, it subscribes again and scans.
+	e.daemon.Stop()
+	time.Sleep(1500 * time.Millisecond) // the container exits meanwhile
+	e.startDaemon()
+	select {
+	case ex := <-e.rt.Exits():
+		if ex.ID != id {
+			t.Fatalf("exit %+v", ex)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no Exit after containerd came back")
+	}
+	st := e.waitStatus(id, "exited", exited)
+	if st.ExitCode != 0 || st.Reason != ReasonCompleted {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestTTYContainerLogs(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("tty", "sh", "-c", "tty >/dev/null && echo on-a-tty; echo to-stderr >&2")
+	spec.TTY = true
+	id := e.run(spec)
+	e.waitStatus(id, "exited", exited)
+	eventually(t, 5*time.Second, "tty log", func() error {
+		lines := criContent(t, logLines(t, spec.LogPath))
+		if want := []string{"stdout F on-a-tty", "stdout F to-stderr"}; !slices.Equal(lines, want) {
+			return fmt.Errorf("log %q, want %q", lines, want)
+		}
+		return nil
+	})
+}
