@@ -116,9 +116,9 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	ctx = r.nsctx(ctx)
 	failed := false // the start failed: the instance exited, say so
 	var labels map[string]string
-	defer func() { // runs after the unlock below: no lock across the send
+	defer func() {
 		if failed {
-			r.notifyExit(ctx, id, labels)
+			r.notifyExit(id, labels)
 		}
 	}()
 	l := r.lock(id)
@@ -185,12 +185,8 @@ func (r *Runtime) startTask(ctx context.Context, c ctrd.Container, task ctrd.Tas
 	return nil, false
 }
 
-func (r *Runtime) notifyExit(ctx context.Context, id string, labels map[string]string) {
-	select {
-	case r.exits <- runtime.Exit{ID: id, PodUID: types.UID(labels[labelPodUID])}:
-	case <-ctx.Done():
-	case <-r.ctx.Done():
-	}
+func (r *Runtime) notifyExit(id string, labels map[string]string) {
+	r.sendExit(runtime.Exit{ID: id, PodUID: types.UID(labels[labelPodUID])})
 }
 
 func mergeLabels(ms ...map[string]string) map[string]string {

@@ -120,6 +120,10 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v (install containerd, e.g. apt-get install containerd runc)", ErrDaemon, err)
 	}
+	if c, err := net.DialTimeout("unix", SocketPath(dir), time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: a containerd already serves %s: stop it, or use its address (--containerd-address)", ErrDaemon, SocketPath(dir))
+	}
 	for _, sub := range []string{"", "root", "state", "opt"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o711); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrDaemon, err)

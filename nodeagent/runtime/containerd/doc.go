@@ -48,6 +48,10 @@
 // `kelson container-log-driver` is that driver; tests re-execute the test
 // binary from TestMain.
 //
+// Not done here: a container's own stdin (ContainerSpec.Stdin/StdinOnce:
+// the runtime has no attach; the container reads /dev/null), and the
+// $(VAR) expansion of command and args (the pod worker's).
+//
 // # Daemon
 //
 // StartDaemon runs containerd as a child process with its own config,

@@ -280,3 +280,10 @@ func TestDaemonConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestDaemonRefusesALongSocketPath(t *testing.T) {
+	_, err := StartDaemon(t.Context(), DaemonConfig{Dir: "/" + strings.Repeat("d", 100)})
+	if !errors.Is(err, ErrDaemon) || !strings.Contains(err.Error(), "shorter data directory") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -324,13 +324,19 @@ func (r *Runtime) scan() {
 func (r *Runtime) finalize(ctx context.Context, id string) bool {
 	exit, recorded := r.finalizeOne(ctx, id)
 	if recorded {
-		select {
-		case r.exits <- exit:
-		case <-r.ctx.Done():
-		case <-ctx.Done():
-		}
+		r.sendExit(exit)
 	}
 	return recorded
+}
+
+// sendExit never blocks: a full channel (nobody reading) loses the
+// notice, not the exit, which ListContainers reports at the next resync.
+func (r *Runtime) sendExit(ex runtime.Exit) {
+	select {
+	case r.exits <- ex:
+	default:
+		r.log.Warn("Exits channel full; the pod worker sees this exit at its next resync", "id", ex.ID)
+	}
 }
 
 func (r *Runtime) finalizeOne(ctx context.Context, id string) (runtime.Exit, bool) {

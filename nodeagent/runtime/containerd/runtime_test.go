@@ -340,6 +340,10 @@ func TestImagesAndErrors(t *testing.T) {
 	if _, err := e.rt.Exec(e.ctx, "nope", runtime.ExecOptions{Command: []string{"true"}}); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("exec in nothing: %v", err)
 	}
+	// A second daemon on the same directory is refused.
+	if _, err := StartDaemon(e.ctx, DaemonConfig{Dir: e.daemon.cfg.Dir}); !errors.Is(err, ErrDaemon) || !strings.Contains(err.Error(), "already serves") {
+		t.Fatalf("second daemon on one dir: %v", err)
+	}
 	// Security: a read-only root, a user and dropped capabilities.
 	uid, gid := int64(33), int64(33)
 	spec = e.spec("sec", "sh", "-c", "id -u; id -g; touch /x 2>/dev/null && echo writable || echo readonly; grep CapEff /proc/self/status")
