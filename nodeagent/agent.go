@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	usagev1alpha1 "github.com/kelson-dev/kelson/api/metrics/v1alpha1"
 	"github.com/kelson-dev/kelson/nodeagent/dns"
@@ -99,7 +98,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		Taints:         cfg.Taints,
 		DaemonPort:     int32(cfg.Port),
 		DataDir:        cfg.DataDir,
-		RuntimeVersion: rt.Version(),
+		RuntimeVersion: rt.Version(ctx),
 		KubeletVersion: cfg.KubeletVersion,
 		Logger:         a.log,
 	})

@@ -233,7 +233,7 @@ func newAgentCommand(run agentRun) *cobra.Command {
 			if cfg.API, err = af.apiConfig(cmd.Context()); err != nil {
 				return err
 			}
-			log, stop, err := proc.start(cmd.ErrOrStderr())
+			log, stop, err := proc.start(cmd.ErrOrStderr(), nil)
 			if err != nil {
 				return err
 			}

@@ -24,25 +24,6 @@ import (
 // that namespace, with the httpd test image imported offline. Every
 // address the test sends to is checked to be routed inside the namespace.
 
-const walkthroughDeployment = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: httpd-deployment
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: httpd_pod
-  template:
-    metadata:
-      labels:
-        app: httpd_pod
-    spec:
-      containers:
-      - name: httpd
-        image: httpd
-`
-
 const walkthroughService = `apiVersion: v1
 kind: Service
 metadata:
