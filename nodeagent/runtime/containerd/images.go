@@ -38,7 +38,16 @@ func (r *Runtime) EnsureImage(ctx context.Context, image string, policy corev1.P
 	case policy == corev1.PullNever && !present:
 		return "", fmt.Errorf("containerd: image %s is not present and its pull policy is Never (import it: kelson images import FILE.tar): %w", ref, runtime.ErrNotFound)
 	case policy == corev1.PullAlways || !present:
-		img, err = r.client.Pull(ctx, ref, ctrd.WithPullUnpack, ctrd.WithPullSnapshotter(r.snapshotter))
+		pulled, err := r.client.Pull(ctx, ref, ctrd.WithPullUnpack, ctrd.WithPullSnapshotter(r.snapshotter))
+		if err != nil && present && !errdefs.IsNotFound(err) && ctx.Err() == nil {
+			// Always, but the registry cannot be reached: run the image
+			// at hand. Unlike kubelet, so that an imported image of a
+			// machine without a registry runs a pod spec's `image: httpd`
+			// (whose :latest tag defaults the policy to Always).
+			r.log.Warn("pull failed; running the image present", "image", ref, "err", err)
+			break
+		}
+		img = pulled
 		if err != nil {
 			if errdefs.IsNotFound(err) {
 				return "", fmt.Errorf("containerd: pull %s: %v: %w", ref, err, runtime.ErrNotFound)
