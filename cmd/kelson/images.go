@@ -23,13 +23,15 @@ const imagesImportLong = `Import the images of an OCI image layout archive or a 
 agent's pods find them, and print the references imported.
 
 Give the agent's --data-dir (the containerd it runs, DATA_DIR/containerd; it is
-started for the import if the agent is not running) or the --containerd-address
+started for the import if the agent is not running) or a server's (whose agent
+keeps its state in DATA_DIR/agent), or the --containerd-address
 of a containerd the agent uses. An OCI archive names its images with the
 io.containerd.image.name annotation, or with a full reference in
 org.opencontainers.image.ref.name.`
 
 const imagesImportExample = `  docker save httpd:2.4 -o httpd.tar
-  kelson images import httpd.tar --data-dir /var/lib/kelson
+  kelson images import httpd.tar --data-dir default.kelson    # a kelson server's
+  kelson images import httpd.tar --data-dir agent.kelson      # a kelson agent's
   kelson images import httpd.tar --containerd-address /run/containerd/containerd.sock`
 
 func newImagesCommand() *cobra.Command {
@@ -97,6 +99,12 @@ func importImages(ctx context.Context, out io.Writer, log *slog.Logger, path, ad
 	}
 	stateDir := filepath.Join(os.TempDir(), "kelson-images")
 	if address == "" {
+		// A server's data dir holds its agent's in DATA_DIR/agent.
+		if _, err := os.Stat(filepath.Join(dataDir, "agent")); err == nil {
+			if _, err := os.Stat(containerd.DaemonDir(dataDir)); err != nil {
+				dataDir = filepath.Join(dataDir, "agent")
+			}
+		}
 		dir, err := filepath.Abs(containerd.DaemonDir(dataDir))
 		if err != nil {
 			return err
