@@ -48,6 +48,9 @@ The server's state lives in --data-dir:
                              and reused after (the serving one is made again
                              when its names change or it nears its end)
   DATA_DIR/admin.kubeconfig  an admin kubeconfig (or --write-kubeconfig)
+  DATA_DIR/token             the join token of "kelson agent" on other machines
+  DATA_DIR/agent             the node agent's state (containerd, pod networks,
+                             volumes, logs)
 
 With --etcd-servers no member runs: the API keeps its objects in that store
 (Kelson's or etcd's, over http://), and the member flags are refused.
@@ -58,6 +61,11 @@ servers each runs on one of them at a time, and another takes over when that
 one dies. --disable turns parts off (scheduler, controller-manager, or one
 controller by name).
 
+And it runs a node agent, as "kelson agent" (its flags are listed below; it
+needs root, containerd and runc): this machine is a node whose pods run in
+containers. --disable-agent runs a control plane only — as the servers of one
+machine must all but one.
+
 The API listens on 127.0.0.1 unless --bind-address says otherwise: it has no
 authentication yet, so listen on a wider address only on a trusted network.`
 
@@ -65,8 +73,8 @@ const serverExample = `  # one server on localhost; kubectl through the kubeconf
   kelson server
   export KUBECONFIG=$PWD/default.kelson/admin.kubeconfig; kubectl version
 
-  # the first of three servers (b and c likewise, each with its own ports)
-  kelson server --name a --data-dir a.kelson --https-listen-port 6443 \
+  # the first of three servers on one machine (b and c likewise, each with its own ports)
+  kelson server --name a --data-dir a.kelson --https-listen-port 6443 --disable-agent \
     --listen-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
     --initial-cluster a=http://127.0.0.1:2380,b=http://127.0.0.1:22380,c=http://127.0.0.1:32380
 
