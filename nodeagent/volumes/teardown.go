@@ -5,93 +5,31 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/kelson-dev/kelson/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
-
-// parseMountPoints returns the mount points listed by a
-// /proc/self/mountinfo (the fifth field, octal escapes such as \040
-// decoded).
-func parseMountPoints(data string) []string {
-	var out []string
-	for _, line := range strings.Split(data, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		out = append(out, unescapeOctal(f[4]))
-	}
-	return out
-}
-
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// mountsUnder are the mount points at or below dir, deepest first (the
-// order to unmount them in).
-func mountsUnder(points []string, dir string) []string {
-	dir = filepath.Clean(dir)
-	var out []string
-	seen := map[string]bool{}
-	for _, p := range points {
-		if (p == dir || strings.HasPrefix(p, dir+"/")) && !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if a, b := strings.Count(out[i], "/"), strings.Count(out[j], "/"); a != b {
-			return a > b
-		}
-		return out[i] > out[j]
-	})
-	return out
-}
-
-func readMountPoints() ([]string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("read /proc/self/mountinfo: %w", err)
-	}
-	return parseMountPoints(string(b)), nil
-}
 
 // unmountAll unmounts every mount at or below dir (lazily when busy) and
 // checks none is left.
 func unmountAll(dir string) error {
-	points, err := readMountPoints()
+	points, err := mountinfo.Points()
 	if err != nil {
 		return err
 	}
-	for _, p := range mountsUnder(points, dir) {
+	for _, p := range mountinfo.Under(points, dir) {
 		if err := unix.Unmount(p, 0); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			if err2 := unix.Unmount(p, unix.MNT_DETACH); err2 != nil {
 				return fmt.Errorf("unmount %s: %w", p, err)
 			}
 		}
 	}
-	if points, err = readMountPoints(); err != nil {
+	if points, err = mountinfo.Points(); err != nil {
 		return err
 	}
-	if left := mountsUnder(points, dir); len(left) > 0 {
+	if left := mountinfo.Under(points, dir); len(left) > 0 {
 		return fmt.Errorf("%s still has mounts (%s): not removing it, so that no volume's content is deleted", dir, strings.Join(left, ", "))
 	}
 	return nil
