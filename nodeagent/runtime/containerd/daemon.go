@@ -2,6 +2,8 @@ package containerd
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,8 +55,22 @@ var ErrDaemon = errors.New("containerd: daemon")
 // containerd (DaemonConfig.Dir).
 func DaemonDir(dataDir string) string { return filepath.Join(dataDir, "containerd") }
 
-// SocketPath is the gRPC socket of the daemon living in dir.
-func SocketPath(dir string) string { return filepath.Join(dir, "containerd.sock") }
+// SocketPath is the gRPC socket of the daemon living in dir: in dir, or,
+// when that path would pass the unix limit (a deep data directory), in
+// /run/kelson under a name hashed from dir (the same for every caller).
+func SocketPath(dir string) string { return socketPath(dir, "containerd.sock") }
+
+func socketPath(dir, name string) string {
+	p := filepath.Join(dir, name)
+	if len(p) <= maxSocketPath {
+		return p
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(shortSocketDir, hex.EncodeToString(sum[:8])+"-"+name)
+}
+
+// shortSocketDir holds the sockets of daemons whose directory is too deep.
+const shortSocketDir = "/run/kelson"
 
 // Address is the daemon's gRPC socket.
 func (d *Daemon) Address() string { return d.address }
@@ -76,8 +92,8 @@ func daemonConfigTOML(dir string) string {
 	fmt.Fprintf(&b, "state = %s\n", q("state"))
 	fmt.Fprintf(&b, "oom_score = 0\n")
 	fmt.Fprintf(&b, "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\n")
-	fmt.Fprintf(&b, "[grpc]\n  address = %s\n\n", q("containerd.sock"))
-	fmt.Fprintf(&b, "[ttrpc]\n  address = %s\n\n", q("containerd.sock.ttrpc"))
+	fmt.Fprintf(&b, "[grpc]\n  address = %q\n\n", socketPath(dir, "containerd.sock"))
+	fmt.Fprintf(&b, "[ttrpc]\n  address = %q\n\n", socketPath(dir, "containerd.sock.ttrpc"))
 	fmt.Fprintf(&b, "[debug]\n  address = \"\"\n  level = \"info\"\n\n")
 	fmt.Fprintf(&b, "[metrics]\n  address = \"\"\n\n")
 	fmt.Fprintf(&b, "[plugins]\n  [plugins.\"io.containerd.internal.v1.opt\"]\n    path = %s\n", q("opt"))
@@ -112,9 +128,10 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		return nil, fmt.Errorf("%w: %v", ErrDaemon, err)
 	}
 	cfg.Dir = dir
-	sock := filepath.Join(dir, "containerd.sock.ttrpc")
-	if len(sock) > maxSocketPath {
-		return nil, fmt.Errorf("%w: socket path %q is %d bytes, over the unix limit of %d: use a shorter data directory", ErrDaemon, sock, len(sock), maxSocketPath)
+	if sock := socketPath(dir, "containerd.sock"); filepath.Dir(sock) == shortSocketDir {
+		if err := os.MkdirAll(shortSocketDir, 0o700); err != nil {
+			return nil, fmt.Errorf("%w: %s is too deep for containerd's sockets, and %s cannot be made: %v: use a shorter data directory", ErrDaemon, dir, shortSocketDir, err)
+		}
 	}
 	bin, err := exec.LookPath(cfg.Binary)
 	if err != nil {

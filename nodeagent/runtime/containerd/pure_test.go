@@ -287,3 +287,17 @@ func TestDaemonRefusesALongSocketPath(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestSocketPathStaysUnderTheUnixLimit(t *testing.T) {
+	if got := SocketPath("/var/lib/kelson/containerd"); got != "/var/lib/kelson/containerd/containerd.sock" {
+		t.Errorf("short dir: %s", got)
+	}
+	deep := "/home/someone/" + strings.Repeat("very-long-directory-name/", 5) + "default.kelson/agent/containerd"
+	got := SocketPath(deep)
+	if len(got) > maxSocketPath || !strings.HasPrefix(got, shortSocketDir+"/") {
+		t.Errorf("deep dir: %s (%d bytes)", got, len(got))
+	}
+	if SocketPath(deep) != got || SocketPath(deep+"x") == got {
+		t.Error("the short path is not a function of the directory")
+	}
+}
