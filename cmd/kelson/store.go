@@ -116,6 +116,7 @@ func (m *memberFlags) bind(f *pflag.FlagSet, withDataDir bool) {
 	f.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", 0, "store size at which writes are refused with 'database space exceeded' (default 2 GiB, as etcd)")
 	f.UintVar(&m.maxRequestBytes, "max-request-bytes", 0, "largest client request in bytes (default 1572864, 1.5 MiB)")
 	f.UintVar(&m.maxTxnOps, "max-txn-ops", 0, "most operations in one transaction (default 128)")
+	bindTLSFlags(f, c)
 	f.VisitAll(func(fl *pflag.Flag) {
 		if !before[fl.Name] {
 			m.names = append(m.names, fl.Name)
