@@ -18,8 +18,8 @@ func bindTLSFlags(f *pflag.FlagSet, c *raftnode.Config) {
 	f.StringVar(&c.PeerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "path to the peer server TLS trusted CA file (verifies peers both ways)")
 	f.BoolVar(&c.PeerTLS.ClientCertAuth, "peer-client-cert-auth", false, "require peer certificates signed by --peer-trusted-ca-file on https:// peer URLs")
 	f.BoolVar(&c.PeerTLS.AutoTLS, "peer-auto-tls", false, "peer TLS using generated self-signed certificates (peers are not verified)")
-	f.UintVar(&c.SelfSignedCertValidity, "self-signed-cert-validity", 1, "validity of the --auto-tls and --peer-auto-tls certificates, in years")
+	f.UintVar(&c.SelfSignedCertValidity, "self-signed-cert-validity", 0, "validity of the --auto-tls and --peer-auto-tls certificates, in years (default 1)")
 	f.StringSliceVar(&c.CipherSuites, "cipher-suites", nil, "comma-separated TLS 1.2 cipher suites by IANA name, in order of preference (default: Go's)")
-	f.StringVar(&c.TLSMinVersion, "tls-min-version", "TLS1.2", "minimum TLS version: TLS1.2 or TLS1.3")
+	f.StringVar(&c.TLSMinVersion, "tls-min-version", "", "minimum TLS version: TLS1.2 or TLS1.3 (default TLS1.2)")
 	f.StringVar(&c.TLSMaxVersion, "tls-max-version", "", "maximum TLS version: TLS1.2 or TLS1.3 (default: Go's highest)")
 }
