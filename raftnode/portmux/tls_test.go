@@ -27,12 +27,16 @@ func TestLooksLikeHTTP1(t *testing.T) {
 
 // passCreds hands grpc the connection as it is (the member uses
 // tlsinfo.ServerCredentials, which also reports the TLS state).
-type passCreds struct{ credentials.TransportCredentials }
+type passCreds struct {
+	credentials.TransportCredentials
+}
 
 func (passCreds) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	return c, credentials.TLSInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
 }
-func (passCreds) Info() credentials.ProtocolInfo             { return credentials.ProtocolInfo{SecurityProtocol: "tls"} }
+func (passCreds) Info() credentials.ProtocolInfo {
+	return credentials.ProtocolInfo{SecurityProtocol: "tls"}
+}
 func (p passCreds) Clone() credentials.TransportCredentials { return p }
 
 // TestTLSPort: with Options.TLS the handshake comes first, then the sniff:
