@@ -63,9 +63,15 @@ func TestEtcdctlTLSCluster(t *testing.T) {
 	if got := one.ok(t, with("get", "greeting", "--print-value-only")...); got != "hello" {
 		t.Fatalf("get on member c: %q", got)
 	}
-	list := ctl.ok(t, with("member", "list")...)
-	if strings.Count(list, "https://127.0.0.1:") != 6 {
-		t.Fatalf("member list should show https peer and client URLs:\n%s", list)
+	// (Each member publishes its client URLs once it runs: wait for all.)
+	for deadline := time.Now().Add(rpcTimeout); ; time.Sleep(100 * time.Millisecond) {
+		list := ctl.ok(t, with("member", "list")...)
+		if strings.Count(list, "https://127.0.0.1:") == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member list should show https peer and client URLs:\n%s", list)
+		}
 	}
 	// etcdctl 3.4 prints health on stderr.
 	if out, errOut, err := ctl.run("", with("endpoint", "health")...); err != nil || strings.Count(out+errOut, "is healthy") != 3 {
