@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -41,6 +42,10 @@ type Common struct {
 	// DialTimeout bounds connecting and the first status check per
 	// endpoint [--dial-timeout]. Default 5s.
 	DialTimeout time.Duration `json:"dial_timeout"`
+	// TLS, if set, is the client TLS configuration for https:// members
+	// [--cacert --cert --key --insecure-skip-tls-verify]. Default nil:
+	// plain text.
+	TLS *tls.Config `json:"-"`
 	// Seed seeds the key, value and operation choices; 0 picks one from
 	// the clock. The seed used is in Result.Config. Default 0.
 	Seed uint64 `json:"seed"`

@@ -89,6 +89,7 @@ func (c ReadyConfig) run(ctx context.Context) (*Result, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: c.Endpoints,
 		Logger:    zap.NewNop(),
+		TLS:       c.TLS,
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: c.Interval, Multiplier: 1, MaxDelay: max(c.Interval, time.Millisecond)},
 			MinConnectTimeout: c.Timeout,

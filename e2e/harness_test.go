@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,8 +38,11 @@ const (
 type member struct {
 	t         testing.TB
 	Name      string
-	ClientURL string // http://127.0.0.1:port
+	ClientURL string // http://127.0.0.1:port (https:// with clusterOptions.https)
 	PeerURL   string
+	// clientTLS is the TLS configuration of this test's clients of the
+	// member (nil: plain text).
+	clientTLS *tls.Config
 	DataDir   string
 	Args      []string // arguments after the binary path
 	LogPath   string
@@ -53,7 +57,9 @@ type member struct {
 }
 
 // Endpoint is the member's client address as etcdctl takes it.
-func (m *member) Endpoint() string { return strings.TrimPrefix(m.ClientURL, "http://") }
+func (m *member) Endpoint() string {
+	return strings.TrimPrefix(strings.TrimPrefix(m.ClientURL, "http://"), "https://")
+}
 
 // Start starts the process with m.Args; it does not wait for it to serve.
 func (m *member) Start() {
@@ -208,7 +214,7 @@ func (m *member) Client() *clientv3.Client {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cli == nil {
-		m.cli = newClient(m.t, m.ClientURL)
+		m.cli = newTLSClient(m.t, m.clientTLS, m.ClientURL)
 	}
 	return m.cli
 }
@@ -271,7 +277,14 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 // is closed when the test ends.
 func newClient(t testing.TB, endpoints ...string) *clientv3.Client {
 	t.Helper()
+	return newTLSClient(t, nil, endpoints...)
+}
+
+// newTLSClient is newClient over TLS with cfg (nil: plain text).
+func newTLSClient(t testing.TB, cfg *tls.Config, endpoints ...string) *clientv3.Client {
+	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{
+		TLS:                  cfg,
 		Endpoints:            endpoints,
 		DialTimeout:          5 * time.Second,
 		DialKeepAliveTime:    2 * time.Second,
@@ -299,6 +312,10 @@ type clusterOptions struct {
 	// member's data dir is made with `kelson snapshot restore` and the
 	// member's own flags (token "restored-cluster").
 	restoreFrom string
+	// https makes the client and peer URLs https:// (give the TLS flags in
+	// extra); clientTLS is then what the test's clients use.
+	https     bool
+	clientTLS *tls.Config
 }
 
 // newCluster starts size members on free loopback ports and waits until
@@ -331,13 +348,18 @@ func startCluster(t testing.TB, dir string, opts clusterOptions) (*cluster, erro
 	}
 	c := &cluster{t: t}
 	var initial []string
+	scheme := "http"
+	if opts.https {
+		scheme = "https"
+	}
 	for i := 0; i < opts.size; i++ {
 		name := string(rune('a' + i))
 		m := &member{
 			t:         t,
 			Name:      name,
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
+			PeerURL:   fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i+1]),
+			clientTLS: opts.clientTLS,
 			DataDir:   filepath.Join(dir, name+".kelson"),
 			LogPath:   filepath.Join(dir, name+".log"),
 		}
@@ -414,7 +436,7 @@ func (c *cluster) EtcdctlEndpoints() string {
 // Client is a client of all members.
 func (c *cluster) Client() *clientv3.Client {
 	c.t.Helper()
-	return newClient(c.t, c.Endpoints()...)
+	return newTLSClient(c.t, c.Members[0].clientTLS, c.Endpoints()...)
 }
 
 // WaitLeader waits until every member of among (nil: all members) answers

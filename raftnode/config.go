@@ -7,6 +7,7 @@ import (
 
 	"github.com/cockroachdb/pebble/vfs"
 	"github.com/kelson-dev/kelson/raftnode/autocompact"
+	"github.com/kelson-dev/kelson/raftnode/tlsinfo"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -78,6 +79,24 @@ type Config struct {
 	// [--auto-compaction-retention]. Default "0": no auto-compaction. Only
 	// the leader compacts (raftnode/autocompact).
 	AutoCompactionRetention string
+	// ClientTLS secures the https:// client URLs and metrics URLs
+	// [--cert-file --key-file --trusted-ca-file --client-cert-auth
+	// --auto-tls]. Default: none, and an https:// client URL is refused.
+	ClientTLS tlsinfo.Info
+	// PeerTLS secures the https:// peer URLs and this member's
+	// connections to https:// peers [--peer-cert-file --peer-key-file
+	// --peer-trusted-ca-file --peer-client-cert-auth --peer-auto-tls].
+	// Default: none.
+	PeerTLS tlsinfo.Info
+	// CipherSuites, by IANA name, for TLS 1.2 [--cipher-suites].
+	// Default: Go's. TLSMinVersion [--tls-min-version]: "TLS1.2"
+	// (default) or "TLS1.3". TLSMaxVersion [--tls-max-version]: "" (Go's
+	// highest, default), "TLS1.2" or "TLS1.3". Both sides use them.
+	CipherSuites                 []string
+	TLSMinVersion, TLSMaxVersion string
+	// SelfSignedCertValidity: years the --auto-tls certificates are valid
+	// [--self-signed-cert-validity]. Default 1.
+	SelfSignedCertValidity uint
 	// Logger; default slog.Default(). The member adds member=<Name> to
 	// every record.
 	Logger *slog.Logger
@@ -88,6 +107,8 @@ type Config struct {
 	// transportFilter injects faults between members in tests (see
 	// transport.Config.Filter). Unexported: not a user setting.
 	transportFilter func(m *raftpb.Message) (drop bool, delay time.Duration)
+	// tlsParams are CipherSuites and the versions parsed (validate).
+	tlsParams tlsinfo.Params
 	// autoCompaction is the policy parsed from the two flags (validate).
 	autoCompaction autocompact.Policy
 	// catchUpEntries overrides how many entries stay in the log after a

@@ -83,6 +83,9 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
 	_, urls, err := parseInitialCluster(c.InitialCluster)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@
 //	raftnode/v3http       etcd's HTTP endpoints: health, version, JSON gateway
 //	raftnode/portmux      gRPC and HTTP/1 on one client port (sniffs the preface)
 //	raftnode/autocompact  --auto-compaction-* decisions (pure)
+//	raftnode/tlsinfo      --cert-file, --peer-*, --auto-tls: tls.Configs, self-signed certificates
 //	raftnode (this)       the node: raft loop, apply, reads, leases, membership
 //
 // # The client port (run.go)
@@ -18,6 +19,22 @@
 // gateway under /v3/, which calls the same v3rpc.Services in process).
 // portmux hands a connection opening with the HTTP/2 preface to gRPC and
 // any other to net/http. ListenMetricsURLs serve /metrics and health only.
+//
+// # TLS (tls.go)
+//
+// An https:// URL is served over TLS, as etcd: client URLs (and https://
+// metrics URLs) with ClientTLS, peer URLs with PeerTLS. On a client port
+// portmux completes the handshake and then sniffs the decrypted bytes, so
+// gRPC and HTTP still share the port; ALPN prefers http/1.1 so HTTP
+// clients never reach the gRPC server (raftnode/tlsinfo). The gRPC servers
+// use tlsinfo.ServerCredentials: RPC contexts carry the client's
+// certificate (credentials.TLSInfo) as with grpc's own TLS credentials.
+// A member dials a peer with TLS when the peer's URL is https:// (the
+// transport, the forwarding of leader-only requests, and the membership
+// request of a joining member), presenting PeerTLS's certificate and
+// verifying the peer's against --peer-trusted-ca-file. validateTLS checks
+// the flags against the URLs with etcd's messages; setupTLS reads the
+// files (and makes the --auto-tls certificates) at Start.
 //
 // # Metrics (metrics.go, prometheus.go)
 //

@@ -159,19 +159,15 @@ func parseInitialCluster(s string) (names []string, urls map[string][]string, er
 	return names, urls, nil
 }
 
-// checkURL accepts http://host:port, what the transport can dial. https
-// waits for TLS support: accepting it here would let a member be added that
-// no one can reach.
+// checkURL accepts http://host:port and https://host:port, what the
+// member can serve and the transport can dial.
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return err
 	}
-	if u.Scheme == "https" {
-		return fmt.Errorf("URL %q: TLS is not supported yet, use http://", s)
-	}
-	if u.Scheme != "http" {
-		return fmt.Errorf("URL %q must start with http://", s)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("URL %q must start with http:// or https://", s)
 	}
 	if u.Host == "" || u.Port() == "" {
 		return fmt.Errorf("URL %q needs host:port", s)

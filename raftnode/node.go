@@ -35,6 +35,9 @@ type Node struct {
 	id   uint64
 	rlog *raftlog.Log
 	tr   *transport.Transport
+	// tls: the loaded TLS settings (set by Start before boot); peers are
+	// dialled with tls.peer for https:// URLs.
+	tls memberTLS
 
 	store atomic.Pointer[kvstore.Store]
 
@@ -296,7 +299,7 @@ func (n *Node) join(ctx context.Context, raftCfg *raft.Config) error {
 			continue
 		}
 		for _, u := range urls[name] {
-			ms, err := fetchMembership(ctx, u)
+			ms, err := fetchMembership(ctx, u, n.tls.peerDialOption(u))
 			if err == nil {
 				remote = ms
 				break

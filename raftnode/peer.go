@@ -16,7 +16,6 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -116,10 +115,10 @@ func registerMembershipService(s *grpc.Server, n *Node) {
 	}, n)
 }
 
-func fetchMembership(ctx context.Context, peerURL string) (*membership, error) {
+func fetchMembership(ctx context.Context, peerURL string, creds grpc.DialOption) (*membership, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	conn, err := grpc.NewClient(hostPort(peerURL), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(hostPort(peerURL), creds)
 	if err != nil {
 		return nil, err
 	}
@@ -161,13 +160,14 @@ func (n *Node) leaderConn(ctx context.Context) (*grpc.ClientConn, error) {
 	if !ok || len(m.PeerURLs) == 0 {
 		return nil, ErrNoLeader
 	}
-	target := hostPort(m.PeerURLs[0])
+	peerURL := m.PeerURLs[0]
+	target := hostPort(peerURL)
 	n.fwd.mu.Lock()
 	defer n.fwd.mu.Unlock()
 	if c, ok := n.fwd.conns[target]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := grpc.NewClient(target, n.tls.peerDialOption(peerURL))
 	if err != nil {
 		return nil, err
 	}

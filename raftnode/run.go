@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kelson-dev/kelson/raftnode/autocompact"
 	"github.com/kelson-dev/kelson/raftnode/portmux"
+	"github.com/kelson-dev/kelson/raftnode/tlsinfo"
 	"github.com/kelson-dev/kelson/raftnode/transport"
 	"github.com/kelson-dev/kelson/raftnode/v3http"
 	"github.com/kelson-dev/kelson/raftnode/v3rpc"
@@ -101,10 +103,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		metricsLns = append(metricsLns, l)
 		m.MetricsAddr = append(m.MetricsAddr, l.Addr().String())
 	}
+	mtls, err := setupTLS(&cfg)
+	if err != nil {
+		return fail(err)
+	}
+	for i, u := range cfg.ListenPeerURLs {
+		if isHTTPS(u) {
+			peerLns[i] = tls.NewListener(peerLns[i], mtls.peer.ServerConfig(peerALPN...))
+		}
+	}
+	for i, u := range cfg.ListenMetricsURLs {
+		if isHTTPS(u) {
+			metricsLns[i] = tls.NewListener(metricsLns[i], mtls.client.ServerConfig(metricsALPN...))
+		}
+	}
 	n, err := newNode(cfg)
 	if err != nil {
 		return fail(err)
 	}
+	n.tls = mtls
 	m.Node = n
 	closeEarly := func(err error) (*Server, error) {
 		n.store.Load().Close()
@@ -116,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	n.initReqIDs()
 	tr, err := transport.New(transport.Config{ID: n.id, ClusterID: n.clusterIDValue(), Logger: cfg.Logger.With("component", "transport"),
-		Filter: cfg.transportFilter, IsRemoved: n.isRemoved}, n)
+		Filter: cfg.transportFilter, IsRemoved: n.isRemoved, TLS: mtls.peerClientConfig()}, n)
 	if err != nil {
 		return closeEarly(err)
 	}
@@ -131,7 +148,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	services := v3rpc.NewServices(n, rpcOpts)
 	// The peer port carries raft traffic, the membership service for
 	// joiners, and the etcd services for requests forwarded to the leader.
-	m.peerSrv = grpc.NewServer(append(v3rpc.ServerOptions(rpcOpts), grpc.MaxRecvMsgSize(16<<20))...)
+	// tlsinfo.ServerCredentials: https:// peer listeners hand over TLS
+	// connections (tls.NewListener), http:// ones plain connections.
+	m.peerSrv = grpc.NewServer(append(v3rpc.ServerOptions(rpcOpts), grpc.MaxRecvMsgSize(16<<20), grpc.Creds(tlsinfo.ServerCredentials()))...)
 	tr.Register(m.peerSrv)
 	registerMembershipService(m.peerSrv, n)
 	v3rpc.RegisterServices(m.peerSrv, services)
@@ -154,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	clientOpts := rpcOpts
 	clientOpts.Metrics = &n.inst.rpc // grpc_server_*: client calls only
-	m.clientSrv = grpc.NewServer(v3rpc.ServerOptions(clientOpts)...)
+	m.clientSrv = grpc.NewServer(append(v3rpc.ServerOptions(clientOpts), grpc.Creds(tlsinfo.ServerCredentials()))...)
 	v3rpc.RegisterServices(m.clientSrv, services)
 	httpCfg := v3http.Config{
 		Services: services, Member: n, Metrics: metricsHandler(n), Extra: cfg.HTTPHandlers,
@@ -162,9 +181,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ReadTimeout: n.requestTimeout, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger.With("component", "http"),
 	}
 	httpLog := slog.NewLogLogger(cfg.Logger.With("component", "http").Handler(), slog.LevelDebug)
-	m.clientHTTP = &http.Server{Handler: v3http.NewClientHandler(httpCfg), ReadHeaderTimeout: 30 * time.Second, ErrorLog: httpLog}
-	for _, l := range clientLns {
-		pm := portmux.New(l, portmux.Options{})
+	m.clientHTTP = &http.Server{Handler: v3http.NewClientHandler(httpCfg), ReadHeaderTimeout: 30 * time.Second, ErrorLog: httpLog,
+		ConnContext: tlsinfo.WithConnState}
+	for i, l := range clientLns {
+		// On an https:// URL TLS comes first, then the sniff of the
+		// decrypted bytes: gRPC and HTTP share the port as in plain text.
+		var tlsCfg *tls.Config
+		if isHTTPS(cfg.ListenClientURLs[i]) {
+			tlsCfg = mtls.client.ServerConfig(clientALPN...)
+		}
+		pm := portmux.New(l, portmux.Options{TLS: tlsCfg, Logger: cfg.Logger.With("component", "client-port")})
 		m.muxes = append(m.muxes, pm)
 		go m.clientSrv.Serve(pm.GRPC())
 		go m.clientHTTP.Serve(pm.HTTP())

@@ -55,6 +55,7 @@ type benchOptions struct {
 	jsonOut  bool
 	out      string
 	progress bool
+	tls      benchTLS
 }
 
 func newBenchCommand() *cobra.Command {
@@ -83,6 +84,7 @@ func newBenchCommand() *cobra.Command {
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON instead of text")
 	f.StringVar(&o.out, "out", "", "also write a self-contained chart to this file: .html or .svg")
 	f.BoolVar(&o.progress, "progress", true, "draw a progress bar on stderr when it is a terminal")
+	o.tls.bind(f)
 
 	cmd.AddCommand(
 		benchPutCommand(o), benchRangeCommand(o), benchTxnPutCommand(o), benchTxnMixedCommand(o),
@@ -110,6 +112,10 @@ func benchSub(o *benchOptions, use, short, long string, maxArgs int,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.common.TLS, err = o.tls.config(); err != nil {
+				return err
+			}
 			w, err := build(args)
 			if err != nil {
 				return err

@@ -39,6 +39,10 @@ func startDebugServer(urls []string) (*debugServer, error) {
 			return nil, err
 		}
 		u, _ := url.Parse(raw)
+		if u.Scheme == "https" {
+			d.close()
+			return nil, usagef("--listen-metrics-urls %s: https:// needs a store member's --cert-file and --key-file, and none runs in this process: use http://", raw)
+		}
 		ln, err := net.Listen("tcp", u.Host)
 		if err != nil {
 			d.close()
@@ -82,8 +86,8 @@ func pprofHandlers() map[string]http.Handler {
 // checkMetricsURL accepts http://host:port only.
 func checkMetricsURL(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return usagef("--listen-metrics-urls: want http://host:port, got %q", raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return usagef("--listen-metrics-urls: want http://host:port or https://host:port, got %q", raw)
 	}
 	return nil
 }

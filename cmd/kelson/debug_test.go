@@ -16,8 +16,8 @@ func TestPprofFlagsNeedEachOther(t *testing.T) {
 	}{
 		{[]string{"server", "--etcd-servers", "http://127.0.0.1:1", "--enable-pprof"}, "--enable-pprof needs --listen-metrics-urls"},
 		{[]string{"server", "--etcd-servers", "http://127.0.0.1:1", "--listen-metrics-urls", "http://127.0.0.1:0"}, "add --enable-pprof"},
-		{[]string{"store", "--enable-pprof", "--listen-metrics-urls", "unix:///tmp/x"}, `want http://host:port, got "unix:///tmp/x"`},
-		{[]string{"store", "--enable-pprof", "--listen-metrics-urls", "http://127.0.0.1:0/metrics"}, `want http://host:port, got "http://127.0.0.1:0/metrics"`},
+		{[]string{"store", "--enable-pprof", "--listen-metrics-urls", "unix:///tmp/x"}, `want http://host:port or https://host:port, got "unix:///tmp/x"`},
+		{[]string{"store", "--enable-pprof", "--listen-metrics-urls", "http://127.0.0.1:0/metrics"}, `want http://host:port or https://host:port, got "http://127.0.0.1:0/metrics"`},
 	} {
 		code, _, _, stderr := runCapture(t, tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {

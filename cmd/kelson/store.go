@@ -36,7 +36,14 @@ const storeExample = `  # one member on localhost
   kelson store --name a \
     --listen-client-urls http://10.0.0.1:2379 --advertise-client-urls http://10.0.0.1:2379 \
     --listen-peer-urls http://10.0.0.1:2380 --initial-advertise-peer-urls http://10.0.0.1:2380 \
-    --initial-cluster a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380`
+    --initial-cluster a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380
+
+  # TLS for clients and peers, client certificates required (etcdctl --cacert --cert --key)
+  kelson store --name a --listen-client-urls https://10.0.0.1:2379 --advertise-client-urls https://10.0.0.1:2379 \
+    --cert-file a.crt --key-file a.key --trusted-ca-file ca.crt --client-cert-auth \
+    --listen-peer-urls https://10.0.0.1:2380 --initial-advertise-peer-urls https://10.0.0.1:2380 \
+    --peer-cert-file a.crt --peer-key-file a.key --peer-trusted-ca-file ca.crt --peer-client-cert-auth \
+    --initial-cluster a=https://10.0.0.1:2380,b=https://10.0.0.2:2380,c=https://10.0.0.3:2380`
 
 // newStoreCommand is `kelson store`: etcd's flags bound onto a
 // raftnode.Config, then run(ctx, cfg) with the command's context (cancelled
@@ -116,6 +123,7 @@ func (m *memberFlags) bind(f *pflag.FlagSet, withDataDir bool) {
 	f.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", 0, "store size at which writes are refused with 'database space exceeded' (default 2 GiB, as etcd)")
 	f.UintVar(&m.maxRequestBytes, "max-request-bytes", 0, "largest client request in bytes (default 1572864, 1.5 MiB)")
 	f.UintVar(&m.maxTxnOps, "max-txn-ops", 0, "most operations in one transaction (default 128)")
+	bindTLSFlags(f, c)
 	f.VisitAll(func(fl *pflag.Flag) {
 		if !before[fl.Name] {
 			m.names = append(m.names, fl.Name)

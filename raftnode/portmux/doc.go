@@ -15,10 +15,26 @@
 // is etcd's: HTTP/2 with prior knowledge (curl --http2-prior-knowledge) is
 // taken for gRPC; JSON clients use HTTP/1.1, as they do with etcd.
 //
+// # TLS
+//
+// With Options.TLS the port is a TLS port: TLS wraps each connection
+// first, and the sniff reads the decrypted bytes, so gRPC keeps grpc-go's
+// own transport and HTTP keeps net/http on one https:// port (etcd instead
+// serves gRPC through net/http there, grpc.Server.ServeHTTP, at the cost
+// described above). Sniffing before the handshake cannot work: gRPC and
+// HTTP clients both open with a TLS ClientHello. The handshake runs in the
+// connection's own goroutine under SniffTimeout, so a silent client holds
+// nothing. An h2-speaking HTTP client would be taken for gRPC; the member's
+// TLS configuration prevents it by preferring "http/1.1" in ALPN (see
+// raftnode/tlsinfo). A failed handshake is logged at debug level and
+// closed; a client that sent plain HTTP/1 first gets net/http's plain-text
+// "400 Client sent an HTTP request to an HTTPS server", a plain gRPC client
+// an immediate close.
+//
 // # Model
 //
-//	Listener ─ Accept ─▶ sniff goroutine (reads until the preface matches
-//	                      or differs, within SniffTimeout)
+//	Listener ─ Accept ─▶ sniff goroutine ([TLS handshake,] then reads until
+//	                      the preface matches or differs, within SniffTimeout)
 //	                       ├─ preface ──▶ GRPC() listener ─▶ grpc.Server
 //	                       └─ other ────▶ HTTP() listener ─▶ http.Server
 //

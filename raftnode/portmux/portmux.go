@@ -2,8 +2,11 @@ package portmux
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -43,6 +46,13 @@ type Options struct {
 	// SniffTimeout: how long a new connection may take to send enough
 	// bytes to be classified. Default 10s.
 	SniffTimeout time.Duration
+	// TLS, if set, makes the port a TLS port: each connection completes
+	// its TLS handshake (within SniffTimeout too) before it is sniffed,
+	// and the servers get the decrypted connection. Default nil: plain.
+	TLS *tls.Config
+	// Logger receives failed TLS handshakes at debug level (a client
+	// without the CA, a plain-text client). Default: discard.
+	Logger *slog.Logger
 }
 
 // Mux splits one listener into a gRPC and an HTTP listener.
@@ -60,6 +70,9 @@ type Mux struct {
 func New(ln net.Listener, opts Options) *Mux {
 	if opts.SniffTimeout <= 0 {
 		opts.SniffTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	done := make(chan struct{})
 	return &Mux{
@@ -116,11 +129,25 @@ func (m *Mux) Close() error {
 	return err
 }
 
-// sniff reads until the connection is classified and hands it on.
+// sniff reads until the connection is classified and hands it on; on a
+// TLS port it first completes the handshake.
 func (m *Mux) sniff(c net.Conn) {
+	deadline := time.Now().Add(m.opts.SniffTimeout)
+	if m.opts.TLS != nil {
+		raw := c
+		_ = raw.SetDeadline(deadline)
+		tc := tls.Server(raw, m.opts.TLS)
+		if err := tc.HandshakeContext(context.Background()); err != nil {
+			m.handshakeFailed(raw, err)
+			raw.Close()
+			return
+		}
+		_ = raw.SetDeadline(time.Time{})
+		c = tc
+	}
 	buf := make([]byte, len(preface))
 	n := 0
-	_ = c.SetReadDeadline(time.Now().Add(m.opts.SniffTimeout))
+	_ = c.SetReadDeadline(deadline)
 	kind := Undecided
 	for kind == Undecided {
 		k, err := c.Read(buf[n:])
@@ -146,11 +173,41 @@ func (m *Mux) sniff(c net.Conn) {
 	}
 }
 
+// plainHTTPReply is what net/http answers a plain HTTP request on a TLS
+// port: curl and browsers show it instead of a reset connection.
+const plainHTTPReply = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+
+// handshakeFailed logs a failed handshake and, to a client that spoke
+// plain HTTP/1, answers so in plain text. A plain gRPC client (HTTP/2
+// preface) just sees the connection close.
+func (m *Mux) handshakeFailed(c net.Conn, err error) {
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) && rh.Conn != nil && LooksLikeHTTP1(rh.RecordHeader[:]) {
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(c, plainHTTPReply)
+	}
+	m.opts.Logger.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+}
+
+// LooksLikeHTTP1 reports whether the first five bytes of a connection are
+// the start of an HTTP/1 request (as net/http tells it on a TLS port).
+func LooksLikeHTTP1(hdr []byte) bool {
+	switch string(hdr) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO", "DELET", "PATCH":
+		return true
+	}
+	return false
+}
+
 // prefixConn replays the sniffed bytes before reading the connection.
 type prefixConn struct {
 	net.Conn
 	prefix []byte
 }
+
+// NetConn returns the connection read after the replayed bytes (the
+// *tls.Conn on a TLS port), as tls.Conn.NetConn does.
+func (c *prefixConn) NetConn() net.Conn { return c.Conn }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {

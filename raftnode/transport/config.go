@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -46,6 +47,13 @@ type Config struct {
 	// others: delays reorder. Filter must be safe for concurrent use and
 	// must not block. Default: nil (deliver everything at once).
 	Filter func(m *raftpb.Message) (drop bool, delay time.Duration)
+	// TLS is the client configuration for peers whose URL is https://:
+	// the certificate this member presents and the CAs it verifies peers
+	// against (grpc sets ServerName to the host of the URL). Cloned per
+	// connection; not modified. Default nil: verify against the system
+	// roots, present no certificate. http:// peers are dialled in plain
+	// text whatever this says, as etcd does.
+	TLS *tls.Config
 	// IsRemoved, if set, tells whether a member ID was removed from the
 	// cluster: streams from it are refused with ErrMemberRemoved, so that a
 	// member removed while cut off learns it when it reconnects. Default:

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -232,8 +234,19 @@ func (s *outStream) close() {
 // bounded by DialTimeout.
 func (p *peer) open(parent context.Context, addr, method string) (*outStream, error) {
 	t := p.t
-	cc, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	target, secure := strings.CutPrefix(addr, tlsPrefix)
+	creds := insecure.NewCredentials()
+	if secure {
+		// grpc sets ServerName from the address: the peer's certificate
+		// must name the host of its URL.
+		cfg := t.cfg.TLS
+		if cfg == nil {
+			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	cc, err := grpc.NewClient("passthrough:///"+target,
+		grpc.WithTransportCredentials(creds),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
 			d := net.Dialer{Timeout: t.cfg.DialTimeout}
 			return d.DialContext(ctx, "tcp", a)

@@ -134,8 +134,12 @@ func mdUint(md metadata.MD, key string) (uint64, error) {
 	return n, nil
 }
 
+// tlsPrefix marks an address dialled with TLS (an https:// peer URL).
+const tlsPrefix = "https://"
+
 // dialAddr turns a peer URL ("http://host:port", or a bare "host:port")
-// into the address to dial.
+// into the address to dial; an https:// URL keeps its scheme
+// ("https://host:port"), which open strips and dials with TLS.
 func dialAddr(raw string) (string, error) {
 	hostport := raw
 	if strings.Contains(raw, "://") {
@@ -144,11 +148,9 @@ func dialAddr(raw string) (string, error) {
 			return "", fmt.Errorf("%w: %q: %v", ErrInvalidURL, raw, err)
 		}
 		switch u.Scheme {
-		case "http":
-		case "https":
-			return "", fmt.Errorf("%w: %q: TLS is not supported yet; use http://", ErrInvalidURL, raw)
+		case "http", "https":
 		default:
-			return "", fmt.Errorf("%w: %q: scheme %q, want http", ErrInvalidURL, raw, u.Scheme)
+			return "", fmt.Errorf("%w: %q: scheme %q, want http or https", ErrInvalidURL, raw, u.Scheme)
 		}
 		if u.Path != "" && u.Path != "/" {
 			return "", fmt.Errorf("%w: %q: a peer URL has no path", ErrInvalidURL, raw)
@@ -161,6 +163,9 @@ func dialAddr(raw string) (string, error) {
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return "", fmt.Errorf("%w: %q: bad port %q", ErrInvalidURL, raw, port)
+	}
+	if strings.HasPrefix(raw, "https://") {
+		return tlsPrefix + hostport, nil
 	}
 	return hostport, nil
 }
