@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/kelson-dev/kelson/raftnode/auth"
 	"github.com/kelson-dev/kelson/raftnode/autocompact"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -78,6 +79,10 @@ type Config struct {
 	// [--auto-compaction-retention]. Default "0": no auto-compaction. Only
 	// the leader compacts (raftnode/autocompact).
 	AutoCompactionRetention string
+	// Auth configures etcd's authentication [--auth-token,
+	// --auth-token-ttl, --bcrypt-cost]. Its Logger, Now and AppliedWait
+	// are the member's. Default: simple tokens living 300s, bcrypt cost 10.
+	Auth auth.Options
 	// Logger; default slog.Default(). The member adds member=<Name> to
 	// every record.
 	Logger *slog.Logger

@@ -154,10 +154,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	clientOpts := rpcOpts
 	clientOpts.Metrics = &n.inst.rpc // grpc_server_*: client calls only
+	// Client certificates name users on the client port only (a peer's
+	// certificate is a member's, never a user's).
+	clientOpts.ClientCertAuth = clientCertAuth(cfg)
+	clientServices := v3rpc.NewServices(n, clientOpts)
 	m.clientSrv = grpc.NewServer(v3rpc.ServerOptions(clientOpts)...)
-	v3rpc.RegisterServices(m.clientSrv, services)
+	v3rpc.RegisterServices(m.clientSrv, clientServices)
 	httpCfg := v3http.Config{
-		Services: services, Member: n, Metrics: metricsHandler(n), Extra: cfg.HTTPHandlers,
+		Services: clientServices, Member: n, Metrics: metricsHandler(n), Extra: cfg.HTTPHandlers,
 		ServerVersion: serverVersion, ClusterVersion: clusterVersion, StorageVersion: serverVersion,
 		ReadTimeout: n.requestTimeout, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger.With("component", "http"),
 	}
@@ -225,3 +229,10 @@ func (m *Server) stop() {
 	m.Node.Stop()
 	m.Node.fwd.closeAll()
 }
+
+// clientCertAuth reports whether a client's verified certificate names its
+// user when it sends no token (etcd's --client-cert-auth with auth
+// enabled). The TLS settings are configured elsewhere: this is the one
+// place to connect them (cfg.ClientTLS.ClientCertAuth); until then no
+// client certificate is verified on the client port and it is off.
+func clientCertAuth(cfg Config) bool { return false }
