@@ -11,11 +11,15 @@ build:
 	$(GO) build -o $(BIN) ./cmd/kelson
 
 # run: `kelson server` with its state in ./default.kelson: a single store member
-# on etcd's ports (clients 127.0.0.1:2379, peers 127.0.0.1:2380) and the
-# Kubernetes API on https://127.0.0.1:6443; it writes an admin kubeconfig.
+# on etcd's ports (clients 127.0.0.1:2379, peers 127.0.0.1:2380), the
+# Kubernetes API on https://127.0.0.1:6443 (it writes an admin kubeconfig),
+# the controllers, the scheduler, and a node agent that runs pods through
+# containerd (installed first when missing; the agent needs root, and without
+# it the server runs as a control plane alone).
 run: build
+	@./scripts/test-deps.sh || echo "warning: could not install containerd and runc: the server runs without its node agent"
 	@echo "Kelson server: the API on https://127.0.0.1:6443, the store on 127.0.0.1:2379 (peers 2380), state in ./default.kelson"
-	@echo "Try it:  export KUBECONFIG=$(CURDIR)/default.kelson/admin.kubeconfig; kubectl version"
+	@echo "Try it:  export KUBECONFIG=$(CURDIR)/default.kelson/admin.kubeconfig; kubectl get nodes"
 	@echo "         etcdctl --endpoints=127.0.0.1:2379 endpoint status -w table"
 	@echo "Stop it with Ctrl-C."
 	./$(BIN) server

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	usagev1alpha1 "github.com/kelson-dev/kelson/api/metrics/v1alpha1"
 	"github.com/kelson-dev/kelson/nodeagent/dns"
@@ -32,8 +31,9 @@ import (
 // Agent is one node's agent. Build it with New, then Run.
 type Agent struct {
 	cfg Config
-	log *slog.Logger
-	net *podnet.Net
+	// base names the node; every part adds its component to it.
+	base, log *slog.Logger
+	net       *podnet.Net
 }
 
 // New checks cfg and fills in its defaults; it does no IO.
@@ -42,7 +42,8 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName)}, nil
+	base := cfg.Logger.With("node", cfg.NodeName)
+	return &Agent{cfg: cfg, base: base, log: base.With("component", "agent")}, nil
 }
 
 // Run runs the agent until ctx ends: containerd (its own child unless
@@ -71,7 +72,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// The runtime first: without it nothing runs.
 	address := cfg.ContainerdAddress
 	if address == "" {
-		d, err := containerd.StartDaemon(ctx, containerd.DaemonConfig{Dir: filepath.Join(cfg.DataDir, "containerd"), Logger: a.log})
+		d, err := containerd.StartDaemon(ctx, containerd.DaemonConfig{Dir: filepath.Join(cfg.DataDir, "containerd"), Logger: a.base})
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
@@ -85,7 +86,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	rt, err := containerd.Open(ctx, containerd.Config{Address: address, LogDriver: logDriver,
-		StateDir: filepath.Join(cfg.DataDir, "runtime"), Logger: a.log})
+		StateDir: filepath.Join(cfg.DataDir, "runtime"), Logger: a.base})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -99,9 +100,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		Taints:         cfg.Taints,
 		DaemonPort:     int32(cfg.Port),
 		DataDir:        cfg.DataDir,
-		RuntimeVersion: rt.Version(),
+		RuntimeVersion: rt.Version(ctx),
 		KubeletVersion: cfg.KubeletVersion,
-		Logger:         a.log,
+		Logger:         a.part("node"),
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -120,7 +121,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("agent: %w", err)
 	}
-	pn, err := podnet.New(ctx, podnet.Config{PodCIDR: podCIDR, StateDir: filepath.Join(cfg.DataDir, "net"), Logger: a.log})
+	pn, err := podnet.New(ctx, podnet.Config{PodCIDR: podCIDR, StateDir: filepath.Join(cfg.DataDir, "net"), Logger: a.part("podnet")})
 	if err != nil {
 		_ = g.Wait()
 		return fmt.Errorf("agent: pod network: %w", err)
@@ -145,32 +146,32 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	env, err := podenv.New(podenv.Config{Client: client, Services: services.Lister(), ClusterDomain: cfg.ClusterDomain,
 		ClusterDNS: []netip.Addr{cfg.ClusterDNS}, Root: filepath.Join(cfg.DataDir, "pods"), HostResolvConf: cfg.ResolvConf,
-		NodeName: cfg.NodeName, NodeIP: nodeIP, Logger: a.log})
+		NodeName: cfg.NodeName, NodeIP: nodeIP, Logger: a.base})
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
 	}
 	vols, err := volumes.New(volumes.Config{Root: filepath.Join(cfg.DataDir, "pods"), Client: client, NodeName: cfg.NodeName,
-		ContainerEnv: env.Env, Logger: a.log})
+		ContainerEnv: env.Env, Logger: a.base})
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
 	}
 	logRoot := filepath.Join(cfg.DataDir, "logs")
 	pm, err := pods.New(pods.Config{NodeName: cfg.NodeName, NodeIP: nodeIP, Client: client, Runtime: rt, Network: pn,
-		Volumes: vols, Env: env, LogRoot: logRoot, Logger: a.log})
+		Volumes: vols, Env: env, LogRoot: logRoot, Logger: a.part("pods")})
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
 	}
 
 	dnsAddr := netip.AddrPortFrom(gateway, 53)
-	dnsServer := dns.New(client, dns.Config{Listen: dnsAddr.String(), Domain: cfg.ClusterDomain, Upstreams: cfg.ResolvConf, Logger: a.log})
+	dnsServer := dns.New(client, dns.Config{Listen: dnsAddr.String(), Domain: cfg.ClusterDomain, Upstreams: cfg.ResolvConf, Logger: a.part("dns")})
 	px := proxy.New(client, proxy.Config{NodeIPs: nd.NodeIPs(), ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
-		DNS: proxy.DNSRedirect{ServiceIP: cfg.ClusterDNS, Target: dnsAddr}, Logger: a.log})
+		DNS: proxy.DNSRedirect{ServiceIP: cfg.ClusterDNS, Target: dnsAddr}, Logger: a.part("proxy")})
 
 	tlsConf, err := a.servingTLS(nodeIP)
 	if err != nil {
 		return errors.Join(err, g.Wait())
 	}
-	srv, err := stream.New(stream.Config{Runtime: rt, LogRoot: logRoot, Logger: a.log, TLS: tlsConf})
+	srv, err := stream.New(stream.Config{Runtime: rt, LogRoot: logRoot, Logger: a.part("stream"), TLS: tlsConf})
 	if err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
 	}
@@ -203,3 +204,6 @@ func (a *Agent) servingTLS(nodeIP netip.Addr) (*tls.Config, error) {
 	}
 	return tc, nil
 }
+
+// part is the logger of one part of the agent.
+func (a *Agent) part(name string) *slog.Logger { return a.base.With("component", name) }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
+	"os/exec"
 	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
@@ -120,4 +122,23 @@ func DefaultClusterDNS(serviceCIDR netip.Prefix) netip.Addr {
 		a = base.Next().Next()
 	}
 	return a
+}
+
+// Preflight says why the agent cannot run on this machine (nil when it
+// can): it needs root (network namespaces, mounts, cgroups), runc, and
+// containerd unless ContainerdAddress names a running one.
+func (c Config) Preflight() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: the node agent needs root (it makes network namespaces, mounts and cgroups)", ErrConfig)
+	}
+	need := []string{"runc"}
+	if c.ContainerdAddress == "" {
+		need = append(need, "containerd")
+	}
+	for _, b := range need {
+		if _, err := exec.LookPath(b); err != nil {
+			return fmt.Errorf("%w: %s is not installed (Debian: apt-get install containerd runc)", ErrConfig, b)
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	clog "github.com/containerd/log"
 	"github.com/kelson-dev/kelson/nodeagent"
 	"github.com/kelson-dev/kelson/nodeagent/node"
 	"github.com/spf13/cobra"
@@ -192,6 +193,10 @@ func joinConfig(ctx context.Context, server, token string) (*rest.Config, error)
 type agentRun func(ctx context.Context, cfg nodeagent.Config) error
 
 func runAgent(ctx context.Context, cfg nodeagent.Config) error {
+	if err := cfg.Preflight(); err != nil {
+		return err
+	}
+	quietContainerdClient()
 	a, err := nodeagent.New(cfg)
 	if err != nil {
 		return usageError{err}
@@ -233,7 +238,7 @@ func newAgentCommand(run agentRun) *cobra.Command {
 			if cfg.API, err = af.apiConfig(cmd.Context()); err != nil {
 				return err
 			}
-			log, stop, err := proc.start(cmd.ErrOrStderr())
+			log, stop, err := proc.start(cmd.ErrOrStderr(), nil)
 			if err != nil {
 				return err
 			}
@@ -248,3 +253,9 @@ func newAgentCommand(run agentRun) *cobra.Command {
 	proc.bind(f)
 	return cmd
 }
+
+// quietContainerdClient turns the containerd client's process-wide logger
+// down to errors: what it logs at info and warning ("fetch failed" on
+// every pull without a registry) reaches the agent's log through the
+// errors it returns.
+func quietContainerdClient() { _ = clog.SetLevel("error") }

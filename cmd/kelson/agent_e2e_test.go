@@ -24,25 +24,6 @@ import (
 // that namespace, with the httpd test image imported offline. Every
 // address the test sends to is checked to be routed inside the namespace.
 
-const walkthroughDeployment = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: httpd-deployment
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: httpd_pod
-  template:
-    metadata:
-      labels:
-        app: httpd_pod
-    spec:
-      containers:
-      - name: httpd
-        image: httpd
-`
-
 const walkthroughService = `apiVersion: v1
 kind: Service
 metadata:
@@ -59,8 +40,8 @@ spec:
     targetPort: 80
 `
 
-// nodeIP is the node's address inside its namespace (a dummy link: packets
-// to it stay in the namespace).
+// e2eNodeIP is the node's address inside its namespace, on a veth to a
+// "LAN" namespace of the test's.
 const e2eNodeIP = "192.168.200.2"
 
 // agentNeeds says why the agent cannot run here ("" when it can).
@@ -99,12 +80,12 @@ func startNodeServer(t *testing.T) *nodeServer {
 	}
 	t.Cleanup(func() { testnet.UnmountUnder(dir); os.RemoveAll(dir) })
 	ns := testnet.New(t, "e2e")
-	ns.MustIP(t, "link", "add", "eth0", "type", "dummy")
-	ns.MustIP(t, "addr", "add", e2eNodeIP+"/24", "dev", "eth0")
-	ns.MustIP(t, "link", "set", "eth0", "up")
+	// The node's LAN: a veth to another namespace of the test's.
+	lan := testnet.New(t, "lan")
+	testnet.Link(t, ns, lan, e2eNodeIP+"/24", "192.168.200.1/24")
 	// Traffic the node itself sends to ClusterIPs needs a route before
-	// the proxy's DNAT: through the dummy link, inside the namespace.
-	ns.MustIP(t, "route", "add", "10.43.0.0/16", "dev", "eth0")
+	// the proxy's DNAT: towards the LAN namespace, inside the test's.
+	ns.MustIP(t, "route", "add", "10.43.0.0/16", "via", "192.168.200.1")
 	resolv := filepath.Join(dir, "resolv.conf") // no upstream: cluster DNS forwards nothing
 	if err := os.WriteFile(resolv, []byte("search example.invalid\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -415,7 +415,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	defer stopAgent()
 	agentDone := make(chan error, 1)
 	if cfg.Agent != nil {
-		go func() { agentDone <- runServerAgent(agentCtx, cfg, kc, log.With("component", "agent")) }()
+		go func() { agentDone <- runServerAgent(agentCtx, cfg, kc, log) }()
 	}
 
 	var failure error
@@ -429,17 +429,12 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		apiDone <- nil
 	case err := <-memberDone:
 		failure = fmt.Errorf("the store member stopped: %w", err)
-	case err := <-agentDone:
-		failure = fmt.Errorf("the node agent stopped: %w (run with --disable-agent to serve without one)", err)
-		agentDone <- nil
 	}
 	// The agent and the controllers first: they release their Leases
 	// through the API.
 	stopAgent()
 	if cfg.Agent != nil {
-		if err := <-agentDone; err != nil && failure == nil {
-			failure = fmt.Errorf("the node agent: %w", err)
-		}
+		<-agentDone
 	}
 	stopControllers()
 	if err := <-ctrlDone; err != nil && failure == nil {

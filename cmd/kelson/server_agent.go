@@ -76,11 +76,22 @@ func runServerAgent(ctx context.Context, cfg serverConfig, kubeconfig []byte, lo
 	ac.API = rc
 	ac.DataDir = filepath.Join(cfg.DataDir, "agent")
 	ac.Logger = log
+	if err := ac.Preflight(); err != nil {
+		// The control plane serves without an agent: no pods run here.
+		log.Error("the node agent is not started; the API, controllers and scheduler run without it (no pods run on this machine; --disable-agent silences this)", "err", err)
+		return nil
+	}
 	a, err := nodeagent.New(ac)
 	if err != nil {
 		return err
 	}
-	return a.Run(ctx)
+	quietContainerdClient()
+	if err := a.Run(ctx); err != nil {
+		// An agent's failure does not take the control plane down: its
+		// Node goes NotReady, which the cluster sees.
+		log.Error("the node agent stopped; the server keeps serving without it", "err", err)
+	}
+	return nil
 }
 
 // prefixOf converts a flag's *net.IPNet to a netip.Prefix.

@@ -29,6 +29,9 @@ func Available() string {
 	if _, err := exec.LookPath("ip"); err != nil {
 		return "ip (iproute2) is not installed"
 	}
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		return "nsenter (util-linux) is not installed"
+	}
 	return ""
 }
 
@@ -86,9 +89,12 @@ func (ns *NS) MustIP(t testing.TB, args ...string) string {
 	return out
 }
 
-// Command is a command that runs inside the namespace (ip netns exec).
+// Command is a command that runs inside the namespace: nsenter --net,
+// which changes only the network namespace. (`ip netns exec` also makes a
+// mount namespace with a fresh /sys, which hides the cgroup mounts runc
+// needs.)
 func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + ns.Path(), "--", name}, args...)...)
 }
 
 // RouteLocal checks that a packet to addr stays inside the test's
