@@ -555,3 +555,46 @@ func writeTestKeys(t *testing.T, dir string) (priv, pub string) {
 	}
 	return priv, pub
 }
+
+// TestAuthSurvivesSnapshotRestore: users, roles and "auth enabled" travel
+// in `etcdctl snapshot save` files and come back with RestoreSnapshot
+// (`kelson snapshot restore`).
+func TestAuthSurvivesSnapshotRestore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	src := newTestCluster(t, 1, authTestConfig)
+	src.leader()
+	setUpAuth(t, ctx, quietClient(t, src.endpoints()[0]))
+	root := userClient(t, "root", "rootpw", src.endpoints()[0])
+	_, err := root.Put(ctx, "/app/kept", "v")
+	mustOK(t, "put", err)
+	rc, err := root.Snapshot(ctx)
+	mustOK(t, "snapshot", err)
+	path := filepath.Join(t.TempDir(), "snap.db")
+	f, err := os.Create(path)
+	mustOK(t, "create", err)
+	_, err = io.Copy(f, rc)
+	mustOK(t, "save", err)
+	mustOK(t, "close", f.Close())
+	src.stopAll()
+
+	tc := newTestCluster(t, 1, func(i int, c *Config) {
+		c.Auth.BcryptCost = 4
+		c.InitialClusterToken = "restored"
+		if _, err := RestoreSnapshot(*c, path, RestoreOptions{}); err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+	})
+	tc.leader()
+	ep := tc.endpoints()[0]
+	_, err = quietClient(t, ep).Get(ctx, "/app/kept")
+	mustErr(t, "anonymous after restore", err, rpctypes.ErrUserEmpty)
+	alice := userClient(t, "alice", "alicepw", ep)
+	r, err := alice.Get(ctx, "/app/kept")
+	mustOK(t, "alice after restore", err)
+	if len(r.Kvs) != 1 {
+		t.Fatalf("kept key: %v", r.Kvs)
+	}
+	_, err = alice.Put(ctx, "/secret", "x")
+	mustErr(t, "alice outside after restore", err, rpctypes.ErrPermissionDenied)
+}
