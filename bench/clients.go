@@ -50,6 +50,8 @@ func newClient(c Common, endpoint string) (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{endpoint},
 		DialTimeout: c.DialTimeout,
+		Username:    c.User,
+		Password:    c.Password,
 		Logger:      zap.NewNop(),
 		// Objects of the k8s mix and big --val-size values exceed gRPC's
 		// 4 MiB receive default in a list; allow what a member may send.

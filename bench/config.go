@@ -41,6 +41,11 @@ type Common struct {
 	// DialTimeout bounds connecting and the first status check per
 	// endpoint [--dial-timeout]. Default 5s.
 	DialTimeout time.Duration `json:"dial_timeout"`
+	// User and Password authenticate every connection, when the store has
+	// etcd's auth enabled [--user name:password, as etcd's benchmark].
+	// Default: none. The password is never reported.
+	User     string `json:"user,omitempty"`
+	Password string `json:"-"`
 	// Seed seeds the key, value and operation choices; 0 picks one from
 	// the clock. The seed used is in Result.Config. Default 0.
 	Seed uint64 `json:"seed"`
