@@ -100,7 +100,7 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 				// Writes are checked here, on every member alike, with the
 				// identity and auth revision the proposal carries. Lease
 				// checks read the lease's keys: apply the run first.
-				if authpkg.NeedsLeaseKeys(req) {
+				if st.NeedsLeaseKeys(req) {
 					flush()
 				}
 				if err := st.CheckRequest(req, leaseKeysOf(store)); err != nil {

@@ -125,7 +125,7 @@ func (st *State) checkPutReq(ai Info, r *pb.PutRequest, lk LeaseKeys) error {
 	if err := st.CheckPut(ai, r.Key); err != nil {
 		return err
 	}
-	if r.Lease != 0 && lk != nil {
+	if r.Lease != 0 && lk != nil && st.CheckAdmin(ai) != nil {
 		// Attaching a key to a lease whose keys ai may not write would let
 		// ai revoke (delete) them through this key's lease.
 		if err := st.CheckLeasePuts(ai, lk(r.Lease)); err != nil {
@@ -214,7 +214,7 @@ func (st *State) CheckRequest(req *pb.InternalRaftRequest, lk LeaseKeys) error {
 		if err := st.RequireInfo(ai); err != nil {
 			return err
 		}
-		if lk == nil {
+		if lk == nil || st.CheckAdmin(ai) == nil {
 			return nil
 		}
 		return st.CheckLeasePuts(ai, lk(req.LeaseRevoke.ID))
@@ -222,10 +222,13 @@ func (st *State) CheckRequest(req *pb.InternalRaftRequest, lk LeaseKeys) error {
 	return nil
 }
 
-// NeedsLeaseKeys reports whether checking req needs the keys of a lease
-// (a put with a lease, a lease revoke), so that the caller can make the
-// store current first.
-func NeedsLeaseKeys(req *pb.InternalRaftRequest) bool {
+// NeedsLeaseKeys reports whether checking req against st needs the keys of
+// a lease (a put with a lease, a lease revoke, by someone without the root
+// role), so that the caller can make the store current first.
+func (st *State) NeedsLeaseKeys(req *pb.InternalRaftRequest) bool {
+	if !st.Enabled || st.CheckAdmin(InfoFromHeader(req.Header)) == nil {
+		return false
+	}
 	switch {
 	case req.Put != nil:
 		return req.Put.Lease != 0

@@ -67,7 +67,7 @@ func (s *leaseServer) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLi
 	if err == nil {
 		err = st.RequireInfo(ai)
 	}
-	if err == nil && req.Keys {
+	if err == nil && req.Keys && st.Enabled && st.CheckAdmin(ai) != nil {
 		err = st.CheckLeaseReads(ai, s.leaseKeys(req.ID))
 	}
 	if err != nil {
@@ -205,7 +205,7 @@ func (s *leaseServer) checkRenew(ctx context.Context, id int64) error {
 	if err == nil {
 		err = st.RequireInfo(ai)
 	}
-	if err == nil && st.Enabled {
+	if err == nil && st.Enabled && st.CheckAdmin(ai) != nil {
 		err = st.CheckLeasePuts(ai, s.leaseKeys(id))
 	}
 	if err != nil {
