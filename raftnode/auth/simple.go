@@ -25,6 +25,8 @@ const (
 	simpleTokenLength  = 16
 	// sweepEvery bounds how often expired tokens are looked for.
 	sweepEvery = time.Second
+	// maxTokenWait bounds the wait for the index a simple token names.
+	maxTokenWait = 5 * time.Second
 )
 
 type simpleEntry struct {
@@ -101,9 +103,16 @@ func (t *simpleTokens) lookup(ctx context.Context, tok string) (string, bool) {
 	if err != nil || t.wait == nil {
 		return "", false
 	}
+	// A token names an index that committed on the member that issued it;
+	// this member applies it soon. One that names an index never reached
+	// (a forged token) is not waited for longer than maxTokenWait.
+	timer := time.NewTimer(maxTokenWait)
+	defer timer.Stop()
 	select {
 	case <-t.wait(index):
 	case <-ctx.Done():
+		return "", false
+	case <-timer.C:
 		return "", false
 	}
 	return t.get(tok)
