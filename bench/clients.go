@@ -51,6 +51,8 @@ func newClient(c Common, endpoint string) (*clientv3.Client, error) {
 		Endpoints:   []string{endpoint},
 		DialTimeout: c.DialTimeout,
 		TLS:         c.TLS,
+		Username:    c.User,
+		Password:    c.Password,
 		Logger:      zap.NewNop(),
 		// Objects of the k8s mix and big --val-size values exceed gRPC's
 		// 4 MiB receive default in a list; allow what a member may send.

@@ -46,6 +46,11 @@ type Common struct {
 	// [--cacert --cert --key --insecure-skip-tls-verify]. Default nil:
 	// plain text.
 	TLS *tls.Config `json:"-"`
+	// User and Password authenticate every connection, when the store has
+	// etcd's auth enabled [--user name:password, as etcd's benchmark].
+	// Default: none. The password is never reported.
+	User     string `json:"user,omitempty"`
+	Password string `json:"-"`
 	// Seed seeds the key, value and operation choices; 0 picks one from
 	// the clock. The seed used is in Result.Config. Default 0.
 	Seed uint64 `json:"seed"`

@@ -88,6 +88,8 @@ func (c ReadyConfig) run(ctx context.Context) (*Result, error) {
 	defer finish(c.Progress)
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: c.Endpoints,
+		Username:  c.User,
+		Password:  c.Password,
 		Logger:    zap.NewNop(),
 		TLS:       c.TLS,
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{

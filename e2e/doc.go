@@ -24,6 +24,12 @@
 //     elect, move-leader, and endpoint health with a member down.
 //   - lease_test.go: a lease granted through a follower is known to the
 //     leader at once (keep-alive, time-to-live), as etcdctl lock/elect need.
+//   - auth_test.go: etcd's auth with etcdctl on three members — users,
+//     roles, prefix/from-key/single-key permissions, auth enable through one
+//     member holding on all, permission denied outside a granted prefix,
+//     wrong passwords, passwd, revocations, and all of it across a restart
+//     of every member; a simple token refused after --auth-token-ttl over
+//     the JSON gateway.
 //   - membership_test.go: a member that catches up through a snapshot ends
 //     with the same member list (names, client URLs) as the others.
 //

@@ -193,8 +193,8 @@ func (m *member) waitServing() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err := m.Client().Status(ctx, m.ClientURL)
 		cancel()
-		if err == nil {
-			return nil
+		if err == nil || isAuthRefusal(err) {
+			return nil // with auth on, an anonymous Status is refused: it answers
 		}
 		lastErr = err
 		time.Sleep(20 * time.Millisecond)
@@ -626,4 +626,10 @@ func (p *bgProcess) exitErr() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
+}
+
+// isAuthRefusal reports etcd's answer to a call without credentials while
+// auth is enabled: the member is serving.
+func isAuthRefusal(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "user name is empty")
 }

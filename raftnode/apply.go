@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/kvstore"
+	authpkg "github.com/kelson-dev/kelson/raftnode/auth"
 	"github.com/kelson-dev/kelson/raftnode/transport"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
@@ -79,6 +80,34 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 			}
 			if idx <= storeApplied {
 				break // the store has it already
+			}
+			if authpkg.IsAuthRequest(req) {
+				// Auth changes are applied between runs, at their place in
+				// the log, and persisted with their index.
+				flush()
+				res, err := n.auth.Apply(idx, req, func(w []kvstore.AuxWrite) error {
+					_, err := store.ApplyAux(idx, w, false)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				runTo = idx // records the index when nothing was written
+				n.waits.deliver(req.GetHeader().GetID(), res)
+				continue
+			}
+			if st := n.auth.State(); st.Enabled {
+				// Writes are checked here, on every member alike, with the
+				// identity and auth revision the proposal carries. Lease
+				// checks read the lease's keys: apply the run first.
+				if st.NeedsLeaseKeys(req) {
+					flush()
+				}
+				if err := st.CheckRequest(req, leaseKeysOf(store)); err != nil {
+					runTo = idx
+					n.waits.deliver(req.GetHeader().GetID(), kvstore.Result{Err: err})
+					continue
+				}
 			}
 			runTo = idx
 			reqs = append(reqs, req)
@@ -287,6 +316,9 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	n.mu.Lock()
 	n.members = ms
 	n.mu.Unlock()
+	if err := n.auth.Load(s); err != nil {
+		return err
+	}
 	n.confSt = snap.GetMetadata().GetConfState()
 	n.syncPeers(ms)
 	n.snapIndex = idx
@@ -310,5 +342,17 @@ func (n *Node) syncPeers(ms *membership) {
 	}
 	for id := range ms.Removed {
 		n.tr.RemovePeer(id) // not a peer (any more): an error says just that
+	}
+}
+
+// leaseKeysOf returns the keys attached to a lease in store, for the auth
+// checks of writes that revoke a lease or attach keys to one.
+func leaseKeysOf(store *kvstore.Store) authpkg.LeaseKeys {
+	return func(id int64) [][]byte {
+		le, err := store.Lease(id)
+		if err != nil {
+			return nil
+		}
+		return le.Keys
 	}
 }

@@ -157,7 +157,7 @@ func (n *Node) LeaseRenew(ctx context.Context, id int64) (int64, error) {
 				return ttl, err
 			}
 		} else if conn, err := n.leaderConn(ctx); err == nil {
-			return forwardRenew(ctx, conn, id)
+			return forwardRenew(forwardCredentials(ctx), conn, id)
 		} else if !errors.Is(err, ErrNoLeader) {
 			return 0, err
 		}
@@ -175,7 +175,7 @@ func (n *Node) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLiveReque
 		if err != nil {
 			return nil, err
 		}
-		return pb.NewLeaseClient(conn).LeaseTimeToLive(ctx, req)
+		return pb.NewLeaseClient(conn).LeaseTimeToLive(forwardCredentials(ctx), req)
 	}
 	if err := n.appliedCommitted(ctx); err != nil {
 		return nil, err
@@ -298,7 +298,7 @@ func (n *Node) MemberPromote(ctx context.Context, id uint64) ([]*pb.Member, erro
 		if err != nil {
 			return nil, err
 		}
-		resp, err := pb.NewClusterClient(conn).MemberPromote(ctx, &pb.MemberPromoteRequest{ID: id})
+		resp, err := pb.NewClusterClient(conn).MemberPromote(forwardCredentials(ctx), &pb.MemberPromoteRequest{ID: id})
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/vfs"
+	"github.com/kelson-dev/kelson/raftnode/auth"
 	"github.com/kelson-dev/kelson/raftnode/autocompact"
 	"github.com/kelson-dev/kelson/raftnode/tlsinfo"
 	"go.etcd.io/raft/v3/raftpb"
@@ -97,6 +98,10 @@ type Config struct {
 	// SelfSignedCertValidity: years the --auto-tls certificates are valid
 	// [--self-signed-cert-validity]. Default 1.
 	SelfSignedCertValidity uint
+	// Auth configures etcd's authentication [--auth-token,
+	// --auth-token-ttl, --bcrypt-cost]. Its Logger, Now and AppliedWait
+	// are the member's. Default: simple tokens living 300s, bcrypt cost 10.
+	Auth auth.Options
 	// Logger; default slog.Default(). The member adds member=<Name> to
 	// every record.
 	Logger *slog.Logger

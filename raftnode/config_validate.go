@@ -76,6 +76,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	c.autoCompaction = policy
+	if err := c.Auth.EnsureDefaults().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
 	for _, list := range [][]string{c.ListenClientURLs, c.AdvertiseClientURLs, c.ListenPeerURLs, c.InitialAdvertisePeerURLs, c.ListenMetricsURLs} {
 		for _, u := range list {
 			if err := checkURL(u); err != nil {

@@ -98,6 +98,19 @@
 // new leader resumes leases instead of restarting them. Followers forward
 // keep-alives to the leader.
 //
+// # Auth (authbackend.go)
+//
+// etcd's users, roles and tokens (raftnode/auth). Every Auth service call
+// is a proposal; each member applies it between runs of key-value entries
+// (apply.go), so all hold the same auth state at the same log position,
+// and persists it in the store's auxiliary records with the applied index:
+// it survives restarts and travels with snapshots (to followers, and
+// through `etcdctl snapshot save` / `kelson snapshot restore`). Writes
+// carry their caller's identity and auth revision in the entry header and
+// are checked where applied, so a permission revoked between proposal and
+// apply is honoured on every member. Requests the member makes itself (a
+// lease expiring) carry auth.Internal.
+//
 // # Membership
 //
 // Members are added, promoted, updated and removed with raft conf changes

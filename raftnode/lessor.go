@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"errors"
+	authpkg "github.com/kelson-dev/kelson/raftnode/auth"
 	"sync"
 	"time"
 
@@ -171,7 +172,8 @@ func (l *lessor) revoke(id int64) {
 func (l *lessor) propose(req *pb.InternalRaftRequest) error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.n.requestTimeout)
 	defer cancel()
-	_, err := l.n.propose(ctx, req)
+	// The member's own decision (expiry, checkpoint): no user's permission applies.
+	_, err := l.n.propose(authpkg.NewContext(ctx, authpkg.Internal), req)
 	if err == nil || errors.Is(err, kvstore.ErrLeaseNotFound) || errors.Is(err, ErrStopped) {
 		return nil
 	}

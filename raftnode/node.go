@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/kvstore"
+	authpkg "github.com/kelson-dev/kelson/raftnode/auth"
 	"github.com/kelson-dev/kelson/raftnode/raftlog"
 	"github.com/kelson-dev/kelson/raftnode/transport"
 	"go.etcd.io/raft/v3"
@@ -40,6 +41,9 @@ type Node struct {
 	tls memberTLS
 
 	store atomic.Pointer[kvstore.Store]
+	// auth is the member's auth state and tokens; the loop applies auth
+	// entries to it and reloads it when a snapshot replaces the store.
+	auth *authpkg.Store
 
 	rn    *raft.RawNode // owned by the loop
 	loopc chan func()
@@ -162,6 +166,19 @@ func newNode(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: open store in %s: %w", cfg.DataDir, err)
 	}
 	n.store.Store(store)
+	authOpts := cfg.Auth
+	authOpts.Logger = cfg.Logger.With("component", "auth")
+	authOpts.AppliedWait = n.appliedWait.wait
+	if n.auth, err = authpkg.New(authOpts); err != nil {
+		store.Close()
+		rlog.Close()
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	if err := n.auth.Load(store); err != nil {
+		store.Close()
+		rlog.Close()
+		return nil, fmt.Errorf("raftnode: load auth state: %w", err)
+	}
 	return n, nil
 }
 

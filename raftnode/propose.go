@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/kvstore"
+	authpkg "github.com/kelson-dev/kelson/raftnode/auth"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -38,6 +39,9 @@ func (n *Node) propose(ctx context.Context, req *pb.InternalRaftRequest) (proto.
 	}
 	id := n.nextReqID()
 	req.Header = &pb.RequestHeader{ID: id}
+	if ai, ok := authpkg.FromContext(ctx); ok {
+		ai.SetHeader(req.Header) // checked where every member applies it
+	}
 	data, err := marshalRequest(req)
 	if err != nil {
 		return nil, err

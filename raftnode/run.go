@@ -173,10 +173,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	clientOpts := rpcOpts
 	clientOpts.Metrics = &n.inst.rpc // grpc_server_*: client calls only
+	// Client certificates name users on the client port only (a peer's
+	// certificate is a member's, never a user's).
+	clientOpts.ClientCertAuth = clientCertAuth(cfg)
+	clientServices := v3rpc.NewServices(n, clientOpts)
 	m.clientSrv = grpc.NewServer(append(v3rpc.ServerOptions(clientOpts), grpc.Creds(tlsinfo.ServerCredentials()))...)
-	v3rpc.RegisterServices(m.clientSrv, services)
+	v3rpc.RegisterServices(m.clientSrv, clientServices)
 	httpCfg := v3http.Config{
-		Services: services, Member: n, Metrics: metricsHandler(n), Extra: cfg.HTTPHandlers,
+		Services: clientServices, Member: n, Metrics: metricsHandler(n), Extra: cfg.HTTPHandlers,
 		ServerVersion: serverVersion, ClusterVersion: clusterVersion, StorageVersion: serverVersion,
 		ReadTimeout: n.requestTimeout, MaxRequestBytes: cfg.MaxRequestBytes, Logger: cfg.Logger.With("component", "http"),
 	}
@@ -250,4 +254,12 @@ func (m *Server) stop() {
 	m.peerSrv.Stop() // forwarded requests too, before the node goes
 	m.Node.Stop()
 	m.Node.fwd.closeAll()
+}
+
+// clientCertAuth reports whether a client's verified certificate names its
+// user when it sends no token (etcd's --client-cert-auth with auth
+// enabled): whenever the client port verifies client certificates, which
+// --trusted-ca-file alone already makes it do, as etcd.
+func clientCertAuth(cfg Config) bool {
+	return cfg.ClientTLS.ClientCertAuth || cfg.ClientTLS.TrustedCAFile != ""
 }

@@ -52,6 +52,7 @@ const benchExample = `  # 100,000 puts from 1000 clients over 100 connections, 2
 // benchOptions are the flags shared by every bench subcommand.
 type benchOptions struct {
 	common   bench.Common
+	user     string // name:password
 	jsonOut  bool
 	out      string
 	progress bool
@@ -80,6 +81,7 @@ func newBenchCommand() *cobra.Command {
 	f.IntVar(&o.common.Clients, "clients", 0, "concurrent clients, each waiting for its answer before its next request (the putters in the watch and compact workloads) (default 1; compact: 16)")
 	f.BoolVar(&o.common.TargetLeader, "target-leader", false, "send every request to the leader only")
 	f.DurationVar(&o.common.DialTimeout, "dial-timeout", 0, "how long to wait for each endpoint to answer before giving up (default 5s)")
+	f.StringVar(&o.user, "user", "", "name:password to authenticate as, when the store has auth enabled")
 	f.Uint64Var(&o.common.Seed, "seed", 0, "seed of the random key, value and operation choices (0: from the clock; the seed used is in --json's config)")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON instead of text")
 	f.StringVar(&o.out, "out", "", "also write a self-contained chart to this file: .html or .svg")
@@ -195,6 +197,7 @@ func runBench(cmd *cobra.Command, o *benchOptions, w bench.Workload) error {
 func (o *benchOptions) commonFor(cmd *cobra.Command, rate float64) bench.Common {
 	c := o.common
 	c.Rate = rate
+	c.User, c.Password, _ = strings.Cut(o.user, ":")
 	if o.progress && isTerminal(cmd.ErrOrStderr()) {
 		c.Progress = bench.NewProgressBar(cmd.ErrOrStderr())
 	}

@@ -93,6 +93,7 @@ type memberFlags struct {
 	cfg                        raftnode.Config
 	heartbeatMS, electionMS    millis
 	maxRequestBytes, maxTxnOps uint
+	auth                       authFlags
 	// names of the flags bound, in order (for `kelson server
 	// --etcd-servers`, which runs no member and refuses them).
 	names []string
@@ -124,6 +125,7 @@ func (m *memberFlags) bind(f *pflag.FlagSet, withDataDir bool) {
 	f.UintVar(&m.maxRequestBytes, "max-request-bytes", 0, "largest client request in bytes (default 1572864, 1.5 MiB)")
 	f.UintVar(&m.maxTxnOps, "max-txn-ops", 0, "most operations in one transaction (default 128)")
 	bindTLSFlags(f, c)
+	m.auth.bind(f, &c.Auth)
 	f.VisitAll(func(fl *pflag.Flag) {
 		if !before[fl.Name] {
 			m.names = append(m.names, fl.Name)
@@ -145,6 +147,7 @@ func (m *memberFlags) config() (raftnode.Config, error) {
 	cfg.ElectionTimeout = m.electionMS.duration()
 	cfg.MaxRequestBytes = int(m.maxRequestBytes)
 	cfg.MaxTxnOps = int(m.maxTxnOps)
+	m.auth.apply(&cfg.Auth)
 	return cfg, nil
 }
 

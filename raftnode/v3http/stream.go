@@ -50,7 +50,7 @@ func (g *gateway) serveStream(w http.ResponseWriter, r *http.Request, path strin
 	// HTTP/1 body cannot be read once the response began.
 	_ = rc.EnableFullDuplex()
 	ss := &jsonStream{
-		ctx: r.Context(),
+		ctx: withToken(r),
 		dec: json.NewDecoder(http.MaxBytesReader(w, r.Body, g.maxBody)),
 		w:   w,
 		rc:  rc,

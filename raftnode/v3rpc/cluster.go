@@ -6,7 +6,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
-// clusterServer serves etcdserverpb.Cluster. Membership changes are the
+// clusterServer serves etcdserverpb.Cluster. With auth on, changing the
+// membership needs the root role and listing it a caller, as etcd. Membership changes are the
 // backend's (raftnode's) business; this layer checks URLs and fills headers.
 type clusterServer struct {
 	pb.UnimplementedClusterServer
@@ -14,6 +15,10 @@ type clusterServer struct {
 }
 
 func (s *clusterServer) MemberAdd(ctx context.Context, req *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	ctx, err := s.requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkPeerURLs(req.PeerURLs); err != nil {
 		return nil, err
 	}
@@ -25,6 +30,10 @@ func (s *clusterServer) MemberAdd(ctx context.Context, req *pb.MemberAddRequest)
 }
 
 func (s *clusterServer) MemberRemove(ctx context.Context, req *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	ctx, err := s.requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
 	members, err := s.b.MemberRemove(ctx, req.ID)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -33,6 +42,10 @@ func (s *clusterServer) MemberRemove(ctx context.Context, req *pb.MemberRemoveRe
 }
 
 func (s *clusterServer) MemberUpdate(ctx context.Context, req *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	ctx, err := s.requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkPeerURLs(req.PeerURLs); err != nil {
 		return nil, err
 	}
@@ -44,6 +57,10 @@ func (s *clusterServer) MemberUpdate(ctx context.Context, req *pb.MemberUpdateRe
 }
 
 func (s *clusterServer) MemberList(ctx context.Context, req *pb.MemberListRequest) (*pb.MemberListResponse, error) {
+	ctx, err := s.requireCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	members, err := s.b.MemberList(ctx, req.Linearizable)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -52,6 +69,10 @@ func (s *clusterServer) MemberList(ctx context.Context, req *pb.MemberListReques
 }
 
 func (s *clusterServer) MemberPromote(ctx context.Context, req *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	ctx, err := s.requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
 	members, err := s.b.MemberPromote(ctx, req.ID)
 	if err != nil {
 		return nil, toGRPCError(err)

@@ -24,6 +24,36 @@
 //     unchanged even when wrapped, context errors become etcd's canceled
 //     and deadline errors, anything else is codes.Unknown.
 //
+// # Auth
+//
+// With a Backend that also implements AuthBackend (raftnode's Node), the
+// Auth service is served and every call is checked as etcd checks it
+// (raftnode/auth holds the rules and errors). Who calls is resolved once
+// per call (caller, authz.go): the token in the "token" metadata (or
+// "authorization", which the JSON gateway fills from the HTTP header);
+// without one, with Options.ClientCertAuth, the CN of the client's verified
+// certificate (ClientCertCommonName, the hook for --client-cert-auth);
+// otherwise nobody. Then, per service:
+//
+//	KV        Range, read-only Txn: read permission, checked here; Put,
+//	          DeleteRange, Txn that write: checked here to fail fast and
+//	          again where every member applies them (the identity and auth
+//	          revision travel in the proposal); Compact: a caller
+//	Watch     read permission on the range when a watcher is created
+//	Lease     Grant, Revoke, TimeToLive, Leases, KeepAlive: a caller;
+//	          Revoke and KeepAlive also write permission on the lease's
+//	          keys, TimeToLive with keys and Leases read permission (root
+//	          passes)
+//	Cluster   MemberList: a caller; Add, Remove, Update, Promote: root
+//	Maint.    Status, Alarm GET: a caller; Defragment, Hash, HashKV,
+//	          Snapshot, MoveLeader, Downgrade, Alarm changes: root
+//	Auth      replicated; admin rights decided where applied; passwords
+//	          are hashed (bcrypt) and checked here, never proposed
+//
+// The peer port serves the same services without ClientCertAuth (a peer's
+// certificate names a member, not a user); members forward a caller's
+// token with the requests they pass to the leader.
+//
 // # Watch
 //
 // One Watch RPC is one kvstore.WatchStream carrying any number of

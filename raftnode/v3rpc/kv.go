@@ -2,6 +2,7 @@ package v3rpc
 
 import (
 	"context"
+	"github.com/kelson-dev/kelson/raftnode/auth"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -20,9 +21,19 @@ func (s *kvServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 	if err := s.validate(&pb.InternalRaftRequest{Range: req}); err != nil {
 		return nil, err
 	}
+	ai, st, err := s.caller(ctx)
+	if err == nil {
+		err = st.CheckRange(ai, req.Key, req.RangeEnd)
+	}
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.b.Range(ctx, req)
 	if err != nil {
 		return nil, toGRPCError(err)
+	}
+	if err := s.staleAfter(ai); err != nil {
+		return nil, err
 	}
 	if resp == nil {
 		resp = &pb.RangeResponse{}
@@ -77,7 +88,15 @@ func (s *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse
 	if err := s.checkSize(req); err != nil {
 		return nil, err
 	}
-	resp, err := s.b.Put(ctx, req)
+	// Checked here to fail fast, and again where every member applies it.
+	ai, st, err := s.caller(ctx)
+	if err == nil {
+		err = st.CheckRequest(withHeader(ai, &pb.InternalRaftRequest{Put: req}), nil)
+	}
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp, err := s.b.Put(auth.NewContext(ctx, ai), req)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -95,7 +114,14 @@ func (s *kvServer) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) 
 	if err := s.checkSize(req); err != nil {
 		return nil, err
 	}
-	resp, err := s.b.DeleteRange(ctx, req)
+	ai, st, err := s.caller(ctx)
+	if err == nil {
+		err = st.CheckRequest(withHeader(ai, &pb.InternalRaftRequest{DeleteRange: req}), nil)
+	}
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp, err := s.b.DeleteRange(auth.NewContext(ctx, ai), req)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -113,9 +139,22 @@ func (s *kvServer) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse
 	if err := s.checkSize(req); err != nil {
 		return nil, err
 	}
-	resp, err := s.b.Txn(ctx, req)
+	// Every key the txn names, compares and both branches: here (the only
+	// check of a read-only txn, served locally), and for a txn that writes
+	// again where every member applies it.
+	ai, st, err := s.caller(ctx)
+	if err == nil {
+		err = st.CheckTxn(ai, req, s.leaseKeys)
+	}
 	if err != nil {
 		return nil, toGRPCError(err)
+	}
+	resp, err := s.b.Txn(auth.NewContext(ctx, ai), req)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	if err := s.staleAfter(ai); err != nil {
+		return nil, err
 	}
 	if resp == nil {
 		resp = &pb.TxnResponse{}
@@ -124,7 +163,13 @@ func (s *kvServer) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse
 	return resp, nil
 }
 
+// Compact needs an authenticated caller when auth is on (etcd lets anyone
+// compact; dropping history is not for anonymous clients).
 func (s *kvServer) Compact(ctx context.Context, req *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	ctx, err := s.requireCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := s.b.Compact(ctx, req)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -134,4 +179,12 @@ func (s *kvServer) Compact(ctx context.Context, req *pb.CompactionRequest) (*pb.
 	}
 	resp.Header = s.header(resp.Header)
 	return resp, nil
+}
+
+// withHeader gives req the header a proposal by ai would carry, for the
+// same checks the members apply.
+func withHeader(ai auth.Info, req *pb.InternalRaftRequest) *pb.InternalRaftRequest {
+	req.Header = &pb.RequestHeader{}
+	ai.SetHeader(req.Header)
+	return req
 }

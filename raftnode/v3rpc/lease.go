@@ -23,6 +23,10 @@ func (s *leaseServer) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest)
 	if req.TTL > MaxLeaseTTL {
 		return nil, rpctypes.ErrGRPCLeaseTTLTooLarge
 	}
+	ctx, err := s.requireCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := s.b.LeaseGrant(ctx, req)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -34,7 +38,13 @@ func (s *leaseServer) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest)
 	return resp, nil
 }
 
+// LeaseRevoke needs a caller; that it may write every key attached to the
+// lease is checked where the members apply the revoke.
 func (s *leaseServer) LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	ctx, err := s.requireCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := s.b.LeaseRevoke(ctx, req)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -49,8 +59,26 @@ func (s *leaseServer) LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeReques
 // LeaseTimeToLive reports a lease's TTLs (and keys when asked). An unknown
 // lease is not an error: as etcd, the answer has TTL -1, which clientv3 and
 // etcdctl show as "already expired".
+//
+// With auth on it needs a caller, and when the keys are asked for, read
+// permission on each of them (or the root role).
 func (s *leaseServer) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	ai, st, err := s.caller(ctx)
+	if err == nil {
+		err = st.RequireInfo(ai)
+	}
+	if err == nil && req.Keys && st.Enabled && st.CheckAdmin(ai) != nil {
+		err = st.CheckLeaseReads(ai, s.leaseKeys(req.ID))
+	}
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.b.LeaseTimeToLive(ctx, req)
+	if err == nil && req.Keys {
+		if serr := s.staleAfter(ai); serr != nil {
+			return nil, serr
+		}
+	}
 	if isLeaseNotFound(err) {
 		resp, err = &pb.LeaseTimeToLiveResponse{ID: req.ID, TTL: -1}, nil
 	}
@@ -64,10 +92,29 @@ func (s *leaseServer) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLi
 	return resp, nil
 }
 
+// LeaseLeases lists every lease: with auth on, for the root role, or for a
+// user who may read every key attached to any of them.
 func (s *leaseServer) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
+	ai, st, err := s.caller(ctx)
+	if err == nil {
+		err = st.RequireInfo(ai)
+	}
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := s.b.LeaseLeases(ctx)
 	if err != nil {
 		return nil, toGRPCError(err)
+	}
+	if st.Enabled && st.CheckAdmin(ai) != nil && resp != nil {
+		for _, l := range resp.Leases {
+			if err := st.CheckLeaseReads(ai, s.leaseKeys(l.ID)); err != nil {
+				return nil, toGRPCError(err)
+			}
+		}
+		if err := s.staleAfter(ai); err != nil {
+			return nil, err
+		}
 	}
 	if resp == nil {
 		resp = &pb.LeaseLeasesResponse{}
@@ -118,6 +165,9 @@ func (s *leaseServer) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error
 		case <-ctx.Done():
 			return toGRPCError(ctx.Err())
 		}
+		if err := s.checkRenew(ctx, id); err != nil {
+			return err
+		}
 		ttl, err := s.b.LeaseRenew(ctx, id)
 		if isLeaseNotFound(err) {
 			ttl, err = 0, nil
@@ -145,4 +195,21 @@ func isLeaseNotFound(err error) bool {
 	}
 	st := status.Convert(toGRPCError(err))
 	return st.Code() == codes.NotFound && st.Message() == rpctypes.ErrorDesc(rpctypes.ErrGRPCLeaseNotFound)
+}
+
+// checkRenew is etcd's check of a keep-alive: a caller, and unless root,
+// write permission on every key attached to the lease, all at one auth
+// revision.
+func (s *leaseServer) checkRenew(ctx context.Context, id int64) error {
+	ai, st, err := s.caller(ctx)
+	if err == nil {
+		err = st.RequireInfo(ai)
+	}
+	if err == nil && st.Enabled && st.CheckAdmin(ai) != nil {
+		err = st.CheckLeasePuts(ai, s.leaseKeys(id))
+	}
+	if err != nil {
+		return toGRPCError(err)
+	}
+	return s.staleAfter(ai)
 }

@@ -17,7 +17,15 @@ type maintenanceServer struct {
 	*server
 }
 
+// Auth, as etcd: Status and listing alarms need a caller; Defragment,
+// Hash, HashKV, Snapshot, MoveLeader, Downgrade and changing alarms the
+// root role.
+
 func (s *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	ctx, err := s.requireCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := s.b.Status(ctx)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -31,13 +39,20 @@ func (s *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 
 // Defragment succeeds without doing anything: Pebble reclaims space by
 // itself (compactions), there is nothing to defragment.
-func (s *maintenanceServer) Defragment(context.Context, *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+func (s *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if _, err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	return &pb.DefragmentResponse{Header: s.headerAt(0)}, nil
 }
 
 // Hash answers with HashKV's hash of the history at the current revision:
 // there is no other "whole backend" hash in Kelson.
 func (s *maintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.HashResponse, error) {
+	ctx, err := s.requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
 	h, err := s.b.HashKV(ctx, 0)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -49,6 +64,10 @@ func (s *maintenanceServer) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.Ha
 }
 
 func (s *maintenanceServer) HashKV(ctx context.Context, req *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	ctx, err := s.requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := s.b.HashKV(ctx, req.Revision)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -61,6 +80,15 @@ func (s *maintenanceServer) HashKV(ctx context.Context, req *pb.HashKVRequest) (
 }
 
 func (s *maintenanceServer) Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	var err error
+	if req.GetAction() == pb.AlarmRequest_GET {
+		ctx, err = s.requireCaller(ctx)
+	} else {
+		ctx, err = s.requireAdmin(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
 	resp, err := s.b.Alarm(ctx, req)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -73,13 +101,20 @@ func (s *maintenanceServer) Alarm(ctx context.Context, req *pb.AlarmRequest) (*p
 }
 
 func (s *maintenanceServer) MoveLeader(ctx context.Context, req *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	ctx, err := s.requireAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.b.MoveLeader(ctx, req.TargetID); err != nil {
 		return nil, toGRPCError(err)
 	}
 	return &pb.MoveLeaderResponse{Header: s.headerAt(0)}, nil
 }
 
-func (s *maintenanceServer) Downgrade(context.Context, *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+func (s *maintenanceServer) Downgrade(ctx context.Context, _ *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+	if _, err := s.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	return nil, status.Error(codes.Unimplemented, "kelson: cluster downgrade is not supported")
 }
 
@@ -111,7 +146,11 @@ var errSnapshotAbandoned = errors.New("v3rpc: snapshot stream ended")
 // so each message counts only the bytes already read that follow it, plus
 // the checksum; it is 0 on the last message only.
 func (s *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream pb.Maintenance_SnapshotServer) error {
-	ctx, cancel := context.WithCancel(stream.Context())
+	ctx, err := s.requireAdmin(stream.Context())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hdr := s.headerAt(0)
 	version := ""

@@ -48,6 +48,12 @@ type Options struct {
 	// grpc.Server.GracefulStop, which otherwise waits for those streams
 	// until their clients go away. Default: nil (never).
 	Shutdown <-chan struct{}
+	// ClientCertAuth: a call without a token is made by the user named by
+	// the Common Name of the client's verified TLS certificate, as etcd's
+	// --client-cert-auth (ClientCertCommonName). Only for the client port:
+	// the peer port's certificates are members', not users'.
+	// Default: false.
+	ClientCertAuth bool
 	// Metrics, when set, counts the calls of a server created with
 	// ServerOptions (grpc_server_started_total and _handled_total at the
 	// edge). Default: nil (not counted).

@@ -19,6 +19,7 @@ func Register(s *grpc.Server, b Backend, opts Options) {
 // server is what every service shares.
 type server struct {
 	b    Backend
+	ab   AuthBackend // b, when it does auth; nil otherwise
 	opts Options
 	log  *slog.Logger
 }

@@ -18,6 +18,7 @@ type Services struct {
 	Lease       pb.LeaseServer
 	Cluster     pb.ClusterServer
 	Maintenance pb.MaintenanceServer
+	Auth        pb.AuthServer
 	// shutdown ends the health service's SERVING (RegisterServices).
 	shutdown <-chan struct{}
 }
@@ -26,12 +27,14 @@ type Services struct {
 func NewServices(b Backend, opts Options) *Services {
 	opts.EnsureDefaults()
 	srv := &server{b: b, opts: opts, log: opts.Logger}
+	srv.ab, _ = b.(AuthBackend)
 	return &Services{
 		KV:          &kvServer{server: srv},
 		Watch:       &watchServer{server: srv},
 		Lease:       &leaseServer{server: srv},
 		Cluster:     &clusterServer{server: srv},
 		Maintenance: &maintenanceServer{server: srv},
+		Auth:        &authServer{server: srv},
 		shutdown:    opts.Shutdown,
 	}
 }
@@ -45,12 +48,13 @@ func RegisterServices(s *grpc.Server, svc *Services) {
 	pb.RegisterLeaseServer(s, svc.Lease)
 	pb.RegisterClusterServer(s, svc.Cluster)
 	pb.RegisterMaintenanceServer(s, svc.Maintenance)
+	pb.RegisterAuthServer(s, svc.Auth)
 
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	for _, name := range []string{
 		pb.KV_ServiceDesc.ServiceName, pb.Watch_ServiceDesc.ServiceName, pb.Lease_ServiceDesc.ServiceName,
-		pb.Cluster_ServiceDesc.ServiceName, pb.Maintenance_ServiceDesc.ServiceName,
+		pb.Cluster_ServiceDesc.ServiceName, pb.Maintenance_ServiceDesc.ServiceName, pb.Auth_ServiceDesc.ServiceName,
 	} {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}

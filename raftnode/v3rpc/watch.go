@@ -3,6 +3,7 @@ package v3rpc
 import (
 	"context"
 	"errors"
+	"github.com/kelson-dev/kelson/raftnode/auth"
 	"io"
 	"sync"
 
@@ -137,7 +138,11 @@ func (w *watchSession) create(c *pb.WatchCreateRequest) bool {
 			req.NoDelete = true
 		}
 	}
-	id, err := w.ws.Watch(c.WatchId, req)
+	var id int64
+	err := w.permitted(c)
+	if err == nil {
+		id, err = w.ws.Watch(c.WatchId, req)
+	}
 	if errors.Is(err, kvstore.ErrClosed) {
 		return false
 	}
@@ -153,7 +158,7 @@ func (w *watchSession) create(c *pb.WatchCreateRequest) bool {
 		WatchId:      invalidWatchID,
 		Created:      true,
 		Canceled:     true,
-		CancelReason: err.Error(),
+		CancelReason: cancelReason(err),
 	}
 	select {
 	case w.ctrl <- resp:
@@ -285,4 +290,33 @@ func fragmentResponse(resp *pb.WatchResponse, limit int) []*pb.WatchResponse {
 		size += sz
 	}
 	return append(out, part(start, len(resp.Events), false))
+}
+
+// permitted checks a watch's range when it is created (as etcd: events are
+// not checked one by one afterwards), with the stream's credentials.
+func (w *watchSession) permitted(c *pb.WatchCreateRequest) error {
+	ai, st, err := w.caller(w.ctx)
+	if err != nil {
+		return err
+	}
+	return st.CheckRange(ai, c.Key, c.RangeEnd)
+}
+
+// cancelReason words a refused create as etcd does: auth failures by their
+// etcd error message (any other permission problem is "permission
+// denied"), the store's refusals by their own message.
+func cancelReason(err error) string {
+	var ae *auth.Error
+	if !errors.As(err, &ae) {
+		return err.Error()
+	}
+	switch {
+	case errors.Is(err, auth.ErrInvalidAuthToken):
+		return rpctypes.ErrGRPCInvalidAuthToken.Error()
+	case errors.Is(err, auth.ErrAuthOldRevision):
+		return rpctypes.ErrGRPCAuthOldRevision.Error()
+	case errors.Is(err, auth.ErrUserEmpty):
+		return rpctypes.ErrGRPCUserEmpty.Error()
+	}
+	return rpctypes.ErrGRPCPermissionDenied.Error()
 }
