@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/internal/testbin"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -259,5 +260,25 @@ func TestRestartWithAnotherMembersDataDirFails(t *testing.T) {
 	_, err := Start(context.Background(), cfg)
 	if !errors.Is(err, ErrBadConfig) || !strings.Contains(err.Error(), "belongs to member") {
 		t.Fatalf("want a clear data dir error, got %v", err)
+	}
+}
+
+// putThroughElections is a Put that a leader change under a loaded
+// machine does not fail: "leader changed" and "no leader" are retried
+// until ctx ends (the write either did not happen or is repeated with the
+// same value, which these tests allow).
+func putThroughElections(ctx context.Context, cli *clientv3.Client, k, v string) (*clientv3.PutResponse, error) {
+	for {
+		r, err := cli.Put(ctx, k, v)
+		if err == nil || ctx.Err() != nil {
+			return r, err
+		}
+		switch rpctypes.ErrorDesc(err) {
+		case rpctypes.ErrorDesc(rpctypes.ErrLeaderChanged), rpctypes.ErrorDesc(rpctypes.ErrNoLeader),
+			rpctypes.ErrorDesc(rpctypes.ErrTimeoutDueToLeaderFail):
+		default:
+			return r, err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

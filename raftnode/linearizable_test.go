@@ -441,7 +441,7 @@ func TestSnapshotTransferReportedAsSent(t *testing.T) {
 	defer cancel()
 	var rev int64
 	for i := 0; i < 200; i++ {
-		r, err := cli.Put(ctx, fmt.Sprintf("k%03d", i), "v")
+		r, err := putThroughElections(ctx, cli, fmt.Sprintf("k%03d", i), "v")
 		if err != nil {
 			t.Fatal(err)
 		}

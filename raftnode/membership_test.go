@@ -481,7 +481,7 @@ func TestNewMemberInstallsSnapshotWhenIdle(t *testing.T) {
 	defer cancel()
 	cli := quietClient(t, tc.endpoints()...)
 	for i := 0; i < 200; i++ {
-		if _, err := cli.Put(ctx, fmt.Sprintf("idle/%03d", i%50), fmt.Sprint(i)); err != nil {
+		if _, err := putThroughElections(ctx, cli, fmt.Sprintf("idle/%03d", i%50), fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
 	}

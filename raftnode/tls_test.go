@@ -313,7 +313,9 @@ func TestAutoTLS(t *testing.T) {
 	// A restart reuses the certificate.
 	tc.stop(0)
 	tc.start(0)
-	if _, err := cli.Put(ctx, "k", "v2"); err != nil {
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel2()
+	if _, err := putThroughElections(ctx2, cli, "k", "v2"); err != nil {
 		t.Fatal(err)
 	}
 }
