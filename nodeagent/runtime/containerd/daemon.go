@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -146,20 +147,35 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	// Its own process group: a terminal's ^C reaches the agent, which then
 	// stops containerd in order. Pdeathsig covers an agent that dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%w: start %s: %v", ErrDaemon, bin, err)
-	}
 	d := &Daemon{
 		cfg:     cfg,
 		address: SocketPath(dir),
 		cmd:     cmd,
 		done:    make(chan struct{}),
-		log:     cfg.Logger.With("component", "containerd", "pid", cmd.Process.Pid),
 	}
+	// Pdeathsig fires when the THREAD that forked the child ends, not the
+	// process (go.dev/issue/27505), and the Go runtime ends a thread whose
+	// goroutine exits locked to it, as podnet's namespace work does on
+	// purpose: containerd would get SIGTERM whenever its forking thread
+	// happened to be one of those. So the fork happens on a thread locked
+	// to this goroutine, which keeps it until containerd has exited.
+	started := make(chan error, 1)
 	go func() {
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(d.done)
+			return
+		}
+		started <- nil
 		d.waitErr = cmd.Wait()
 		close(d.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("%w: start %s: %v", ErrDaemon, bin, err)
+	}
+	d.log = cfg.Logger.With("component", "containerd", "pid", cmd.Process.Pid)
 	go func() {
 		select {
 		case <-ctx.Done():
