@@ -12,6 +12,7 @@ import (
 	goruntime "runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -44,7 +45,9 @@ type Daemon struct {
 	done    chan struct{} // closed when the process has been reaped
 	waitErr error         // set before done is closed
 	stop    sync.Once
-	log     *slog.Logger
+	// stopping is set by Stop: an exit before it is containerd's own.
+	stopping atomic.Bool
+	log      *slog.Logger
 }
 
 // ErrDaemon is returned (wrapped) when containerd cannot be started.
@@ -168,14 +171,18 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 			close(d.done)
 			return
 		}
+		d.log = cfg.Logger.With("component", "containerd", "pid", cmd.Process.Pid)
 		started <- nil
 		d.waitErr = cmd.Wait()
+		if !d.stopping.Load() {
+			d.log.Error("containerd exited on its own: no pod can start or stop until the agent restarts",
+				"err", d.waitErr, "log", d.LogFile())
+		}
 		close(d.done)
 	}()
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("%w: start %s: %v", ErrDaemon, bin, err)
 	}
-	d.log = cfg.Logger.With("component", "containerd", "pid", cmd.Process.Pid)
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -222,6 +229,7 @@ func (d *Daemon) Stop() {
 			return
 		default:
 		}
+		d.stopping.Store(true)
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-d.done:

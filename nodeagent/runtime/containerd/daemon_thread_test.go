@@ -3,10 +3,13 @@ package containerd
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,4 +76,60 @@ func TestDaemonOutlivesTheThreadThatStartedIt(t *testing.T) {
 		t.Fatalf("containerd's socket: %v", err)
 	}
 	c.Close()
+}
+
+// A containerd that exits on its own (killed here) is reported at error
+// level; one stopped by Stop is not.
+func TestDaemonReportsItsOwnExit(t *testing.T) {
+	requireTools(t)
+	dir, err := os.MkdirTemp("", "krt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	var buf syncBuf
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelError}))
+	d, err := StartDaemon(context.Background(), DaemonConfig{Dir: filepath.Join(dir, "c"), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = d.cmd.Process.Kill()
+	<-d.Done()
+	d.Stop()
+	if !strings.Contains(buf.String(), "containerd exited on its own") {
+		t.Fatalf("no error logged for containerd's own exit; log: %q", buf.String())
+	}
+
+	buf.Reset()
+	d, err = StartDaemon(context.Background(), DaemonConfig{Dir: filepath.Join(dir, "c"), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Stop()
+	if buf.String() != "" {
+		t.Fatalf("Stop logged an error: %q", buf.String())
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuf) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }
