@@ -110,11 +110,12 @@ func (s *nodeServer) waitNodeReady(t *testing.T, name string) {
 	})
 }
 
-// waitPodsReady waits for the pods' Ready condition, and shows their
-// state and the events when they do not get there.
+// waitPodsReady waits for the pods' Ready condition (within the kubectl
+// helper's 60 s), and shows their state and the events when they do not
+// get there.
 func (s *nodeServer) waitPodsReady(t *testing.T, names ...string) {
 	t.Helper()
-	args := []string{"wait", "--for=condition=Ready", "--timeout=90s"}
+	args := []string{"wait", "--for=condition=Ready", "--timeout=55s"}
 	for _, n := range names {
 		args = append(args, "pod/"+n)
 	}
@@ -129,7 +130,7 @@ func (s *nodeServer) waitPodsReady(t *testing.T, names ...string) {
 // the events when it does not.
 func (s *nodeServer) rolloutStatus(t *testing.T, what string) {
 	t.Helper()
-	if out, err := s.kubectl(t, "", "rollout", "status", what, "--timeout=90s"); err != nil {
+	if out, err := s.kubectl(t, "", "rollout", "status", what, "--timeout=55s"); err != nil {
 		pods, _ := s.kubectl(t, "", "get", "pods", "-o", "yaml")
 		events, _ := s.kubectl(t, "", "get", "events")
 		t.Fatalf("%v\n%s\npods:\n%s\nevents:\n%s", err, out, pods, events)
