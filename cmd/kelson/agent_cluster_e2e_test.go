@@ -470,6 +470,9 @@ spec:
 // the preStop sleep a few requests of the client loop (2 to 17 in our
 // runs, "connection refused" and "reset by peer") reach the stopped server
 // in between, as in Kubernetes, whose answer is this same preStop hook.
+// (Measured: the slice changes ~20 ms after the delete and the proxy
+// applies 85-125 ms after it, its 100 ms coalescing; the container is
+// stopped ~40 ms after it.)
 const rollingDeployment = `apiVersion: apps/v1
 kind: Deployment
 metadata:
