@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -45,7 +47,9 @@ type Daemon struct {
 	done    chan struct{} // closed when the process has been reaped
 	waitErr error         // set before done is closed
 	stop    sync.Once
-	log     *slog.Logger
+	// stopping is set by Stop: an exit before it is containerd's own.
+	stopping atomic.Bool
+	log      *slog.Logger
 }
 
 // ErrDaemon is returned (wrapped) when containerd cannot be started.
@@ -163,20 +167,39 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 	// Its own process group: a terminal's ^C reaches the agent, which then
 	// stops containerd in order. Pdeathsig covers an agent that dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%w: start %s: %v", ErrDaemon, bin, err)
-	}
 	d := &Daemon{
 		cfg:     cfg,
 		address: SocketPath(dir),
 		cmd:     cmd,
 		done:    make(chan struct{}),
-		log:     cfg.Logger.With("component", "containerd", "pid", cmd.Process.Pid),
 	}
+	// Pdeathsig fires when the THREAD that forked the child ends, not the
+	// process (go.dev/issue/27505), and the Go runtime ends a thread whose
+	// goroutine exits locked to it, as podnet's namespace work does on
+	// purpose: containerd would get SIGTERM whenever its forking thread
+	// happened to be one of those. So the fork happens on a thread locked
+	// to this goroutine, which keeps it until containerd has exited.
+	started := make(chan error, 1)
 	go func() {
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(d.done)
+			return
+		}
+		d.log = cfg.Logger.With("component", "containerd", "pid", cmd.Process.Pid)
+		started <- nil
 		d.waitErr = cmd.Wait()
+		if !d.stopping.Load() {
+			d.log.Error("containerd exited on its own: no pod can start or stop until the agent restarts",
+				"err", d.waitErr, "log", d.LogFile())
+		}
 		close(d.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("%w: start %s: %v", ErrDaemon, bin, err)
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -223,6 +246,7 @@ func (d *Daemon) Stop() {
 			return
 		default:
 		}
+		d.stopping.Store(true)
 		_ = d.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-d.done:
