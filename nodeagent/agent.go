@@ -71,13 +71,14 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	// The runtime first: without it nothing runs.
 	address := cfg.ContainerdAddress
+	var child *containerdChild
 	if address == "" {
-		d, err := containerd.StartDaemon(ctx, containerd.DaemonConfig{Dir: filepath.Join(cfg.DataDir, "containerd"), Logger: a.base})
+		child, err = startContainerdChild(ctx, containerd.DaemonConfig{Dir: filepath.Join(cfg.DataDir, "containerd"), Logger: a.base}, a.log)
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
-		defer d.Stop()
-		address = d.Address()
+		defer child.Stop()
+		address = child.Address()
 	}
 	logDriver := cfg.LogDriver
 	if logDriver == "" {
@@ -95,6 +96,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	nd, err := node.New(node.Config{
 		NodeName: cfg.NodeName, Client: client, UsageClient: usage,
 		PodUsage:       func(ctx context.Context) ([]node.PodUsage, error) { return podUsage(ctx, rt) },
+		Healthy:        rt.Healthy,
 		NodeIPs:        cfg.NodeIPs,
 		Labels:         cfg.Labels,
 		Taints:         cfg.Taints,
@@ -111,6 +113,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return nd.Run(ctx) })
+	if child != nil {
+		g.Go(func() error { child.run(ctx); return nil })
+	}
 
 	a.log.Info("waiting for the server to give this node a pod CIDR")
 	podCIDR, err := nd.WaitForPodCIDR(ctx)

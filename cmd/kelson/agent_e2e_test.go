@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,4 +251,57 @@ func TestWalkthroughOnRealContainers(t *testing.T) {
 	})
 	s.mustKubectl(t, "", "delete", "deployment", "httpd-deployment", "--wait=true")
 	s.mustKubectl(t, "", "delete", "pod", "talker", "--grace-period=1", "--wait=true", "--timeout=60s")
+}
+
+// containerdPID is the agent's own containerd (its command line names the
+// server's data dir), or 0.
+func (s *nodeServer) containerdPID(t *testing.T) int {
+	t.Helper()
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		var pid int
+		if _, err := fmt.Sscan(p.Name(), &pid); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if filepath.Base(args[0]) == "containerd" && strings.Contains(string(b), s.dataDir+"/") {
+			return pid
+		}
+	}
+	return 0
+}
+
+// The agent starts its containerd again when it dies, and pods run after.
+func TestAgentRestartsItsContainerd(t *testing.T) {
+	s := startNodeServer(t)
+	testcluster.Eventually(t, 90*time.Second, func() error {
+		out, err := s.kubectl(t, "", "get", "node", "node-a", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}")
+		if err != nil || out != "True" {
+			return fmt.Errorf("node-a Ready=%q: %v", out, err)
+		}
+		return nil
+	})
+	pid := s.containerdPID(t)
+	if pid == 0 {
+		t.Fatal("the agent's containerd is not running")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 30*time.Second, func() error {
+		if p := s.containerdPID(t); p == 0 || p == pid {
+			return fmt.Errorf("containerd not started again (pid %d)", p)
+		}
+		return nil
+	})
+	s.mustKubectl(t, "", "run", "after", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
+	if out, err := s.kubectl(t, "", "wait", "--for=condition=Ready", "pod/after", "--timeout=55s"); err != nil {
+		events, _ := s.kubectl(t, "", "get", "events")
+		t.Fatalf("%v\n%s\nevents:\n%s", err, out, events)
+	}
+	s.mustKubectl(t, "", "delete", "pod", "after", "--grace-period=1", "--wait=true", "--timeout=50s")
 }

@@ -195,6 +195,17 @@ func (r *Runtime) Version(ctx context.Context) string {
 	return "containerd://" + strings.TrimPrefix(strings.SplitN(v.Version, "~", 2)[0], "v")
 }
 
+// Healthy reports whether containerd answers (within 3 s): the Node's
+// Ready condition follows it.
+func (r *Runtime) Healthy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := r.client.Version(ctx); err != nil {
+		return fmt.Errorf("container runtime is down: %w", err)
+	}
+	return nil
+}
+
 // Client is the underlying containerd client (for tools and tests).
 func (r *Runtime) Client() *ctrd.Client { return r.client }
 
