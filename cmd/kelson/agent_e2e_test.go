@@ -234,6 +234,20 @@ func TestWalkthroughOnRealContainers(t *testing.T) {
 		t.Fatalf("pod env lacks the kubernetes Service's variables:\n%s", env)
 	}
 
+	// kubectl top: the agent's usage reports (every 15 s, a container's
+	// CPU from its second sample on) served as metrics.k8s.io.
+	testcluster.Eventually(t, 90*time.Second, func() error {
+		out, err := s.kubectl(t, "", "top", "pod", names[1], "--no-headers")
+		if err != nil || !strings.Contains(out, names[1]) || !strings.Contains(out, "Mi") {
+			return fmt.Errorf("kubectl top pod %s: %q %v", names[1], out, err)
+		}
+		out, err = s.kubectl(t, "", "top", "node", "--no-headers")
+		if err != nil || !strings.HasPrefix(out, "node-a") {
+			return fmt.Errorf("kubectl top node: %q %v", out, err)
+		}
+		return nil
+	})
+
 	// A deleted pod is replaced, and the replacement serves.
 	s.mustKubectl(t, "", "delete", "pod", names[0], "--wait=true", "--timeout=60s")
 	if out, err := s.kubectl(t, "", "rollout", "status", "deployment/httpd-deployment", "--timeout=90s"); err != nil {
