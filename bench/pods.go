@@ -66,6 +66,9 @@ type PodsConfig struct {
 	// archive) is made, and removed at the end [--work-dir]; default /tmp
 	// (containerd's socket path must stay short).
 	WorkDir string `json:"work_dir"`
+	// ChildLogLevel is the --log-level of the server and the agent; default
+	// warn.
+	ChildLogLevel string `json:"child_log_level"`
 	// LogDir, when set, keeps the server's and the agent's logs
 	// (server.log, agent.log) [--log-dir]; default: in the work dir,
 	// removed (their last lines are in the error of a failed run).
@@ -118,6 +121,9 @@ func (c PodsConfig) withDefaults() (PodsConfig, error) {
 	if c.WorkDir == "" {
 		c.WorkDir = "/tmp"
 	}
+	if c.ChildLogLevel == "" {
+		c.ChildLogLevel = "warn"
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -151,6 +157,9 @@ type PodsResult struct {
 // PodLatencies are the latencies of Count pods.
 type PodLatencies struct {
 	Count int `json:"count"`
+	// Scheduled: create → bound to the node (spec.nodeName set by the
+	// scheduler).
+	Scheduled Quantiles `json:"scheduled"`
 	// Running: create → phase Running; Ready: create → Ready condition
 	// True (the container started: the pods have no readiness probe).
 	Running Quantiles `json:"running"`
@@ -306,7 +315,7 @@ func (r *podsRun) deleteAndWait(ctx context.Context, name string) (time.Time, er
 
 // single creates pods one at a time, each deleted before the next.
 func (r *podsRun) single(ctx context.Context) (*PodLatencies, error) {
-	var running, ready, deleted []time.Duration
+	var bound, running, ready, deleted []time.Duration
 	for i := range r.cfg.Pods {
 		r.progress("one pod at a time", i, r.cfg.Pods)
 		name := fmt.Sprintf("single-%d", i)
@@ -319,6 +328,7 @@ func (r *podsRun) single(ctx context.Context) (*PodLatencies, error) {
 		}
 		run, rdy, _, _ := r.ev.times(name)
 		running, ready = append(running, run.Sub(t0)), append(ready, rdy.Sub(t0))
+		bound = append(bound, r.ev.boundAt(name).Sub(t0))
 		td, err := r.deleteAndWait(ctx, name)
 		if err != nil {
 			return nil, err
@@ -328,7 +338,7 @@ func (r *podsRun) single(ctx context.Context) (*PodLatencies, error) {
 	}
 	r.progress("one pod at a time", r.cfg.Pods, r.cfg.Pods)
 	d := quantiles(deleted)
-	return &PodLatencies{Count: r.cfg.Pods, Running: quantiles(running), Ready: quantiles(ready), Deleted: &d}, nil
+	return &PodLatencies{Count: r.cfg.Pods, Scheduled: quantiles(bound), Running: quantiles(running), Ready: quantiles(ready), Deleted: &d}, nil
 }
 
 // burst creates the pods at once and waits for all of them.
@@ -379,17 +389,18 @@ func (r *podsRun) burst(ctx context.Context) (*PodLatencies, error) {
 	if err != nil {
 		return nil, err
 	}
-	var running, ready []time.Duration
+	var bound, running, ready []time.Duration
 	var last time.Time
 	for i, name := range names {
 		run, rdy, _, _ := r.ev.times(name)
 		running, ready = append(running, run.Sub(starts[i])), append(ready, rdy.Sub(starts[i]))
+		bound = append(bound, r.ev.boundAt(name).Sub(starts[i]))
 		if rdy.After(last) {
 			last = rdy
 		}
 	}
 	r.progress("burst: Ready", n, n)
-	return &PodLatencies{Count: n, Running: quantiles(running), Ready: quantiles(ready), AllReady: last.Sub(first)}, nil
+	return &PodLatencies{Count: n, Scheduled: quantiles(bound), Running: quantiles(running), Ready: quantiles(ready), AllReady: last.Sub(first)}, nil
 }
 
 // memory reads the node's processes with the burst's pods running, after

@@ -197,7 +197,7 @@ func startPodsEnv(ctx context.Context, cfg PodsConfig) (env *podsEnv, err error)
 	step("kelson server --disable-agent in " + e.node.Name)
 	serverDir := filepath.Join(dir, "s")
 	if e.server, err = e.start("server", "server", "--data-dir", serverDir, "--disable-agent",
-		"--log-format", "text", "--log-level", "warn"); err != nil {
+		"--log-format", "text", "--log-level", cfg.ChildLogLevel); err != nil {
 		return nil, err
 	}
 	kubeconfig := filepath.Join(serverDir, "admin.kubeconfig")
@@ -208,7 +208,7 @@ func startPodsEnv(ctx context.Context, cfg PodsConfig) (env *podsEnv, err error)
 	step("kelson agent in " + e.node.Name)
 	if e.agent, err = e.start("agent", "agent", "--kubeconfig", kubeconfig, "--data-dir", e.agentDir(),
 		"--node-name", podsNodeName, "--node-ip", podsNodeIP, "--resolv-conf", resolv,
-		"--log-format", "text", "--log-level", "warn"); err != nil {
+		"--log-format", "text", "--log-level", cfg.ChildLogLevel); err != nil {
 		return nil, err
 	}
 	step("image import")

@@ -22,7 +22,8 @@ func WritePodsText(w io.Writer, r *PodsResult) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", group, what, n, r(q.P50), r(q.P90), r(q.P99), r(q.Max))
 	}
 	if s := r.Single; s != nil {
-		row("one pod at a time", "create → Running", s.Count, s.Running)
+		row("one pod at a time", "create → scheduled", s.Count, s.Scheduled)
+		row("", "create → Running", s.Count, s.Running)
 		row("", "create → Ready", s.Count, s.Ready)
 		if s.Deleted != nil {
 			row("", "delete → gone", s.Count, *s.Deleted)
@@ -30,7 +31,8 @@ func WritePodsText(w io.Writer, r *PodsResult) error {
 	}
 	if b := r.Burst; b != nil {
 		g := fmt.Sprintf("%d pods at once", b.Count)
-		row(g, "create → Running", b.Count, b.Running)
+		row(g, "create → scheduled", b.Count, b.Scheduled)
+		row("", "create → Running", b.Count, b.Running)
 		row("", "create → Ready", b.Count, b.Ready)
 		fmt.Fprintf(tw, "\tfirst create → all Ready\t1\t%s\t\t\t\t\n", fmtDur(b.AllReady))
 	}

@@ -23,6 +23,7 @@ import (
 type podEvents struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every change
+	bound   map[string]time.Time // first seen with spec.nodeName
 	running map[string]time.Time
 	ready   map[string]time.Time
 	gone    map[string]time.Time
@@ -33,7 +34,7 @@ type podEvents struct {
 }
 
 func newPodEvents() *podEvents {
-	return &podEvents{changed: make(chan struct{}), running: map[string]time.Time{}, ready: map[string]time.Time{},
+	return &podEvents{changed: make(chan struct{}), bound: map[string]time.Time{}, running: map[string]time.Time{}, ready: map[string]time.Time{},
 		gone: map[string]time.Time{}, ip: map[string]string{}, failed: map[string]string{}, sliceAt: map[string]time.Time{}}
 }
 
@@ -82,6 +83,9 @@ func (p *podEvents) onPod(typ watch.EventType, pod *corev1.Pod, now time.Time) {
 		return
 	}
 	changed := false
+	if _, ok := p.bound[name]; !ok && pod.Spec.NodeName != "" {
+		p.bound[name], changed = now, true
+	}
 	if _, ok := p.running[name]; !ok && pod.Status.Phase == corev1.PodRunning {
 		p.running[name], changed = now, true
 	}
@@ -187,6 +191,13 @@ func (p *podEvents) times(name string) (running, ready, gone time.Time, ip strin
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.running[name], p.ready[name], p.gone[name], p.ip[name]
+}
+
+// boundAt is when the pod was first seen bound to the node.
+func (p *podEvents) boundAt(name string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bound[name]
 }
 
 func (p *podEvents) sliceTime(ip string) time.Time {

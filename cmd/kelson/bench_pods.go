@@ -57,6 +57,9 @@ func benchPodsCommand(o *benchOptions) *cobra.Command {
 			}
 			if verbose {
 				c.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+				if c.ChildLogLevel == "" {
+					c.ChildLogLevel = "info"
+				}
 			}
 			res, err := bench.RunPods(cmd.Context(), c)
 			if errors.Is(err, bench.ErrBadConfig) || errors.Is(err, bench.ErrPodsUnavailable) {
@@ -80,6 +83,7 @@ func benchPodsCommand(o *benchOptions) *cobra.Command {
 	f.StringVar(&c.Binary, "kelson", "", "the kelson binary run as server, agent and image import (default this one)")
 	f.StringVar(&c.WorkDir, "work-dir", "", "where the run's directory is made and removed at the end (default /tmp; keep it short: containerd's socket lives below it)")
 	f.StringVar(&c.LogDir, "log-dir", "", "keep the server's and the agent's logs (server.log, agent.log) in this directory")
-	f.BoolVar(&verbose, "verbose", false, "log the run's steps on stderr")
+	f.StringVar(&c.ChildLogLevel, "child-log-level", "", "--log-level of the server and the agent, whose logs --log-dir keeps (default warn; info with --verbose)")
+	f.BoolVar(&verbose, "verbose", false, "log the run's steps on stderr, and the server's and agent's at level info (in --log-dir)")
 	return cmd
 }
