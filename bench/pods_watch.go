@@ -22,7 +22,7 @@ import (
 // they compare with the times the run takes before its requests.
 type podEvents struct {
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced at every change
+	changed chan struct{}        // closed and replaced at every change
 	bound   map[string]time.Time // first seen with spec.nodeName
 	running map[string]time.Time
 	ready   map[string]time.Time
