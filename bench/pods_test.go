@@ -1,8 +1,20 @@
 package bench
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 )
 
 func TestClassifyProc(t *testing.T) {
@@ -77,5 +89,81 @@ func TestPodsConfigDefaults(t *testing.T) {
 	}
 	if _, err := (PodsConfig{Binary: "/bin/true", Pods: -1, Burst: -1, ServiceRounds: -1}).withDefaults(); !errors.Is(err, ErrBadConfig) {
 		t.Fatalf("nothing to measure: %v, want ErrBadConfig", err)
+	}
+}
+
+func TestPodEventsWait(t *testing.T) {
+	ev := newPodEvents()
+	t0 := time.Unix(1000, 0)
+	pod := func(phase corev1.PodPhase, ready bool, waiting string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a"}, Spec: corev1.PodSpec{NodeName: "n"}, Status: corev1.PodStatus{Phase: phase, PodIP: "10.42.0.5"}}
+		st := corev1.ConditionFalse
+		if ready {
+			st = corev1.ConditionTrue
+		}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}
+		if waiting != "" {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "httpd", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: waiting}}}}
+		}
+		return p
+	}
+	ev.onPod(watch.Added, pod(corev1.PodPending, false, "ContainerCreating"), t0)
+	ev.onPod(watch.Modified, pod(corev1.PodRunning, false, ""), t0.Add(time.Second))
+	ev.onPod(watch.Modified, pod(corev1.PodRunning, true, ""), t0.Add(2*time.Second))
+	ev.onPod(watch.Modified, pod(corev1.PodRunning, true, ""), t0.Add(3*time.Second)) // no change: first times stay
+	if err := ev.waitReady(context.Background(), time.Second, "a"); err != nil {
+		t.Fatal(err)
+	}
+	run, rdy, gone, ip := ev.times("a")
+	if !run.Equal(t0.Add(time.Second)) || !rdy.Equal(t0.Add(2*time.Second)) || !gone.IsZero() || ip != "10.42.0.5" || !ev.boundAt("a").Equal(t0) {
+		t.Fatalf("times: running %v ready %v gone %v ip %q bound %v", run, rdy, gone, ip, ev.boundAt("a"))
+	}
+	ev.onPod(watch.Deleted, pod(corev1.PodRunning, true, ""), t0.Add(4*time.Second))
+	if err := ev.waitGone(context.Background(), time.Second, "a"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A pod that cannot start ends the wait with the reason, not a timeout.
+	bad := pod(corev1.PodPending, false, "ErrImageNeverPull")
+	bad.Name = "b"
+	ev.onPod(watch.Added, bad, t0)
+	err := ev.waitReady(context.Background(), time.Minute, "b")
+	if err == nil || !strings.Contains(err.Error(), "ErrImageNeverPull") {
+		t.Fatalf("waitReady of a pod that cannot start: %v", err)
+	}
+	if err := ev.waitReady(context.Background(), 10*time.Millisecond, "c"); err == nil || !strings.Contains(err.Error(), "not within") {
+		t.Fatalf("waitReady of a pod never seen: %v, want a timeout", err)
+	}
+
+	// Slices: the first time an address is seen ready.
+	f := false
+	ev.onSlice(watch.Added, &discoveryv1.EndpointSlice{Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: &f}}}}, t0)
+	if !ev.sliceTime("10.42.0.7").IsZero() {
+		t.Fatal("a not-ready endpoint counted as ready")
+	}
+	ev.onSlice(watch.Modified, &discoveryv1.EndpointSlice{Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.7"}}}}, t0.Add(time.Second))
+	ev.onSlice(watch.Modified, &discoveryv1.EndpointSlice{Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.7"}}}}, t0.Add(2*time.Second))
+	if got := ev.sliceTime("10.42.0.7"); !got.Equal(t0.Add(time.Second)) {
+		t.Fatalf("slice time %v, want the first ready sighting %v", got, t0.Add(time.Second))
+	}
+}
+
+func TestHTTPPoller(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/name.html" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "svc-3")
+	}))
+	defer srv.Close()
+	var d net.Dialer
+	p := &httpPoller{dial: d.DialContext, addr: srv.Listener.Addr().String(), timeout: 5 * time.Second}
+	if body, err := p.get(context.Background()); err != nil || body != "svc-3" {
+		t.Fatalf("get = %q, %v; want svc-3", body, err)
+	}
+	srv.Close()
+	if _, err := p.get(context.Background()); err == nil {
+		t.Fatal("get from a closed server: want an error")
 	}
 }
