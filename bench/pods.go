@@ -234,6 +234,24 @@ func RunPods(ctx context.Context, cfg PodsConfig) (_ *PodsResult, err error) {
 
 	ev, stopWatch := watchPodsAndSlices(ctx, env.cs, podsNamespace, podsService)
 	defer stopWatch()
+	// A process of the node that exits ends every wait at once, with why.
+	dogCtx, stopDog := context.WithCancel(ctx)
+	defer stopDog()
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-dogCtx.Done():
+				return
+			case <-t.C:
+				if err := env.alive(); err != nil {
+					ev.fail(err)
+					return
+				}
+			}
+		}
+	}()
 	r := &podsRun{cfg: cfg, env: env, ev: ev}
 	if cfg.Pods > 0 {
 		if res.Single, err = r.single(ctx); err != nil {

@@ -76,6 +76,9 @@ type podsEnv struct {
 	agent     *child
 	rest      *rest.Config
 	cs        *kubernetes.Clientset
+	// containerd is the PID of the agent's containerd, once the node is
+	// Ready (0 before).
+	containerd int
 }
 
 // child is a process of the run, its output to a log file.
@@ -222,16 +225,33 @@ func startPodsEnv(ctx context.Context, cfg PodsConfig) (env *podsEnv, err error)
 	if err := ensureNamespace(ctx, e.cs, podsNamespace); err != nil {
 		return nil, err
 	}
+	e.containerd = e.findContainerd()
 	return e, nil
+}
+
+// findContainerd is the PID of the agent's containerd (0 if not found).
+func (e *podsEnv) findContainerd() int {
+	for _, pid := range runPIDs(e.dir, e.agent.pid(), e.server.pid(), kindContainerd) {
+		return pid
+	}
+	return 0
 }
 
 func (e *podsEnv) agentDir() string { return filepath.Join(e.dir, "a") }
 
-// alive fails when the server or the agent has exited, with its log.
+// alive fails when the server, the agent or the agent's containerd has
+// exited, with its log.
 func (e *podsEnv) alive() error {
 	for _, c := range []*child{e.server, e.agent} {
 		if c != nil && c.exited() {
 			return fmt.Errorf("bench: the %s exited: %v%s", c.name, c.err, c.tail())
+		}
+	}
+	if pid := e.containerd; pid != 0 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !bytes.Contains(b, []byte(e.dir)) {
+			log := filepath.Join(e.agentDir(), "containerd", "containerd.log")
+			return fmt.Errorf("bench: the agent's containerd (pid %d) exited while the agent runs: its pods cannot start or stop (its log: %s)", pid, log)
 		}
 	}
 	return nil

@@ -163,22 +163,45 @@ func (g *ProcGroup) add(m procMem) {
 	g.Private += m.Private
 }
 
+// procArgv is the command line of process pid (nil when it is gone or a
+// kernel thread).
+func procArgv(pid int) []string {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || len(raw) == 0 {
+		return nil
+	}
+	return strings.Split(string(bytes.TrimRight(raw, "\x00")), "\x00")
+}
+
+// allPIDs lists the processes of the machine.
+func allPIDs() []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// runPIDs lists the run's processes of one kind.
+func runPIDs(dir string, agentPID, serverPID int, kind procKind) []int {
+	var out []int
+	for _, pid := range allPIDs() {
+		if classifyProc(pid, procArgv(pid), dir, agentPID, serverPID) == kind {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 // scanRunProcs reads the memory of every process of the run, by kind.
 // Processes that vanish while they are read are skipped.
 func scanRunProcs(dir string, agentPID, serverPID int) map[procKind]*ProcGroup {
 	out := map[procKind]*ProcGroup{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || len(raw) == 0 {
-			continue
-		}
-		argv := strings.Split(string(bytes.TrimRight(raw, "\x00")), "\x00")
-		kind := classifyProc(pid, argv, dir, agentPID, serverPID)
+	for _, pid := range allPIDs() {
+		kind := classifyProc(pid, procArgv(pid), dir, agentPID, serverPID)
 		if kind == "" {
 			continue
 		}
