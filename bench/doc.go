@@ -35,6 +35,16 @@
 //	                   updates; delivery latency and the CheckOrder check
 //	APIMixConfig       create/update/get/list/delete with watchers
 //
+// and on a real node of this machine (RunPods, not Run: it returns a
+// *PodsResult of its own):
+//
+//	PodsConfig         a `kelson server --disable-agent` and a `kelson
+//	                   agent` in network namespaces the run makes; real
+//	                   pods: create → scheduled/Running/Ready one at a time
+//	                   and in a burst, ClusterIP rule update latency after
+//	                   an endpoint change, the agent's RSS and the
+//	                   per-container processes' memory (shims, log drivers)
+//
 // With APICommon.ServerPIDs the API workloads also report the server
 // processes' RSS and CPU time per request, read from /proc before and after
 // the measured phase (ProcessStats). The op-driving loop, pacer, recorder,

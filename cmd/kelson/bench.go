@@ -27,7 +27,9 @@ self-contained chart (.html or .svg) of latency over time and the histogram.
 A progress bar is drawn on stderr when stderr is a terminal.
 
 "kelson bench api" benchmarks a Kubernetes API server instead, through
-client-go (see kelson bench api --help).
+client-go (see kelson bench api --help); "kelson bench scheduler" and "deploy"
+the controllers and scheduler with simulated nodes; "kelson bench pods" real
+pods on a node agent of this machine, in network namespaces of its own.
 
 Request errors are counted and reported, never retried. The exit code is 1
 if every request failed or a watch workload saw events missing, duplicated
@@ -92,6 +94,7 @@ func newBenchCommand() *cobra.Command {
 		benchPutCommand(o), benchRangeCommand(o), benchTxnPutCommand(o), benchTxnMixedCommand(o),
 		benchWatchCommand(o), benchWatchLatencyCommand(o), benchLeaseChurnCommand(o), benchK8sMixCommand(o),
 		benchCompactCommand(o), benchReadyCommand(o), benchAPICommand(o), benchSchedulerCommand(o), benchDeployCommand(o),
+		benchPodsCommand(o),
 	)
 	return cmd
 }

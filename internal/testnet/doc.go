@@ -7,6 +7,10 @@
 // NS.RouteLocal that an address is reachable inside its namespaces before
 // it sends the first packet there.
 //
+// The namespaces themselves are package netns's (which the pods benchmark
+// uses too); this package ties them to a test: skip when they cannot be
+// made, fail on errors, delete at cleanup.
+//
 //	a := testnet.New(t, "e2e")            // kt-e2e-1a2b3c, lo up, deleted at cleanup
 //	b := testnet.New(t, "e2e")
 //	testnet.Link(t, a, b, "192.168.77.1/24", "192.168.77.2/24")
