@@ -57,6 +57,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent data dir %s: %w", cfg.DataDir, err)
 	}
 	api := *cfg.API
+	if api.QPS == 0 && api.Burst == 0 {
+		// client-go's default (5/s, burst 10) throttles status writes: a
+		// burst of 30 pods waited seconds on it.
+		api.QPS, api.Burst = 50, 100
+	}
 	api.UserAgent = "kelson-agent/" + cfg.NodeName
 	api.ContentType = "application/vnd.kubernetes.protobuf"
 	api.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
@@ -64,7 +69,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	usage, err := usagev1alpha1.NewForConfig(cfg.API)
+	usageAPI := *cfg.API // JSON: NodeUsage has no protobuf
+	usageAPI.QPS, usageAPI.Burst = api.QPS, api.Burst
+	usage, err := usagev1alpha1.NewForConfig(&usageAPI)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

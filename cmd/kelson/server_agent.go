@@ -71,7 +71,6 @@ func runServerAgent(ctx context.Context, cfg serverConfig, kubeconfig []byte, lo
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	rc.QPS, rc.Burst = 50, 100
 	ac := *cfg.Agent
 	ac.API = rc
 	ac.DataDir = filepath.Join(cfg.DataDir, "agent")
