@@ -118,7 +118,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	nodeIP := nd.NodeIPs()[0]
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
+	// fail stops what runs already and returns err.
+	fail := func(err error) error {
+		cancel()
+		_ = g.Wait()
+		return err
+	}
 	g.Go(func() error { return nd.Run(ctx) })
 	if child != nil {
 		g.Go(func() error { child.run(ctx); return nil })
@@ -127,17 +135,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("waiting for the server to give this node a pod CIDR")
 	podCIDR, err := nd.WaitForPodCIDR(ctx)
 	if err != nil {
-		_ = g.Wait()
 		if ctx.Err() != nil {
+			_ = fail(nil)
 			return nil
 		}
-		return fmt.Errorf("agent: %w", err)
+		return fail(fmt.Errorf("agent: %w", err))
 	}
 	pn, err := podnet.New(ctx, podnet.Config{PodCIDR: podCIDR, StateDir: filepath.Join(cfg.DataDir, "net"), Logger: a.part("podnet")})
 	if err != nil {
-		_ = g.Wait()
-		return fmt.Errorf("agent: pod network: %w", err)
+		return fail(fmt.Errorf("agent: pod network: %w", err))
 	}
+	defer pn.Close()
 	a.net = pn
 	gateway := pn.Gateway()
 	a.log.Info("pod network ready", "pod_cidr", podCIDR, "gateway", gateway, "node_ip", nodeIP)
@@ -160,18 +168,18 @@ func (a *Agent) Run(ctx context.Context) error {
 		ClusterDNS: []netip.Addr{cfg.ClusterDNS}, Root: filepath.Join(cfg.DataDir, "pods"), HostResolvConf: cfg.ResolvConf,
 		NodeName: cfg.NodeName, NodeIP: nodeIP, Logger: a.base})
 	if err != nil {
-		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
+		return fail(fmt.Errorf("agent: %w", err))
 	}
 	vols, err := volumes.New(volumes.Config{Root: filepath.Join(cfg.DataDir, "pods"), Client: client, NodeName: cfg.NodeName,
 		ContainerEnv: env.Env, Logger: a.base})
 	if err != nil {
-		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
+		return fail(fmt.Errorf("agent: %w", err))
 	}
 	logRoot := filepath.Join(cfg.DataDir, "logs")
 	pm, err := pods.New(pods.Config{NodeName: cfg.NodeName, NodeIP: nodeIP, Client: client, Runtime: rt, Network: pn,
 		Volumes: vols, Env: env, LogRoot: logRoot, Logger: a.part("pods")})
 	if err != nil {
-		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
+		return fail(fmt.Errorf("agent: %w", err))
 	}
 
 	dnsAddr := netip.AddrPortFrom(gateway, 53)
@@ -181,15 +189,15 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	tlsConf, err := a.servingTLS(nodeIP)
 	if err != nil {
-		return errors.Join(err, g.Wait())
+		return fail(err)
 	}
 	srv, err := stream.New(stream.Config{Runtime: rt, LogRoot: logRoot, Logger: a.part("stream"), TLS: tlsConf})
 	if err != nil {
-		return errors.Join(fmt.Errorf("agent: %w", err), g.Wait())
+		return fail(fmt.Errorf("agent: %w", err))
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress.String(), strconv.Itoa(cfg.Port)))
 	if err != nil {
-		return errors.Join(fmt.Errorf("agent: listen on the agent port: %w: is another agent (or kubelet) running? choose another --agent-port", err), g.Wait())
+		return fail(fmt.Errorf("agent: listen on the agent port: %w: is another agent (or kubelet) running? choose another --agent-port", err))
 	}
 
 	factory.Start(ctx.Done())
