@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/raftnode"
+	"github.com/kelson-dev/kelson/raftnode/auth"
 )
 
 // runCapture runs the command line with a store runner that records the
@@ -86,13 +87,19 @@ func TestStoreFlags(t *testing.T) {
 		QuotaBackendBytes:        1 << 30,
 		MaxRequestBytes:          2 << 20,
 		MaxTxnOps:                64,
+		Auth:                     defaultAuthFlags,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config\n got %+v\nwant %+v", cfg, want)
 	}
 }
 
-// TestStoreDefaults: unset flags leave zero values, which raftnode fills.
+// defaultAuthFlags are the auth options the flags give unless set
+// (etcd's defaults, written out in the flags' help).
+var defaultAuthFlags = auth.Options{Token: "simple", TokenTTL: auth.DefaultTokenTTL, BcryptCost: 10}
+
+// TestStoreDefaults: unset flags leave zero values, which raftnode fills
+// (but the auth flags, whose defaults their help shows).
 func TestStoreDefaults(t *testing.T) {
 	code, cfg, _, stderr := runCapture(t, "store")
 	if code != 0 {
@@ -102,7 +109,7 @@ func TestStoreDefaults(t *testing.T) {
 		t.Fatal("no logger")
 	}
 	cfg.Logger = nil
-	if !reflect.DeepEqual(cfg, raftnode.Config{}) {
+	if !reflect.DeepEqual(cfg, raftnode.Config{Auth: defaultAuthFlags}) {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 }
