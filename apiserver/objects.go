@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"strconv"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -133,16 +134,28 @@ func rangeOp(key string) *pb.RequestOp {
 	return &pb.RequestOp{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte(key)}}}
 }
 
-// storeError turns a store failure into a Status: 504 for timeouts, 503
-// otherwise (the store is unavailable; the client may retry).
+// storeError turns a store failure into a Status: 504 for timeouts —
+// the write may still commit, and a client must not take it as undone —
+// 503 otherwise (the store is unavailable; the client may retry).
 func storeError(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || storeTimedOut(err) {
 		return apierrors.NewTimeoutError(fmt.Sprintf("the store did not answer in time: %v", err), 1)
 	}
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	return apierrors.NewServiceUnavailable(fmt.Sprintf("%v: %v", errStore, err))
+}
+
+// storeTimedOut: etcd's "request timed out" errors (a proposal whose fate
+// the member does not know yet).
+func storeTimedOut(err error) bool {
+	switch rpctypes.ErrorDesc(err) {
+	case rpctypes.ErrorDesc(rpctypes.ErrTimeout), rpctypes.ErrorDesc(rpctypes.ErrTimeoutDueToLeaderFail),
+		rpctypes.ErrorDesc(rpctypes.ErrTimeoutDueToConnectionLost), rpctypes.ErrorDesc(rpctypes.ErrTimeoutWaitAppliedIndex):
+		return true
+	}
+	return false
 }
 
 // revOf reads an object's resourceVersion as a revision.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/kelson-dev/kelson/controllers/expectations"
 	"github.com/kelson-dev/kelson/controllers/history"
 	"github.com/kelson-dev/kelson/controllers/ownerref"
 	appsv1 "k8s.io/api/apps/v1"
@@ -151,7 +152,9 @@ func (c *Controller) apply(ctx context.Context, ds *appsv1.DaemonSet, k, hash st
 	done, err := slowStart(len(plan.Creates), func(i int) error {
 		got, err := pods.Create(ctx, NewPod(ds, hash, plan.Creates[i]), metav1.CreateOptions{})
 		if err != nil {
-			c.exp.CreationsObserved(k, 1) // never to be seen
+			if !expectations.OutcomeUnknown(err) {
+				c.exp.CreationsObserved(k, 1) // never to be seen
+			}
 			if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 				c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 			}

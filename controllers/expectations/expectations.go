@@ -1,9 +1,11 @@
 package expectations
 
 import (
+	"errors"
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -159,4 +161,22 @@ func (f *InFlight) Done(uid types.UID) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.m, uid)
+}
+
+// OutcomeUnknown says whether a write that returned err may still have
+// happened: the API timed out waiting for its store (504), or the answer
+// was lost on the way (no Status at all). A failed create of that kind
+// must stay expected — the informer shows the object if it was made, and
+// the record expires after the TTL if not — or a sync deciding from a
+// cache that lacks it would make it twice. Any other error (a Status the
+// API chose: invalid, forbidden, quota, conflict) means nothing was made.
+func OutcomeUnknown(err error) bool {
+	if err == nil {
+		return false
+	}
+	if apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) {
+		return true
+	}
+	var st apierrors.APIStatus
+	return !errors.As(err, &st)
 }

@@ -1,9 +1,14 @@
 package expectations
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -131,5 +136,26 @@ func TestInFlight(t *testing.T) {
 	f.Done("p")
 	if !f.Start("p", t0.Add(time.Minute)) {
 		t.Fatal("done: may send again")
+	}
+}
+
+func TestOutcomeUnknown(t *testing.T) {
+	gr := schema.GroupResource{Resource: "pods"}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{apierrors.NewTimeoutError("the store did not answer in time", 1), true},
+		{apierrors.NewServerTimeout(gr, "create", 1), true},
+		{fmt.Errorf("Post: %w", io.ErrUnexpectedEOF), true},
+		{apierrors.NewInvalid(schema.GroupKind{Kind: "Pod"}, "p", nil), false},
+		{apierrors.NewForbidden(gr, "p", errors.New("quota")), false},
+		{apierrors.NewAlreadyExists(gr, "p"), false},
+		{apierrors.NewServiceUnavailable("store unavailable"), false},
+	} {
+		if got := OutcomeUnknown(c.err); got != c.want {
+			t.Errorf("OutcomeUnknown(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -433,7 +433,9 @@ func (c *Controller) createPods(ctx context.Context, job *batchv1.Job, key strin
 		err := parallel(ctx, pods[:size], size, func(pod *corev1.Pod) error {
 			created, err := c.client.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 			if err != nil {
-				c.exp.CreationsObserved(key, 1)
+				if !expectations.OutcomeUnknown(err) { // else it may show up yet
+					c.exp.CreationsObserved(key, 1)
+				}
 				c.recorder.Eventf(job, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 				return fmt.Errorf("job: create pod of %s: %w", key, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/kelson-dev/kelson/controllers/expectations"
 	"github.com/kelson-dev/kelson/controllers/ownerref"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,7 +23,11 @@ func (c *Controller) manage(ctx context.Context, rs *appsv1.ReplicaSet, key stri
 	case plan.Create > 0:
 		c.exp.ExpectCreations(key, plan.Create, c.now())
 		created, err := slowStart(plan.Create, func() error { return c.createPod(ctx, rs) })
-		if n := plan.Create - created; n > 0 {
+		n := plan.Create - created
+		if expectations.OutcomeUnknown(err) {
+			n-- // the create that timed out may show up yet
+		}
+		if n > 0 {
 			// failed or never tried: the informer will not show them
 			c.exp.CreationsObserved(key, n)
 		}
