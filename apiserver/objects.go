@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"strconv"
+	"strings"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -147,15 +147,12 @@ func storeError(err error) error {
 	return apierrors.NewServiceUnavailable(fmt.Sprintf("%v: %v", errStore, err))
 }
 
-// storeTimedOut: etcd's "request timed out" errors (a proposal whose fate
-// the member does not know yet).
+// storeTimedOut: etcd's "request timed out" errors, in all their forms
+// (leader failure, connection lost, applied index): a proposal whose fate
+// the member does not know yet. Matched on the text, which survives the
+// wrapping and the gRPC hop that a typed error does not.
 func storeTimedOut(err error) bool {
-	switch rpctypes.ErrorDesc(err) {
-	case rpctypes.ErrorDesc(rpctypes.ErrTimeout), rpctypes.ErrorDesc(rpctypes.ErrTimeoutDueToLeaderFail),
-		rpctypes.ErrorDesc(rpctypes.ErrTimeoutDueToConnectionLost), rpctypes.ErrorDesc(rpctypes.ErrTimeoutWaitAppliedIndex):
-		return true
-	}
-	return false
+	return strings.Contains(err.Error(), "request timed out")
 }
 
 // revOf reads an object's resourceVersion as a revision.
