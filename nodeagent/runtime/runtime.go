@@ -1,14 +1,3 @@
-// Package runtime is the contract between the pod worker and a container
-// runtime: what one container instance is (ContainerSpec), what the
-// runtime reports of it (ContainerStatus), and the operations (Runtime).
-// nodeagent/runtime/containerd implements it over containerd; unit tests
-// of the pod worker use a fake.
-//
-// A container instance is one run of one container of one pod: the pod's
-// UID, the container's name and its attempt (0 for the first run, then
-// the restart count). Every instance has its own ID and its own log file;
-// an exited instance stays listed until RemoveContainer, so that its exit
-// code and its log (kubectl logs --previous) remain.
 package runtime
 
 import (
