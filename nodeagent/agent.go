@@ -33,7 +33,6 @@ type Agent struct {
 	cfg Config
 	// base names the node; every part adds its component to it.
 	base, log *slog.Logger
-	net       *podnet.Net
 }
 
 // New checks cfg and fills in its defaults; it does no IO.
@@ -146,7 +145,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fail(fmt.Errorf("agent: pod network: %w", err))
 	}
 	defer pn.Close()
-	a.net = pn
 	gateway := pn.Gateway()
 	a.log.Info("pod network ready", "pod_cidr", podCIDR, "gateway", gateway, "node_ip", nodeIP)
 
@@ -201,7 +199,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	factory.Start(ctx.Done())
-	g.Go(func() error { a.syncRoutes(ctx, nodeInformer.Lister(), kick); return nil })
+	g.Go(func() error { a.syncRoutes(ctx, pn, nodeInformer.Lister(), kick); return nil })
 	g.Go(func() error { return pm.Run(ctx) })
 	g.Go(func() error { return dnsServer.Run(ctx) })
 	g.Go(func() error { return px.Run(ctx) })

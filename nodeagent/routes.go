@@ -49,9 +49,9 @@ func nodeRoutes(nodes []*corev1.Node, self string) []podnet.NodeRoute {
 	return routes
 }
 
-// syncRoutes keeps the host-gw routes equal to nodeRoutes of the Node
+// syncRoutes keeps pn's host-gw routes equal to nodeRoutes of the Node
 // informer: at every change (kick) and every 30 s.
-func (a *Agent) syncRoutes(ctx context.Context, nodes corelisters.NodeLister, kick <-chan struct{}) {
+func (a *Agent) syncRoutes(ctx context.Context, pn podnet.Network, nodes corelisters.NodeLister, kick <-chan struct{}) {
 	var last []podnet.NodeRoute
 	applied := false
 	t := time.NewTicker(30 * time.Second)
@@ -61,7 +61,7 @@ func (a *Agent) syncRoutes(ctx context.Context, nodes corelisters.NodeLister, ki
 		if err == nil {
 			want := nodeRoutes(list, a.cfg.NodeName)
 			if !applied || !slices.Equal(want, last) {
-				if err := a.net.SetRoutes(ctx, want); err != nil {
+				if err := pn.SetRoutes(ctx, want); err != nil {
 					a.log.Warn("setting the routes to other nodes' pods failed; retrying", "err", err)
 				} else {
 					last, applied = want, true

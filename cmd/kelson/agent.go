@@ -222,15 +222,15 @@ func newAgentCommand(run agentRun) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			clusterCIDR, err := netip.ParsePrefix(af.clusterCIDR)
+			clusterCIDR, err := parseCIDRFlag("--cluster-cidr", af.clusterCIDR)
 			if err != nil {
-				return usagef("--cluster-cidr %q: want an IP range, like 10.42.0.0/16", af.clusterCIDR)
+				return err
 			}
-			serviceCIDR, err := netip.ParsePrefix(af.serviceCIDR)
+			serviceCIDR, err := parseCIDRFlag("--service-cidr", af.serviceCIDR)
 			if err != nil {
-				return usagef("--service-cidr %q: want an IP range, like 10.43.0.0/16", af.serviceCIDR)
+				return err
 			}
-			cfg, err := af.config(clusterCIDR.Masked(), serviceCIDR.Masked())
+			cfg, err := af.config(prefixOf(clusterCIDR), prefixOf(serviceCIDR))
 			if err != nil {
 				return err
 			}

@@ -93,10 +93,10 @@ func runServerAgent(ctx context.Context, cfg serverConfig, kubeconfig []byte, lo
 	return nil
 }
 
-// prefixOf converts a flag's *net.IPNet to a netip.Prefix.
-func prefixOf(n interface{ String() string }) netip.Prefix {
+// prefixOf converts a parsed CIDR flag (parseCIDRFlag) to a netip.Prefix.
+func prefixOf(n *net.IPNet) netip.Prefix {
 	p, _ := netip.ParsePrefix(n.String())
-	return p.Masked()
+	return p
 }
 
 // clusterDNS is the kube-dns Service's address: the agent's --cluster-dns,
