@@ -25,22 +25,6 @@ import (
 // that namespace, with the httpd test image imported offline. Every
 // address the test sends to is checked to be routed inside the namespace.
 
-const walkthroughService = `apiVersion: v1
-kind: Service
-metadata:
-  name: httpd-src
-spec:
-  type: NodePort
-  selector:
-    app: httpd_pod
-  ports:
-  - name: http
-    protocol: TCP
-    nodePort: 30000
-    port: 8080
-    targetPort: 80
-`
-
 // e2eNodeIP is the node's address inside its namespace, on a veth to a
 // "LAN" namespace of the test's.
 const e2eNodeIP = "192.168.200.2"
@@ -180,7 +164,7 @@ func TestWalkthroughOnRealContainers(t *testing.T) {
 		return nil
 	})
 
-	s.mustKubectl(t, walkthroughDeployment, "apply", "-f", "-")
+	s.mustKubectl(t, walkthrough(t, "httpd_deployment.yaml"), "apply", "-f", "-")
 	if out, err := s.kubectl(t, "", "rollout", "status", "deployment/httpd-deployment", "--timeout=120s"); err != nil {
 		pods, _ := s.kubectl(t, "", "get", "pods", "-o", "yaml")
 		events, _ := s.kubectl(t, "", "get", "events")
@@ -203,7 +187,7 @@ func TestWalkthroughOnRealContainers(t *testing.T) {
 	for _, n := range names {
 		s.mustKubectl(t, "", "exec", n, "--", "sh", "-c", "hostname > /usr/local/apache2/htdocs/name.html")
 	}
-	s.mustKubectl(t, walkthroughService, "apply", "-f", "-")
+	s.mustKubectl(t, walkthrough(t, "httpd_service.yaml"), "apply", "-f", "-")
 	clusterIP := strings.TrimSpace(s.mustKubectl(t, "", "get", "service", "httpd-src", "-o", "jsonpath={.spec.clusterIP}"))
 	seen := map[string]int{}
 	testcluster.Eventually(t, 30*time.Second, func() error {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -195,25 +197,16 @@ func TestControllerFailoverMidRollout(t *testing.T) {
 	}
 }
 
-// walkthroughDeployment is the apiserver issue's httpd Deployment, verbatim.
-const walkthroughDeployment = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: httpd-deployment
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app: httpd_pod
-  template:
-    metadata:
-      labels:
-        app: httpd_pod
-    spec:
-      containers:
-      - name: httpd
-        image: httpd
-`
+// walkthrough reads one of the README walkthrough's files (examples/,
+// the apiserver issue's YAML verbatim).
+func walkthrough(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 // TestWalkthroughOnSimNodes: the README's walkthrough with the binaries a
 // user runs — kelson server, kelson sim, kubectl — reaching 2/2 READY,
@@ -234,7 +227,7 @@ func TestWalkthroughOnSimNodes(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if strings.Contains(strings.Join(args, " "), "-f -") {
-			cmd.Stdin = strings.NewReader(walkthroughDeployment)
+			cmd.Stdin = strings.NewReader(walkthrough(t, "httpd_deployment.yaml"))
 		}
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
