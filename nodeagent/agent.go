@@ -181,9 +181,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	dnsAddr := netip.AddrPortFrom(gateway, 53)
-	dnsServer := dns.New(client, dns.Config{Listen: dnsAddr.String(), Domain: cfg.ClusterDomain, Upstreams: cfg.ResolvConf, Logger: a.part("dns")})
+	dnsServer := dns.New(client, dns.Config{Listen: dnsAddr.String(), Domain: cfg.ClusterDomain, Upstreams: cfg.ResolvConf, Informers: factory, Logger: a.part("dns")})
 	px := proxy.New(client, proxy.Config{NodeIPs: nd.NodeIPs(), ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR,
-		DNS: proxy.DNSRedirect{ServiceIP: cfg.ClusterDNS, Target: dnsAddr}, Logger: a.part("proxy")})
+		DNS: proxy.DNSRedirect{ServiceIP: cfg.ClusterDNS, Target: dnsAddr}, Informers: factory, Logger: a.part("proxy")})
 
 	tlsConf, err := a.servingTLS(nodeIP)
 	if err != nil {

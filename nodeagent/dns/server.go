@@ -23,6 +23,10 @@ var ErrListen = errors.New("dns: listen")
 // Config configures a Server; the zero value of each field means its
 // default.
 type Config struct {
+	// Informers, when set, is the agent's shared factory the Services and
+	// EndpointSlices are watched through (its owner stops it); nil: the
+	// Server's own.
+	Informers informers.SharedInformerFactory
 	// Listen is the host:port answered on, UDP and TCP. Default
 	// "127.0.0.1:53". Port 0 picks a free port (see Server.Addr).
 	Listen string
@@ -170,7 +174,11 @@ func (s *Server) Run(ctx context.Context) error {
 
 // follow rebuilds the table after changes, at most every 50 ms.
 func (s *Server) follow(ctx context.Context) {
-	factory := informers.NewSharedInformerFactory(s.client, 0)
+	factory := s.cfg.Informers
+	if factory == nil {
+		factory = informers.NewSharedInformerFactory(s.client, 0)
+		defer factory.Shutdown()
+	}
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
 	kick := func() {
@@ -183,7 +191,6 @@ func (s *Server) follow(ctx context.Context) {
 	svcInf.Informer().AddEventHandler(h)
 	sliceInf.Informer().AddEventHandler(h)
 	factory.Start(ctx.Done())
-	defer factory.Shutdown()
 	factory.WaitForCacheSync(ctx.Done())
 	for {
 		select {

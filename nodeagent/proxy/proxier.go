@@ -19,6 +19,10 @@ import (
 // Config configures a Proxier. The zero value of each field means its
 // default.
 type Config struct {
+	// Informers, when set, is the agent's shared factory the Services and
+	// EndpointSlices are watched through (its owner stops it); nil: the
+	// Proxier's own.
+	Informers informers.SharedInformerFactory
 	// NodeIPs are the addresses NodePorts answer on (IPv4; others are
 	// ignored). None: no NodePort rules.
 	NodeIPs []netip.Addr
@@ -115,7 +119,11 @@ func (p *Proxier) trigger() {
 // ctx ends. It returns ctx's error, or an error if the informers never
 // synced. The table is left in place when Run returns.
 func (p *Proxier) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactory(p.client, 0)
+	factory := p.cfg.Informers
+	if factory == nil {
+		factory = informers.NewSharedInformerFactory(p.client, 0)
+		defer factory.Shutdown()
+	}
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
 	h := cache.ResourceEventHandlerFuncs{
@@ -130,7 +138,6 @@ func (p *Proxier) Run(ctx context.Context) error {
 		return fmt.Errorf("proxy: watch endpointslices: %w", err)
 	}
 	factory.Start(ctx.Done())
-	defer factory.Shutdown()
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			if ctx.Err() != nil {
