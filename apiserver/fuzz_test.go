@@ -30,7 +30,7 @@ func (noStore) Watch(context.Context, []byte, []byte, int64) storage.Watch   { r
 // kind through the create path's pure steps: decode, defaults, validation,
 // the table row and the storage encoding. None may panic.
 func FuzzDecodeCreate(f *testing.F) {
-	s, err := New(Config{Store: noStore{}, Logger: testLogger()})
+	s, err := New(Config{Store: noStore{}, Logger: testLogger(), Authenticators: testAdmin, AuthorizationModes: []string{"AlwaysAllow"}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func exercise(t *testing.T, s *Server, res *resource, obj runtime.Object) {
 // FuzzPatch applies arbitrary patches of each type to a deployment and
 // runs the result through the update path's pure steps.
 func FuzzPatch(f *testing.F) {
-	s, err := New(Config{Store: noStore{}, Logger: testLogger()})
+	s, err := New(Config{Store: noStore{}, Logger: testLogger(), Authenticators: testAdmin, AuthorizationModes: []string{"AlwaysAllow"}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime/debug"
 
+	"github.com/kelson-dev/kelson/apiserver/authn"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -12,8 +13,9 @@ import (
 // maxBodyBytes is the largest request body read (kube-apiserver's 3 MiB).
 const maxBodyBytes = 3 << 20
 
-// serveHTTP is the outermost handler: it bounds the body and turns a panic
-// in a handler into a 500 Status instead of a dropped connection.
+// serveHTTP is the outermost handler: it bounds the body, authenticates
+// and authorizes the request (filters.go), and turns a panic in a handler
+// into a 500 Status instead of a dropped connection.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -26,6 +28,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	}
+	u, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	r = r.WithContext(authn.WithUser(r.Context(), u))
+	if err := s.authorize(r.Context(), attributesOf(r, u)); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"github.com/kelson-dev/kelson/apiserver/authn"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -118,7 +119,7 @@ type testServer struct {
 
 func newTestServer(t *testing.T, st storage.Store) *testServer {
 	t.Helper()
-	s, err := New(Config{Store: st, Logger: testLogger()})
+	s, err := New(Config{Store: st, Logger: testLogger(), Authenticators: testAdmin, AuthorizationModes: []string{"AlwaysAllow"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,3 +185,7 @@ func (ts *testServer) waitReady(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// testAdmin authenticates every request of the tests' plain-HTTP clients
+// as the admin.
+var testAdmin = []authn.Authenticator{authn.Fixed(&authn.User{Name: "system:admin", Groups: []string{authn.SystemPrivileged}})}

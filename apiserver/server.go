@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelson-dev/kelson/apiserver/authn"
+	"github.com/kelson-dev/kelson/apiserver/authz"
 	"github.com/kelson-dev/kelson/apiserver/kinds"
 	"github.com/kelson-dev/kelson/apiserver/openapi"
 	"github.com/kelson-dev/kelson/apiserver/storage"
@@ -47,6 +49,17 @@ type Config struct {
 	// pods/exec to node agents. Default InsecureAgentTLS(): the agents'
 	// certificates are NOT verified until the security issue adds mTLS.
 	AgentTLS *tls.Config
+	// Authenticators find each request's user, tried in order before the
+	// server's own (bootstrap and service account tokens). Required: a
+	// server with none authenticates no one. `kelson server` passes its
+	// x509 authenticator (the cluster CA); tests pass authn.Fixed.
+	// A request no authenticator claims gets 401, except health and
+	// version, which anonymous requests may read (filters.go).
+	Authenticators []authn.Authenticator
+	// AuthorizationModes are the authorizers, in order, as
+	// kube-apiserver's --authorization-mode: Node, RBAC, AlwaysAllow,
+	// AlwaysDeny. Default Node,RBAC.
+	AuthorizationModes []string
 }
 
 // ErrBadConfig wraps every configuration error of New.
@@ -79,6 +92,11 @@ type Server struct {
 	// customs is the CRD registrar's state, by CRD name; only the
 	// registrar goroutine touches it (customresources.go).
 	customs map[string]*customState
+
+	// authn and authz decide who sent a request and whether it may
+	// proceed (filters.go); fixed at New.
+	authn authn.Authenticator
+	authz authz.Authorizer
 
 	// agents carries pods/log and pods/exec to node agents (podproxy.go).
 	agents *http.Transport
@@ -148,6 +166,16 @@ func New(cfg Config) (*Server, error) {
 			Subresources: subresourcesOf(k), ListKind: k.GVK.Kind + "List"})
 	}
 	s.table.Store(newResourceTable(s.builtin))
+	if len(cfg.Authenticators) == 0 {
+		return nil, fmt.Errorf("%w: no authenticators: every request would be refused (tests: authn.Fixed)", ErrBadConfig)
+	}
+	s.authn = authn.Union(cfg.Authenticators...)
+	if len(cfg.AuthorizationModes) == 0 {
+		cfg.AuthorizationModes = []string{"Node", "RBAC"}
+	}
+	if s.authz, err = s.buildAuthorizer(cfg.AuthorizationModes); err != nil {
+		return nil, err
+	}
 	s.openapi = openapi.New(specs)
 	s.routes()
 	return s, nil

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/apiserver"
+	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/storage"
 	"github.com/kelson-dev/kelson/controllers"
 	"github.com/kelson-dev/kelson/controllers/manager"
@@ -374,8 +375,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	}
 	defer stopStore()
 
+	token, err := ensureToken(cfg.DataDir, certs.CAPEM)
+	if err != nil {
+		return err
+	}
 	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR, ClusterDNS: clusterDNS(cfg),
-		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver")})
+		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver"),
+		Authenticators:     []authn.Authenticator{authn.X509{Roots: certs.CAPool()}, joinTokenAuthenticator(token)},
+		AuthorizationModes: []string{"AlwaysAllow"}})
 	if err != nil {
 		return err
 	}
@@ -384,9 +391,6 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- api.Run(apiCtx) }()
 
-	if _, err := ensureToken(cfg.DataDir, certs.CAPEM); err != nil {
-		return err
-	}
 	httpSrv := &http.Server{
 		Handler:           withCACerts(api.Handler(), certs.CAPEM),
 		TLSConfig:         serverTLSConfig(certs),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/internal/pki"
 	"github.com/kelson-dev/kelson/nodeagent"
 	"k8s.io/client-go/tools/clientcmd"
@@ -48,6 +50,20 @@ func ensureToken(dataDir string, caPEM []byte) (string, error) {
 		return "", fmt.Errorf("join token %s: %w", path, err)
 	}
 	return token, nil
+}
+
+// joinTokenAuthenticator authenticates agents that send the join token's
+// secret as their bearer token (kelson agent --token) as a node.
+// TODO(security issue): replaced by per-node credentials issued at join.
+func joinTokenAuthenticator(token string) authn.Authenticator {
+	_, secret, _ := strings.Cut(token, "::server:")
+	return authn.Func(func(r *http.Request) (*authn.User, bool, error) {
+		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(bearer), []byte(secret)) != 1 {
+			return nil, false, nil
+		}
+		return &authn.User{Name: "kelson-agent", Groups: []string{authn.NodesGroup}}, true, nil
+	})
 }
 
 // withCACerts serves the cluster CA's certificate at /cacerts (public:
