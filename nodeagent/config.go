@@ -1,6 +1,8 @@
 package nodeagent
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +57,15 @@ type Config struct {
 	// KubeletVersion the Node reports; default the API's release.
 	KubeletVersion string
 	Logger         *slog.Logger
+	// ServingCert is the certificate the agent's port (logs, exec)
+	// presents: signed by the cluster CA for the node's names and
+	// addresses. nil: a self-signed one (tests).
+	ServingCert *tls.Certificate
+	// ClientCAs verifies the callers of the agent's port: only a client
+	// certificate from them with CN kube-apiserver-kubelet-client (the API
+	// server) or in group system:masters is served. nil: callers are not
+	// authenticated (tests).
+	ClientCAs *x509.CertPool
 }
 
 // ErrConfig marks a Config that cannot run.
