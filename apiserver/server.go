@@ -46,8 +46,12 @@ type Config struct {
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// AgentTLS is the TLS client config for proxying pods/log and
-	// pods/exec to node agents. Default InsecureAgentTLS(): the agents'
-	// certificates are NOT verified until the security issue adds mTLS.
+	// pods/exec to node agents: the API server's client certificate (CN
+	// kube-apiserver-kubelet-client, O system:masters) and RootCAs = the
+	// cluster CA. Each connection verifies the agent's certificate for
+	// the node address it dials (ServerName is set per connection).
+	// nil: InsecureAgentTLS() — nothing verified, no client certificate:
+	// for tests only.
 	AgentTLS *tls.Config
 	// Authenticators find each request's user, tried in order before the
 	// server's own (bootstrap and service account tokens). Required: a
