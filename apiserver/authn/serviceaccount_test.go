@@ -255,7 +255,9 @@ func TestServiceAccountTokenRefused(t *testing.T) {
 		{name: "bound pod deleted", claimed: true, wantErr: "pod ns/web",
 			setup: func(f *saFixture) { f.objs.del(KindPod, "ns", "web") }},
 		{name: "bound pod recreated", claimed: true, wantErr: "pod ns/web",
-			setup: func(f *saFixture) { f.objs.put(KindPod, "ns", "web", &corev1.Pod{ObjectMeta: meta("ns", "web", "other")}) }},
+			setup: func(f *saFixture) {
+				f.objs.put(KindPod, "ns", "web", &corev1.Pod{ObjectMeta: meta("ns", "web", "other")})
+			}},
 		{name: "bound pod past its deletion time", claimed: true, wantErr: "pod ns/web",
 			setup: func(f *saFixture) {
 				m := meta("ns", "web", "pod-uid")

@@ -105,7 +105,10 @@ func TestBearer(t *testing.T) {
 
 func TestTokensChain(t *testing.T) {
 	boom := errors.New("boom")
-	never := TokenFunc(func(context.Context, string) (*User, bool, error) { t.Fatal("asked after a claim"); return nil, false, nil })
+	never := TokenFunc(func(context.Context, string) (*User, bool, error) {
+		t.Fatal("asked after a claim")
+		return nil, false, nil
+	})
 	pass := TokenFunc(func(context.Context, string) (*User, bool, error) { return nil, false, nil })
 	fail := TokenFunc(func(context.Context, string) (*User, bool, error) { return nil, false, boom })
 	if _, ok, err := Tokens(pass, fail, never).AuthenticateToken(context.Background(), "x"); ok || !errors.Is(err, boom) {
