@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -682,4 +683,83 @@ func TestAuthenticationDiscoveryAndIssuer(t *testing.T) {
 		t.Fatalf("jwks key differs from the signing key: %s", body)
 	}
 	_ = fmt.Sprint
+}
+
+// kubectl create token, kubectl --token and kubectl auth whoami, with the
+// real kubectl over TLS.
+func TestKubectlTokens(t *testing.T) {
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Skip("kubectl is not on the PATH")
+	}
+	a := newAuthTestServer(t, tls.VerifyClientCertIfGiven, nil)
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster: {server: %q, certificate-authority: %q}
+users:
+- name: admin
+  user: {client-certificate: %q, client-key: %q}
+- name: bearer
+  user: {}
+contexts:
+- name: admin
+  context: {cluster: test, user: admin, namespace: default}
+- name: bearer
+  context: {cluster: test, user: bearer, namespace: default}
+current-context: admin
+`, a.url, a.caFile, a.admin.CertFile, a.admin.KeyFile)
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := &kubectl{t: t, kubeconfig: kc, dir: dir}
+
+	out := k.run(false, "auth", "whoami")
+	mustContain(t, out, "ATTRIBUTE", "Username", "system:admin", "Groups", "system:masters", "system:authenticated")
+
+	k.run(false, "create", "serviceaccount", "robot")
+	tok := strings.TrimSpace(k.run(false, "create", "token", "robot", "--duration", "20m"))
+	if strings.Count(tok, ".") != 2 || strings.ContainsAny(tok, " \n") {
+		t.Fatalf("kubectl create token printed %q", tok)
+	}
+	out = k.run(false, "--context", "bearer", "--token", tok, "auth", "whoami")
+	mustContain(t, out, "system:serviceaccount:default:robot", "system:serviceaccounts:default", "authentication.kubernetes.io/credential-id")
+	k.run(false, "--context", "bearer", "--token", tok, "get", "pods")
+
+	// Bound to a pod, for another audience.
+	pod := k.file("pod.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  serviceAccountName: robot
+  containers: [{name: c, image: registry.example/app:1}]
+`)
+	k.run(false, "apply", "-f", pod)
+	bound := strings.TrimSpace(k.run(false, "create", "token", "robot", "--bound-object-kind", "Pod", "--bound-object-name", "web",
+		"--audience", authn.DefaultIssuer, "--audience", "vault"))
+	out = k.run(false, "--context", "bearer", "--token", bound, "auth", "whoami")
+	mustContain(t, out, "authentication.kubernetes.io/pod-name", "[web]")
+	k.run(false, "delete", "pod", "web")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out = k.run(true, "--context", "bearer", "--token", bound, "get", "pods")
+		if strings.Contains(out, "Unauthorized") || strings.Contains(out, "must be logged in") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a token bound to a deleted pod still works:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Refusals kubectl shows.
+	mustContain(t, k.run(true, "create", "token", "robot", "--duration", "5m"), "may not specify a duration less than 10 minutes")
+	mustContain(t, k.run(true, "create", "token", "nobody"), `serviceaccounts "nobody" not found`)
+	out = k.run(true, "--context", "bearer", "--token", tok+"x", "get", "pods")
+	mustContain(t, out, "Unauthorized")
+	// No credentials: kubectl fails (after asking for a user name on the
+	// 401, which its closed stdin cannot give).
+	k.run(true, "--context", "bearer", "get", "pods")
 }
