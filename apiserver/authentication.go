@@ -45,20 +45,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // authenticationGroup is the group this file serves.
 const authenticationGroup = authenticationv1.GroupName
 
-// TokenRequest's bounds, as kube-apiserver's.
-const (
-	defaultTokenExpiration = time.Hour
-	minTokenExpiration     = 10 * time.Minute
-	maxTokenExpiration     = 1 << 32 * time.Second
-	// DefaultServiceAccountMaxTokenExpiration is Config's default cap.
-	DefaultServiceAccountMaxTokenExpiration = 48 * time.Hour
-)
+// DefaultServiceAccountMaxTokenExpiration is Config's default cap on a
+// TokenRequest's lifetime.
+const DefaultServiceAccountMaxTokenExpiration = 48 * time.Hour
 
 // authentication is the server's own token authentication.
 type authentication struct {
@@ -80,7 +74,7 @@ func (s *Server) newAuthentication(cfg *Config) (authn.Authenticator, error) {
 	if a.maxExpiration == 0 {
 		a.maxExpiration = DefaultServiceAccountMaxTokenExpiration
 	}
-	if a.maxExpiration < minTokenExpiration {
+	if a.maxExpiration < authn.MinTokenLifetime {
 		return nil, fmt.Errorf("%w: service account max token expiration %s is below the 10 minutes a TokenRequest may ask for", ErrBadConfig, a.maxExpiration)
 	}
 	if cfg.TokenAuthFile != "" {
@@ -209,7 +203,7 @@ func (s *Server) serveTokenRequest(w http.ResponseWriter, r *http.Request, res *
 		return badRequest("the namespace of the TokenRequest (%s) does not match the request's (%s)", tr.Namespace, ri.Namespace)
 	}
 	a := s.tokens
-	spec, errs := tokenRequestSpec(tr.Spec, a.audiences, a.maxExpiration)
+	spec, errs := authn.TokenRequestSpec(tr.Spec, a.audiences, a.maxExpiration)
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(schema.GroupKind{Group: authenticationGroup, Kind: "TokenRequest"}, ri.Name, errs)
 	}
@@ -243,36 +237,6 @@ func (s *Server) serveTokenRequest(w http.ResponseWriter, r *http.Request, res *
 	}
 	s.writeObject(w, r, out, http.StatusCreated, resp)
 	return nil
-}
-
-// tokenRequestSpec defaults and checks a TokenRequest's spec: audiences
-// default to the API audiences, the lifetime to an hour; below 10 minutes
-// or above 2^32 seconds is invalid, above max is cut to max. Pure.
-func tokenRequestSpec(in authenticationv1.TokenRequestSpec, apiAudiences []string, max time.Duration) (authenticationv1.TokenRequestSpec, field.ErrorList) {
-	spec := *in.DeepCopy()
-	if len(spec.Audiences) == 0 {
-		spec.Audiences = append([]string(nil), apiAudiences...)
-	}
-	if spec.ExpirationSeconds == nil {
-		secs := int64(defaultTokenExpiration / time.Second)
-		spec.ExpirationSeconds = &secs
-	}
-	secs := *spec.ExpirationSeconds
-	switch {
-	case secs < int64(minTokenExpiration/time.Second):
-		return spec, fieldInvalid("spec.expirationSeconds", secs, "may not specify a duration less than 10 minutes")
-	case secs > int64(maxTokenExpiration/time.Second):
-		return spec, fieldInvalid("spec.expirationSeconds", secs, "may not specify a duration larger than 2^32 seconds")
-	case secs > int64(max/time.Second):
-		secs = int64(max / time.Second)
-		spec.ExpirationSeconds = &secs
-	}
-	for i, aud := range spec.Audiences {
-		if aud == "" {
-			return spec, fieldInvalid(fmt.Sprintf("spec.audiences[%d]", i), aud, "must not be empty")
-		}
-	}
-	return spec, nil
 }
 
 // bindToken checks a TokenRequest's boundObjectRef and records the bound

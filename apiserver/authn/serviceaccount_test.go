@@ -73,7 +73,7 @@ type saFixture struct {
 	sa   *ServiceAccountTokens
 }
 
-func newSAFixture(t *testing.T) *saFixture {
+func newSAFixture(t testing.TB) *saFixture {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -91,7 +91,7 @@ func newSAFixture(t *testing.T) *saFixture {
 	return f
 }
 
-func (f *saFixture) issue(t *testing.T, spec TokenSpec) string {
+func (f *saFixture) issue(t testing.TB, spec TokenSpec) string {
 	t.Helper()
 	if spec.Namespace == "" {
 		spec.Namespace = "ns"
