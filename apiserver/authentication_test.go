@@ -374,9 +374,6 @@ func TestAuthnRefusals(t *testing.T) {
 	} {
 		code, body, err := a.do(t, nil, tc.token, "GET", podsPath, nil)
 		want401(t, tc.name, code, body, err)
-		// An invalid token is refused even beside a valid certificate?
-		// No: the certificate is asked first and decides (as
-		// kube-apiserver's union); the token is never looked at.
 	}
 	// A valid bootstrap token passes.
 	if u, code := a.whoami(t, "bbbbbb.0123456789abcdef"); code != http.StatusCreated || u.Username != "system:bootstrap:bbbbbb" ||
@@ -478,7 +475,7 @@ func whoamiCert(t *testing.T, a *authTestServer, cert *testpki.Pair) (authentica
 func TestTokenRequest(t *testing.T) {
 	a := newAuthTestServer(t, tls.VerifyClientCertIfGiven, func(c *Config) { c.ServiceAccountMaxTokenExpiration = 24 * time.Hour })
 	ctx := context.Background()
-	sa := a.createSA(t, "default", "robot")
+	a.createSA(t, "default", "robot")
 	a.createSA(t, "default", "other")
 	a.createPod(t, "default", "web", "robot")
 	a.createPod(t, "default", "elsewhere", "other")
@@ -543,7 +540,6 @@ func TestTokenRequest(t *testing.T) {
 	if err != nil || tr.Status.Token != "" {
 		t.Fatalf("dry run: %v %q", err, tr.Status.Token)
 	}
-	_ = sa
 }
 
 func TestTokenReviewAndSelfSubjectReview(t *testing.T) {
@@ -682,7 +678,6 @@ func TestAuthenticationDiscoveryAndIssuer(t *testing.T) {
 	if !bytes.Equal(x, want.X.FillBytes(make([]byte, 32))) || !bytes.Equal(y, want.Y.FillBytes(make([]byte, 32))) || set.Keys[0].Kty != "EC" {
 		t.Fatalf("jwks key differs from the signing key: %s", body)
 	}
-	_ = fmt.Sprint
 }
 
 // kubectl create token, kubectl --token and kubectl auth whoami, with the
