@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -110,6 +111,15 @@ func buildDiscovery(t *resourceTable) *discoveryDocs {
 		aggGroups[metricsGroup] = m.agg
 		groupOrder = append(groupOrder, metricsGroup)
 	}
+	// authentication.k8s.io: TokenReview and SelfSubjectReview, virtual
+	// (authentication.go).
+	if _, taken := groupIdx[authenticationGroup]; !taken {
+		a := authenticationDiscovery()
+		d.groups.Groups = append(d.groups.Groups, a.group)
+		d.resources[authenticationv1.SchemeGroupVersion] = a.list
+		aggGroups[authenticationGroup] = a.agg
+		groupOrder = append(groupOrder, authenticationGroup)
+	}
 	// A group's versions in Kubernetes' priority order (v2 > v1 > v1beta1),
 	// the first preferred: a CRD may serve several.
 	for i := range d.groups.Groups {
@@ -162,6 +172,8 @@ func subresourceDocs(r *resource) []subresourceDoc {
 			subresourceDoc{"log", k.GVK, metav1.Verbs{"get"}})
 	case "namespaces":
 		subs = append(subs, subresourceDoc{"finalize", k.GVK, metav1.Verbs{"update"}})
+	case "serviceaccounts":
+		subs = append(subs, subresourceDoc{"token", authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"), metav1.Verbs{"create"}})
 	}
 	return subs
 }

@@ -66,6 +66,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if ri.Group == authenticationGroup { // virtual, create only (authentication.go)
+		if err := s.serveAuthenticationAPI(w, r, ri); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
 	res := s.lookup(schema.GroupVersionResource{Group: ri.Group, Version: ri.Version, Resource: ri.Resource})
 	if res == nil {
 		s.writeError(w, r, notFoundPath(r.URL.Path))
@@ -164,6 +170,9 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *r
 		case "eviction":
 			return s.serveEviction(w, r, res, ri)
 		}
+	}
+	if res.kind.Resource == "serviceaccounts" && ri.Subresource == "token" {
+		return s.serveTokenRequest(w, r, res, ri)
 	}
 	return notFoundPath(r.URL.Path)
 }

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -60,6 +61,29 @@ type Config struct {
 	// A request no authenticator claims gets 401, except health and
 	// version, which anonymous requests may read (filters.go).
 	Authenticators []authn.Authenticator
+	// TokenAuthFile is kube-apiserver's --token-auth-file: a CSV file of
+	// static bearer tokens (token,user,uid,"group1,group2"), read once
+	// at New (an unreadable or malformed file fails New, naming the
+	// line). Default none.
+	TokenAuthFile string
+	// ServiceAccountSigningKey signs and verifies service account tokens
+	// (ES256: an ECDSA P-256 key; `kelson server` passes
+	// DATA_DIR/tls/service-account.key, the same on every server).
+	// Default nil: a key generated at New, so tokens do not survive a
+	// restart and other servers refuse them (tests only).
+	ServiceAccountSigningKey crypto.Signer
+	// ServiceAccountIssuer is the iss of service account tokens, and the
+	// only issuer whose tokens the server verifies (other JWTs are left
+	// to the other authenticators). Default
+	// https://kubernetes.default.svc.cluster.local.
+	ServiceAccountIssuer string
+	// APIAudiences are the audiences a token must name to authenticate
+	// to this server (--api-audiences), and TokenRequest's default.
+	// Default [ServiceAccountIssuer].
+	APIAudiences []string
+	// ServiceAccountMaxTokenExpiration caps a TokenRequest's lifetime
+	// (longer requests get this). Default 48h; at least 10 minutes.
+	ServiceAccountMaxTokenExpiration time.Duration
 	// AuthorizationModes are the authorizers, in order, as
 	// kube-apiserver's --authorization-mode: Node, RBAC, AlwaysAllow,
 	// AlwaysDeny. Default Node,RBAC.
@@ -101,6 +125,9 @@ type Server struct {
 	// proceed (filters.go); fixed at New.
 	authn authn.Authenticator
 	authz authz.Authorizer
+	// tokens are the server's own token authenticators and the service
+	// account token issuer (authentication.go); fixed at New.
+	tokens *authentication
 
 	// agents carries pods/log and pods/exec to node agents (podproxy.go).
 	agents *http.Transport
@@ -173,7 +200,9 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Authenticators) == 0 {
 		return nil, fmt.Errorf("%w: no authenticators: every request would be refused (tests: authn.Fixed)", ErrBadConfig)
 	}
-	s.authn = authn.Union(cfg.Authenticators...)
+	if s.authn, err = s.newAuthentication(&cfg); err != nil {
+		return nil, err
+	}
 	if len(cfg.AuthorizationModes) == 0 {
 		cfg.AuthorizationModes = []string{"Node", "RBAC"}
 	}
@@ -202,6 +231,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/livez", s.serveHealth)
 	s.mux.HandleFunc("/readyz", s.serveHealth)
 	s.mux.Handle("/openapi/", s.openapi)
+	s.mux.HandleFunc("/.well-known/openid-configuration", s.serveOIDCDiscovery)
+	s.mux.HandleFunc("/openid/v1/jwks", s.serveJWKS)
 	s.mux.HandleFunc("/api", s.serveAPI)
 	s.mux.HandleFunc("/api/", s.serveAPI)
 	s.mux.HandleFunc("/apis", s.serveAPI)
