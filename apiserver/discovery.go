@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -109,6 +110,14 @@ func buildDiscovery(t *resourceTable) *discoveryDocs {
 		d.resources[metricsv1beta1.SchemeGroupVersion] = m.list
 		aggGroups[metricsGroup] = m.agg
 		groupOrder = append(groupOrder, metricsGroup)
+	}
+	// authorization.k8s.io: access reviews (authorization_reviews.go).
+	if _, taken := groupIdx[authorizationGroup]; !taken {
+		m := authorizationDiscovery()
+		d.groups.Groups = append(d.groups.Groups, m.group)
+		d.resources[authorizationv1.SchemeGroupVersion] = m.list
+		aggGroups[authorizationGroup] = m.agg
+		groupOrder = append(groupOrder, authorizationGroup)
 	}
 	// A group's versions in Kubernetes' priority order (v2 > v1 > v1beta1),
 	// the first preferred: a CRD may serve several.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/authz"
+	"github.com/kelson-dev/kelson/apiserver/authz/rbac"
 	"github.com/kelson-dev/kelson/apiserver/kinds"
 	"github.com/kelson-dev/kelson/apiserver/openapi"
 	"github.com/kelson-dev/kelson/apiserver/storage"
@@ -97,6 +98,9 @@ type Server struct {
 	// proceed (filters.go); fixed at New.
 	authn authn.Authenticator
 	authz authz.Authorizer
+	// rbac is the RBAC authorizer when the RBAC mode is on (nil
+	// otherwise): rules reviews and escalation checks (authorization.go).
+	rbac *rbac.Authorizer
 
 	// agents carries pods/log and pods/exec to node agents (podproxy.go).
 	agents *http.Transport
@@ -211,7 +215,8 @@ func (s *Server) routes() {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Run starts the watch caches and the server's own loops (namespace
-// cleanup) and keeps them going until ctx is done.
+// cleanup, the default RBAC policy and ClusterRole aggregation) and keeps
+// them going until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -233,6 +238,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.runNamespaceCleaner(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.runCompactor(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runRBAC(ctx) }()
 	wg.Wait()
 	return nil
 }
