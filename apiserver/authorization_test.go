@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,64 @@ type rbacServer struct {
 	http  *http.Client
 	users map[string]*authn.User
 	admin *kubernetes.Clientset
+
+	mu        sync.Mutex
+	forbidden []string // "<token> <method> <path>: <message>" of every 403
+}
+
+// recordForbidden wraps h to remember every 403 it answers.
+func (rs *rbacServer) recordForbidden(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.code == http.StatusForbidden {
+			rs.mu.Lock()
+			rs.forbidden = append(rs.forbidden, fmt.Sprintf("%s %s %s: %s", strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "),
+				r.Method, r.URL.RequestURI(), rec.body.String()))
+			rs.mu.Unlock()
+		}
+	})
+}
+
+// forbiddenFor returns the 403s answered to token.
+func (rs *rbacServer) forbiddenFor(token string) []string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	var out []string
+	for _, f := range rs.forbidden {
+		if strings.HasPrefix(f, token+" ") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+	body strings.Builder
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.code == http.StatusForbidden && r.body.Len() < 2048 {
+		r.body.Write(b)
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Flush keeps watches streaming through the recorder.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // tokenUsers authenticates "Authorization: Bearer <token>" as users[token];
@@ -63,9 +122,10 @@ func newRBACServer(t *testing.T, st storage.Store, users map[string]*authn.User)
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	// TLS: kubectl sends no bearer token over plain HTTP.
-	hs := httptest.NewTLSServer(s.Handler())
+	rs := &rbacServer{t: t, users: users}
+	hs := httptest.NewTLSServer(rs.recordForbidden(s.Handler()))
 	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	rs := &rbacServer{t: t, url: hs.URL, http: hs.Client(), users: users}
+	rs.url, rs.http = hs.URL, hs.Client()
 	rs.admin = rs.client("admin")
 	eventually(t, 30*time.Second, func() error {
 		if _, err := rs.admin.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{}); err != nil {
