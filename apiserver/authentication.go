@@ -38,7 +38,6 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/apiserver/authn"
-	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -361,28 +360,11 @@ func (s *Server) serveAuthenticationAPI(w http.ResponseWriter, r *http.Request, 
 
 // authenticationDiscovery: the discovery documents of
 // authentication.k8s.io/v1.
-func authenticationDiscovery() metricsDiscoveryDocs {
-	gv := authenticationv1.SchemeGroupVersion
-	verbs := metav1.Verbs{"create"}
-	v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
-	d := metricsDiscoveryDocs{
-		group: metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"},
-			Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v},
-		list: &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()},
-		agg: &apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: gv.Group},
-			Versions: []apidiscoveryv2.APIVersionDiscovery{{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}}},
-	}
-	for _, rk := range []struct{ resource, singular, kind string }{
-		{"selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview"},
-		{"tokenreviews", "tokenreview", "TokenReview"},
-	} {
-		d.list.APIResources = append(d.list.APIResources, metav1.APIResource{
-			Name: rk.resource, SingularName: rk.singular, Kind: rk.kind, Verbs: verbs})
-		d.agg.Versions[0].Resources = append(d.agg.Versions[0].Resources, apidiscoveryv2.APIResourceDiscovery{
-			Resource: rk.resource, SingularResource: rk.singular, Scope: apidiscoveryv2.ScopeCluster, Verbs: verbs,
-			ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: rk.kind}})
-	}
-	return d
+func authenticationDiscovery() virtualGroup {
+	return virtualGroup{gv: authenticationv1.SchemeGroupVersion, verbs: metav1.Verbs{"create"}, resources: []virtualResource{
+		{"selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", false},
+		{"tokenreviews", "tokenreview", "TokenReview", false},
+	}}
 }
 
 // serveOIDCDiscovery serves the issuer's OpenID discovery document.

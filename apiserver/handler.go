@@ -34,6 +34,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := refuseImpersonation(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	r = r.WithContext(authn.WithUser(r.Context(), u))
 	if err := s.authorize(r.Context(), attributesOf(r, u)); err != nil {
 		s.writeError(w, r, err)
@@ -68,6 +72,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if ri.Group == authenticationGroup { // virtual, create only (authentication.go)
 		if err := s.serveAuthenticationAPI(w, r, ri); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
+	if ri.Group == authorizationGroup { // reviews, not stored (authorization_reviews.go)
+		if err := s.serveReview(w, r, ri); err != nil {
 			s.writeError(w, r, err)
 		}
 		return

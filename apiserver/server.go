@@ -17,6 +17,7 @@ import (
 
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/authz"
+	"github.com/kelson-dev/kelson/apiserver/authz/rbac"
 	"github.com/kelson-dev/kelson/apiserver/kinds"
 	"github.com/kelson-dev/kelson/apiserver/openapi"
 	"github.com/kelson-dev/kelson/apiserver/storage"
@@ -128,6 +129,9 @@ type Server struct {
 	// tokens are the server's own token authenticators and the service
 	// account token issuer (authentication.go); fixed at New.
 	tokens *authentication
+	// rbac is the RBAC authorizer when the RBAC mode is on (nil
+	// otherwise): rules reviews and escalation checks (authorization.go).
+	rbac *rbac.Authorizer
 
 	// agents carries pods/log and pods/exec to node agents (podproxy.go).
 	agents *http.Transport
@@ -246,7 +250,8 @@ func (s *Server) routes() {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Run starts the watch caches and the server's own loops (namespace
-// cleanup) and keeps them going until ctx is done.
+// cleanup, the default RBAC policy and ClusterRole aggregation) and keeps
+// them going until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -268,6 +273,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.runNamespaceCleaner(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.runCompactor(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runRBAC(ctx) }()
 	wg.Wait()
 	return nil
 }

@@ -208,6 +208,9 @@ func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj
 	if err := s.admitCreate(ctx, res, obj); err != nil {
 		return nil, err
 	}
+	if err := s.checkRBACWrite(ctx, res, obj, nil); err != nil {
+		return nil, err
+	}
 	generated := m.GetName() == ""
 	prepareCreate(res.kind, obj, time.Now())
 	if errs := validateCreate(res.kind, obj); len(errs) > 0 {
@@ -315,6 +318,9 @@ func (s *Server) updateObject(ctx context.Context, res *resource, ri requestInfo
 func (s *Server) writeUpdate(ctx context.Context, res *resource, subresource string, obj, cur runtime.Object, rev int64, opts writeOptions) (runtime.Object, error) {
 	setTypeMeta(obj, res)
 	metaOf(obj).SetResourceVersion(metaOf(cur).GetResourceVersion())
+	if err := s.checkRBACWrite(ctx, res, obj, cur); err != nil {
+		return nil, err
+	}
 	prepareUpdate(res.kind, obj, cur, subresource)
 	if errs := validateUpdate(res.kind, obj, cur, subresource); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(res.gvk().GroupKind(), metaOf(obj).GetName(), errs)
