@@ -196,6 +196,8 @@ func controllerManagerRole() *rbacv1.ClusterRole {
 		rule(v("update"), g(""), "nodes", "nodes/status"),
 		// serviceaccount: the "default" account of every namespace.
 		rule(v("create"), g(""), "serviceaccounts"),
+		// root-ca-cert-publisher: ConfigMap kube-root-ca.crt in every namespace.
+		rule(v("create", "update"), g(""), "configmaps"),
 		// endpoint controller.
 		rule(v("create", "update"), g(""), "endpoints"),
 		// endpointslice controller.
