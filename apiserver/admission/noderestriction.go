@@ -133,8 +133,8 @@ func (p *NodeRestriction) podWrite(ctx context.Context, a *Attributes, node stri
 			return forbiddenf(a, "node %q can only delete pods with spec.nodeName set to itself", node)
 		}
 	default:
-		return forbidden(a, fmt.Errorf("unexpected operation %s of pods/%s: node %q may only delete pods bound to it, update their status and evict them",
-			a.Operation, a.Subresource, node))
+		return forbidden(a, fmt.Errorf("unexpected operation %s of %s: node %q may only delete pods bound to it, update their status and evict them",
+			a.Operation, strings.TrimSuffix("pods/"+a.Subresource, "/"), node))
 	}
 	return nil
 }
