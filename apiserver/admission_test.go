@@ -350,3 +350,101 @@ func waitCached(t *testing.T, cond func() bool) {
 type warningFunc func(code int, agent, text string)
 
 func (f warningFunc) HandleWarningHeader(code int, agent, text string) { f(code, agent, text) }
+
+// One refusal per plugin as kubectl shows it.
+func TestAdmissionKubectl(t *testing.T) {
+	ts := newAdmissionServer(t)
+	k := newKubectl(t, ts)
+	expect := func(out, want string) {
+		t.Helper()
+		if !strings.Contains(out, want) {
+			t.Fatalf("kubectl said\n%s\nwant it to contain\n%s", out, want)
+		}
+	}
+	expect(k.run(true, "delete", "namespace", "kube-public"),
+		`Error from server (Forbidden): namespaces "kube-public" is forbidden: this namespace may not be deleted`)
+
+	// No controller makes the default account here: refused after the
+	// short wait a young namespace gets.
+	k.run(false, "create", "namespace", "app")
+	expect(k.run(true, "run", "-n", "app", "web", "--image=busybox"),
+		`Error from server (Forbidden): pods "web" is forbidden: error looking up service account app/default: serviceaccount "default" not found`)
+	k.run(false, "create", "serviceaccount", "-n", "app", "default")
+
+	k.run(false, "apply", "-n", "app", "-f", k.file("limits.yaml", `apiVersion: v1
+kind: LimitRange
+metadata: {name: lr}
+spec:
+  limits:
+  - type: Container
+    max: {memory: 64Mi}
+`))
+	big := k.file("big.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: big}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    resources: {limits: {memory: 1Gi}}
+`)
+	waitCached(t, func() bool {
+		out, err := k.try("create", "-n", "app", "-f", big, "--dry-run=server")
+		return err != nil && strings.Contains(out, "maximum memory usage per Container is 64Mi, but limit is 1Gi")
+	})
+	expect(k.run(true, "create", "-n", "app", "-f", big),
+		`Error from server (Forbidden): error when creating "`+big+`": pods "big" is forbidden: maximum memory usage per Container is 64Mi, but limit is 1Gi`)
+
+	k.run(false, "label", "namespace", "app", "pod-security.kubernetes.io/enforce=baseline", "pod-security.kubernetes.io/warn=restricted")
+	hostnet := k.file("hostnet.yaml", `apiVersion: v1
+kind: Pod
+metadata: {name: hostnet}
+spec:
+  hostNetwork: true
+  containers:
+  - {name: c, image: busybox, resources: {limits: {memory: 32Mi}}}
+`)
+	var out string
+	waitCached(t, func() bool {
+		var err error
+		out, err = k.try("create", "-n", "app", "-f", hostnet)
+		return err != nil
+	})
+	expect(out, `pods "hostnet" is forbidden: violates PodSecurity "baseline:latest": host namespaces (hostNetwork=true)`)
+	expect(k.run(false, "create", "deployment", "-n", "app", "web", "--image=busybox"),
+		`Warning: would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false`)
+
+	k.run(false, "create", "quota", "-n", "app", "q", "--hard=count/configmaps=0")
+	k.run(false, "patch", "quota", "-n", "app", "q", "--subresource=status", "--type=merge",
+		"-p", `{"status":{"hard":{"count/configmaps":"0"},"used":{"count/configmaps":"0"}}}`)
+	waitCached(t, func() bool {
+		var err error
+		out, err = k.try("create", "configmap", "-n", "app", "cm")
+		return err != nil
+	})
+	expect(out, `configmaps "cm" is forbidden: exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=0, limited: count/configmaps=0`)
+
+	for _, n := range []string{"a", "b"} {
+		k.run(false, "apply", "-f", k.file("node-"+n+".yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: "+n+"}\n"))
+	}
+	// kubectl sends credentials over TLS only: node a talks to the same
+	// server through a TLS listener.
+	tlsSrv := httptest.NewTLSServer(ts.srv.Handler())
+	t.Cleanup(tlsSrv.Close)
+	nodeKC := k.file("node-a.kubeconfig", fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster: {server: %q, insecure-skip-tls-verify: true}
+contexts:
+- name: test
+  context: {cluster: test, user: node-a}
+current-context: test
+users:
+- name: node-a
+  user: {token: node-a}
+`, tlsSrv.URL))
+	k.run(false, "--kubeconfig", nodeKC, "label", "node", "a", "disk=ssd")
+	expect(k.run(true, "--kubeconfig", nodeKC, "label", "node", "b", "disk=ssd"),
+		`Error from server (Forbidden): nodes "b" is forbidden: node "a" is not allowed to modify node "b"`)
+}
