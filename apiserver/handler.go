@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime/debug"
 
+	"github.com/kelson-dev/kelson/apiserver/admission"
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -38,7 +39,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	r = r.WithContext(authn.WithUser(r.Context(), u))
+	r = r.WithContext(admission.WithWarnings(authn.WithUser(r.Context(), u), headerWarnings{w.Header()}))
 	if err := s.authorize(r.Context(), attributesOf(r, u)); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -21,6 +21,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kelson-dev/kelson/apiserver/admission"
 )
 
 // pods/log and pods/exec are served by the node agent that runs the pod
@@ -134,6 +136,11 @@ func (s *Server) servePodStream(w http.ResponseWriter, r *http.Request, res *res
 	case "exec":
 		if ri.Verb != "get" && ri.Verb != "create" {
 			return apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "pods/exec"}, r.Method)
+		}
+	}
+	if ri.Subresource != "log" {
+		if err := s.admitOther(r.Context(), admission.Connect, res, ri.Subresource, ri.Namespace, ri.Name, nil, nil, false); err != nil {
+			return err
 		}
 	}
 	q := r.URL.Query()

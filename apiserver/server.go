@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelson-dev/kelson/apiserver/admission"
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/authz"
 	"github.com/kelson-dev/kelson/apiserver/authz/rbac"
@@ -89,6 +90,11 @@ type Config struct {
 	// kube-apiserver's --authorization-mode: Node, RBAC, AlwaysAllow,
 	// AlwaysDeny. Default Node,RBAC.
 	AuthorizationModes []string
+	// DisableAdmissionPlugins turns admission plugins off by name, as
+	// kube-apiserver's --disable-admission-plugins: NamespaceLifecycle,
+	// LimitRanger, ServiceAccount, NodeRestriction, PodSecurity,
+	// ResourceQuota. Default none: every plugin runs (admission.go).
+	DisableAdmissionPlugins []string
 }
 
 // ErrBadConfig wraps every configuration error of New.
@@ -132,6 +138,9 @@ type Server struct {
 	// rbac is the RBAC authorizer when the RBAC mode is on (nil
 	// otherwise): rules reviews and escalation checks (authorization.go).
 	rbac *rbac.Authorizer
+	// admission is the chain every write goes through (admission.go);
+	// fixed at New.
+	admission *admission.Chain
 
 	// agents carries pods/log and pods/exec to node agents (podproxy.go).
 	agents *http.Transport
@@ -211,6 +220,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.AuthorizationModes = []string{"Node", "RBAC"}
 	}
 	if s.authz, err = s.buildAuthorizer(cfg.AuthorizationModes); err != nil {
+		return nil, err
+	}
+	if s.admission, err = s.buildAdmission(cfg.DisableAdmissionPlugins); err != nil {
 		return nil, err
 	}
 	s.openapi = openapi.New(specs)
