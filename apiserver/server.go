@@ -16,6 +16,7 @@ import (
 
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/authz"
+	"github.com/kelson-dev/kelson/apiserver/encryption"
 	"github.com/kelson-dev/kelson/apiserver/kinds"
 	"github.com/kelson-dev/kelson/apiserver/openapi"
 	"github.com/kelson-dev/kelson/apiserver/storage"
@@ -60,6 +61,11 @@ type Config struct {
 	// kube-apiserver's --authorization-mode: Node, RBAC, AlwaysAllow,
 	// AlwaysDeny. Default Node,RBAC.
 	AuthorizationModes []string
+	// Encryption encrypts the values of the resources it names before
+	// they are stored and decrypts them when read (kube-apiserver's
+	// --encryption-provider-config: encryption.Load). Nil: values are
+	// stored as they are.
+	Encryption *encryption.Config
 }
 
 // ErrBadConfig wraps every configuration error of New.
