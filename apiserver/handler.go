@@ -17,25 +17,42 @@ const maxBodyBytes = 3 << 20
 // and authorizes the request (filters.go), and turns a panic in a handler
 // into a 500 Status instead of a dropped connection.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	var ar *auditRecord // nil: no audit (audit.go)
+	if s.audit != nil {
+		ar, w = s.startAudit(w, r)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
+				ar.complete()
 				panic(p)
 			}
 			s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 			s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("the server failed on this request: %v", p)))
+			ar.panicked(p)
+			return
 		}
+		ar.complete()
 	}()
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	}
 	u, err := s.authenticate(r)
 	if err != nil {
+		if ar != nil {
+			ar.decide(r, attributesOf(r, nil))
+		}
 		s.writeError(w, r, err)
 		return
 	}
-	r = r.WithContext(authn.WithUser(r.Context(), u))
-	if err := s.authorize(r.Context(), attributesOf(r, u)); err != nil {
+	r = r.WithContext(withAudit(authn.WithUser(r.Context(), u), ar))
+	attrs := attributesOf(r, u)
+	if ar != nil {
+		r = ar.decide(r, attrs)
+	}
+	err = s.authorize(r.Context(), attrs)
+	ar.authorized(err == nil, "")
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}

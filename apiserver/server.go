@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelson-dev/kelson/apiserver/audit"
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/authz"
 	"github.com/kelson-dev/kelson/apiserver/encryption"
@@ -66,6 +67,12 @@ type Config struct {
 	// --encryption-provider-config: encryption.Load). Nil: values are
 	// stored as they are.
 	Encryption *encryption.Config
+	// AuditPolicy decides which requests are audited, and at what level
+	// (kube-apiserver's --audit-policy-file: audit.LoadPolicy). Nil: no
+	// audit. AuditSink receives the events (audit.NewLog: JSON lines);
+	// required with AuditPolicy. The Server does not close it.
+	AuditPolicy *audit.Policy
+	AuditSink   audit.Sink
 }
 
 // ErrBadConfig wraps every configuration error of New.
@@ -103,6 +110,8 @@ type Server struct {
 	// proceed (filters.go); fixed at New.
 	authn authn.Authenticator
 	authz authz.Authorizer
+	// audit records requests (audit.go); nil without Config.AuditPolicy.
+	audit *auditor
 
 	// agents carries pods/log and pods/exec to node agents (podproxy.go).
 	agents *http.Transport
@@ -181,6 +190,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.authz, err = s.buildAuthorizer(cfg.AuthorizationModes); err != nil {
 		return nil, err
+	}
+	if cfg.AuditPolicy != nil {
+		if cfg.AuditSink == nil {
+			return nil, fmt.Errorf("%w: an audit policy needs an AuditSink (audit.NewLog)", ErrBadConfig)
+		}
+		s.audit = &auditor{policy: cfg.AuditPolicy, sink: cfg.AuditSink}
 	}
 	s.openapi = openapi.New(specs)
 	s.routes()
