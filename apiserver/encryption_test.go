@@ -23,6 +23,17 @@ import (
 // test admin filled in) over plain HTTP, ready.
 func startServerWith(t *testing.T, cfg Config) *testServer {
 	t.Helper()
+	ts := startServerNoWait(t, cfg)
+	ts.waitNamespace(t, "default")
+	ts.waitReady(t)
+	return ts
+}
+
+// startServerNoWait is startServerWith without waiting for the bootstrap
+// (a server that forbids everything never looks ready). Its clients send
+// the bearer token "admin-token".
+func startServerNoWait(t *testing.T, cfg Config) *testServer {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
 	}
@@ -41,15 +52,12 @@ func startServerWith(t *testing.T, cfg Config) *testServer {
 	go func() { s.Run(ctx); close(done) }()
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	rc := &rest.Config{Host: hs.URL, QPS: -1}
+	rc := &rest.Config{Host: hs.URL, QPS: -1, BearerToken: "admin-token"}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{srv: s, http: hs, config: rc, client: cs}
-	ts.waitNamespace(t, "default")
-	ts.waitReady(t)
-	return ts
+	return &testServer{srv: s, http: hs, config: rc, client: cs}
 }
 
 func encKey(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
