@@ -314,4 +314,3 @@ func sourceIPs(r *http.Request) []string {
 	}
 	return ips
 }
-
