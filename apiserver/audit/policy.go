@@ -67,8 +67,7 @@ const (
 // matches a request decides its level; a request no rule matches is not
 // recorded. Read-only after Parse; safe for concurrent use.
 type Policy struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
+	typeMeta `json:",inline"`
 	Metadata   struct {
 		Name string `json:"name,omitempty"`
 	} `json:"metadata,omitempty"`
@@ -78,6 +77,12 @@ type Policy struct {
 	// OmitManagedFields: leave metadata.managedFields out of recorded
 	// request and response bodies, unless a rule says otherwise.
 	OmitManagedFields bool `json:"omitManagedFields,omitempty"`
+}
+
+// typeMeta is a document's apiVersion and kind.
+type typeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
 }
 
 // Rule is one rule of a Policy. Every list given must match (an empty
@@ -128,7 +133,7 @@ func LoadPolicy(path string) (*Policy, error) {
 // are refused: a misspelt field must not silently widen or narrow a rule.
 func ParsePolicy(data []byte) (*Policy, error) {
 	var p Policy
-	if err := yaml.UnmarshalStrict(data, &p); err != nil {
+	if err := yaml.Unmarshal(data, &p.typeMeta); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadPolicy, err)
 	}
 	if p.Kind != "Policy" {
@@ -136,6 +141,9 @@ func ParsePolicy(data []byte) (*Policy, error) {
 	}
 	if p.APIVersion != "audit.k8s.io/v1" {
 		return nil, fmt.Errorf("%w: apiVersion %q: want audit.k8s.io/v1", ErrBadPolicy, p.APIVersion)
+	}
+	if err := yaml.UnmarshalStrict(data, &p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadPolicy, err)
 	}
 	if err := checkStages("omitStages", p.OmitStages); err != nil {
 		return nil, err

@@ -81,14 +81,18 @@ func Load(path string) (*Config, error) {
 // provider must not silently leave data unencrypted.
 func Parse(data []byte) (*Config, error) {
 	var f fileConfig
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+	var tm struct{ APIVersion, Kind string }
+	if err := yaml.Unmarshal(data, &tm); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	if f.Kind != "EncryptionConfiguration" {
-		return nil, fmt.Errorf("%w: kind %q: want EncryptionConfiguration", ErrBadConfig, f.Kind)
+	if tm.Kind != "EncryptionConfiguration" {
+		return nil, fmt.Errorf("%w: kind %q: want EncryptionConfiguration", ErrBadConfig, tm.Kind)
 	}
-	if f.APIVersion != "apiserver.config.k8s.io/v1" {
-		return nil, fmt.Errorf("%w: apiVersion %q: want apiserver.config.k8s.io/v1", ErrBadConfig, f.APIVersion)
+	if tm.APIVersion != "apiserver.config.k8s.io/v1" {
+		return nil, fmt.Errorf("%w: apiVersion %q: want apiserver.config.k8s.io/v1", ErrBadConfig, tm.APIVersion)
+	}
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	if len(f.Resources) == 0 {
 		return nil, fmt.Errorf("%w: resources: at least one entry is required", ErrBadConfig)
