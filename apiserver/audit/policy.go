@@ -68,7 +68,7 @@ const (
 // recorded. Read-only after Parse; safe for concurrent use.
 type Policy struct {
 	typeMeta `json:",inline"`
-	Metadata   struct {
+	Metadata struct {
 		Name string `json:"name,omitempty"`
 	} `json:"metadata,omitempty"`
 	Rules []Rule `json:"rules"`
