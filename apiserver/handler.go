@@ -13,10 +13,14 @@ import (
 // maxBodyBytes is the largest request body read (kube-apiserver's 3 MiB).
 const maxBodyBytes = 3 << 20
 
-// serveHTTP is the outermost handler: it bounds the body, authenticates
-// and authorizes the request (filters.go), and turns a panic in a handler
-// into a 500 Status instead of a dropped connection.
+// serveHTTP is the outermost handler: it bounds the body, audits the
+// request when a policy is set (audit.go), authenticates and authorizes it
+// (filters.go), and turns a panic in a handler into a 500 Status instead
+// of a dropped connection.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil { // on the server's own writer: it closes the connection after a 413
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	}
 	var ar *auditRecord // nil: no audit (audit.go)
 	if s.audit != nil {
 		ar, w = s.startAudit(w, r)
@@ -34,9 +38,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ar.complete()
 	}()
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	}
 	u, err := s.authenticate(r)
 	if err != nil {
 		if ar != nil {
