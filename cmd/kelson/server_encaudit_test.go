@@ -121,9 +121,8 @@ func TestServerEncryptionAndAudit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const value = "kelson-e2e-plain-secret"
-	var created *corev1.Secret
 	for {
-		created, err = cs.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		_, err = cs.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"},
 			StringData: map[string]string{"password": value}}, metav1.CreateOptions{})
 		if err == nil || ctx.Err() != nil {
 			break
@@ -179,6 +178,5 @@ func TestServerEncryptionAndAudit(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = created
 	p.stop(t)
 }
