@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/kelson-dev/kelson/apiserver/encryption"
 	"github.com/kelson-dev/kelson/apiserver/storage"
 	"github.com/kelson-dev/kelson/apiserver/watchcache"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -314,6 +315,9 @@ func (s *Server) listFromStore(ctx context.Context, res *resource, ns string, op
 			}
 			obj, err := s.decode(res, kv)
 			if err != nil {
+				if errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrDecrypt) || errors.Is(err, encryption.ErrNotEncrypted) {
+					return nil, 0, "", nil, err // a 500 naming the key: not an object to leave out silently
+				}
 				s.log.Error("skipping an undecodable object", "key", string(kv.Key), "err", err)
 				continue
 			}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/apiserver"
+	"github.com/kelson-dev/kelson/apiserver/audit"
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/storage"
 	"github.com/kelson-dev/kelson/controllers"
@@ -121,6 +122,8 @@ type serverConfig struct {
 	Logger *slog.Logger
 	// Out receives the start-up lines for the user (the kubeconfig path).
 	Out io.Writer
+	// EncAudit: encryption at rest and the audit log (server_encaudit.go).
+	EncAudit encAudit
 }
 
 // serverFlags are the flags of `kelson server` besides the member's.
@@ -132,6 +135,7 @@ type serverFlags struct {
 	serviceCIDR, clusterCIDR, nodePorts string
 	disableAgent                        bool
 	agent                               agentFlags
+	encAudit                            encAuditFlags
 }
 
 func (s *serverFlags) bind(f *pflag.FlagSet) {
@@ -148,6 +152,7 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.StringSliceVar(&s.etcdServers, "etcd-servers", nil, "etcd v3 endpoints (http://host:port,...) of a store to use instead of running a member here")
 	f.BoolVar(&s.disableAgent, "disable-agent", false, "do not run a node agent in this server (no pods run on this machine)")
 	s.agent.bind(f, false)
+	s.encAudit.bind(f)
 }
 
 // newServerCommand is `kelson server`: flags -> serverConfig -> run.
@@ -245,6 +250,9 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 	}
 	cfg.TLSSANs = s.tlsSANs
 	cfg.TokenAuthFile = s.tokenAuthFile
+	if cfg.EncAudit, err = s.encAudit.config(); err != nil {
+		return cfg, err
+	}
 	if !s.disableAgent {
 		ac, err := s.agent.config(prefixOf(cfg.ClusterCIDR), prefixOf(cfg.ServiceCIDR))
 		if err != nil {
@@ -385,11 +393,21 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
+	auditLog, err := openAuditLog(cfg.EncAudit, log)
+	if err != nil {
+		return err
+	}
+	var auditSink audit.Sink
+	if auditLog != nil {
+		defer auditLog.Close() // after the API has stopped (deferred earlier than its stop)
+		auditSink = auditLog
+	}
 	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR, ClusterDNS: clusterDNS(cfg),
 		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver"),
 		Authenticators:     []authn.Authenticator{authn.X509{Roots: certs.CAPool()}, joinTokenAuthenticator(token)},
 		TokenAuthFile:      cfg.TokenAuthFile,
-		AuthorizationModes: []string{"AlwaysAllow"}})
+		AuthorizationModes: []string{"AlwaysAllow"},
+		Encryption:         cfg.EncAudit.Encryption, AuditPolicy: cfg.EncAudit.AuditPolicy, AuditSink: auditSink})
 	if err != nil {
 		return err
 	}
