@@ -126,9 +126,9 @@ type Server struct {
 	typeConverter, apiextTypeConverter managedfields.TypeConverter
 
 	// cacheConsistent: the store's watch progress is exact, so consistent
-	// reads (resourceVersion "") are served from the watch caches; false
-	// until Run has asked the store, and for old etcd versions: then they
-	// read the store.
+	// reads (resourceVersion "") and reads at a given N are served from the
+	// watch caches; false until Run has asked the store, and for old etcd
+	// versions: then they read the store (only "0" reads the caches).
 	cacheConsistent atomic.Bool
 
 	// builtin are the resources of kinds.All(), fixed at New, in
