@@ -1,9 +1,10 @@
 package admission
 
 // What one object uses of a ResourceQuota, and the quota decision: pure
-// functions. The controllers' resourcequota package computes a whole
-// namespace's usage the same way (this package cannot import it: the API
-// server sits below the controllers).
+// functions. The pieces shared with the controllers' resourcequota
+// package, which computes a whole namespace's usage the same way (what a
+// pod requests, a claim's class and storage, a service's node ports, the
+// scopes, the names), are in internal/quota.
 
 import (
 	"fmt"
@@ -11,51 +12,30 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kelson-dev/kelson/internal/quota"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-const (
-	quotaCountPrefix     = "count/"
-	quotaRequestsPrefix  = "requests."
-	quotaLimitsPrefix    = "limits."
-	quotaClassSuffix     = ".storageclass.storage.k8s.io/"
-	betaClaimClassAnnKey = "volume.beta.kubernetes.io/storage-class"
-)
-
-// legacyQuotaNames are the object counts named without count/.
-var legacyQuotaNames = map[string]bool{
-	"pods": true, "services": true, "configmaps": true, "secrets": true, "resourcequotas": true,
-	"replicationcontrollers": true, "persistentvolumeclaims": true,
-}
-
-// countName is count/<resource>[.<group>].
-func countName(gr schema.GroupResource) corev1.ResourceName {
-	if gr.Group == "" {
-		return corev1.ResourceName(quotaCountPrefix + gr.Resource)
-	}
-	return corev1.ResourceName(quotaCountPrefix + gr.Resource + "." + gr.Group)
-}
-
 // quotaMatches reports whether a quota name is about objects of gr (so
 // that a quota naming it must have usage for it, and pods must specify
 // the compute resources it names).
 func quotaMatches(gr schema.GroupResource, n corev1.ResourceName) bool {
-	s := string(n)
-	if n == countName(gr) || gr.Group == "" && s == gr.Resource && legacyQuotaNames[s] {
+	if n == quota.CountName(gr) || gr.Group == "" && string(n) == gr.Resource && quota.LegacyCount(n) {
 		return true
 	}
 	switch {
 	case gr == (schema.GroupResource{Resource: "pods"}):
-		return strings.HasPrefix(s, quotaRequestsPrefix) && n != corev1.ResourceRequestsStorage || strings.HasPrefix(s, quotaLimitsPrefix) ||
-			n == corev1.ResourceCPU || n == corev1.ResourceMemory || n == corev1.ResourceEphemeralStorage ||
-			strings.HasPrefix(s, corev1.ResourceHugePagesPrefix)
+		_, _, ok := quota.PodResource(n)
+		return ok
 	case gr == (schema.GroupResource{Resource: "services"}):
 		return n == corev1.ResourceServicesNodePorts || n == corev1.ResourceServicesLoadBalancers
 	case gr == (schema.GroupResource{Resource: "persistentvolumeclaims"}):
-		return n == corev1.ResourceRequestsStorage || strings.Contains(s, quotaClassSuffix)
+		_, _, isClass := quota.SplitClassName(n)
+		return n == corev1.ResourceRequestsStorage || isClass
 	}
 	return false
 }
@@ -67,112 +47,40 @@ func ObjectUsage(gr schema.GroupResource, obj runtime.Object) corev1.ResourceLis
 		return nil
 	}
 	one := *resource.NewQuantity(1, resource.DecimalSI)
-	u := corev1.ResourceList{countName(gr): one}
-	if gr.Group == "" && legacyQuotaNames[gr.Resource] {
+	u := corev1.ResourceList{quota.CountName(gr): one}
+	if gr.Group == "" && quota.LegacyCount(corev1.ResourceName(gr.Resource)) {
 		u[corev1.ResourceName(gr.Resource)] = one
 	}
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		if o.Status.Phase == corev1.PodSucceeded || o.Status.Phase == corev1.PodFailed {
+		if quota.Terminal(o) {
 			return corev1.ResourceList{}
 		}
-		for n, q := range podResources(o, false) {
-			u[corev1.ResourceName(quotaRequestsPrefix+string(n))] = q
-			if n == corev1.ResourceCPU || n == corev1.ResourceMemory || n == corev1.ResourceEphemeralStorage ||
-				strings.HasPrefix(string(n), corev1.ResourceHugePagesPrefix) {
-				u[n] = q
+		for n, q := range quota.PodRequests(o) {
+			u[corev1.ResourceName(quota.RequestsPrefix+string(n))] = q
+			if quota.BareCompute(n) {
+				u[n] = q.DeepCopy()
 			}
 		}
-		for n, q := range podResources(o, true) {
-			u[corev1.ResourceName(quotaLimitsPrefix+string(n))] = q
+		for n, q := range quota.PodLimits(o) {
+			u[corev1.ResourceName(quota.LimitsPrefix+string(n))] = q
 		}
 	case *corev1.Service:
-		var ports, lbs int64
-		switch o.Spec.Type {
-		case corev1.ServiceTypeNodePort:
-			ports = int64(len(o.Spec.Ports))
-		case corev1.ServiceTypeLoadBalancer:
+		var lbs int64
+		if o.Spec.Type == corev1.ServiceTypeLoadBalancer {
 			lbs = 1
-			for _, p := range o.Spec.Ports {
-				if p.NodePort != 0 || o.Spec.AllocateLoadBalancerNodePorts == nil || *o.Spec.AllocateLoadBalancerNodePorts {
-					ports++
-				}
-			}
 		}
-		u[corev1.ResourceServicesNodePorts] = *resource.NewQuantity(ports, resource.DecimalSI)
+		u[corev1.ResourceServicesNodePorts] = *resource.NewQuantity(quota.NodePorts(o), resource.DecimalSI)
 		u[corev1.ResourceServicesLoadBalancers] = *resource.NewQuantity(lbs, resource.DecimalSI)
 	case *corev1.PersistentVolumeClaim:
-		st := o.Spec.Resources.Requests[corev1.ResourceStorage]
-		if a, ok := o.Status.AllocatedResources[corev1.ResourceStorage]; ok && a.Cmp(st) > 0 {
-			st = a
-		}
+		st := quota.ClaimStorage(o)
 		u[corev1.ResourceRequestsStorage] = st
-		if class := claimClass(o); class != "" {
-			u[corev1.ResourceName(class+quotaClassSuffix+"persistentvolumeclaims")] = one
-			u[corev1.ResourceName(class+quotaClassSuffix+"requests.storage")] = st
+		if class := quota.ClaimClass(o); class != "" {
+			u[quota.ClassName(class, corev1.ResourcePersistentVolumeClaims)] = one
+			u[quota.ClassName(class, corev1.ResourceRequestsStorage)] = st.DeepCopy()
 		}
 	}
 	return u
-}
-
-func claimClass(c *corev1.PersistentVolumeClaim) string {
-	if c.Spec.StorageClassName != nil {
-		return *c.Spec.StorageClassName
-	}
-	return c.Annotations[betaClaimClassAnnKey]
-}
-
-// podResources is what a pod requests (or limits): pod-level resources
-// where set; else the larger of its containers' sum (with sidecars) and
-// its largest init step; plus its overhead.
-func podResources(p *corev1.Pod, limits bool) corev1.ResourceList {
-	of := func(r corev1.ResourceRequirements) corev1.ResourceList {
-		if limits {
-			return r.Limits
-		}
-		return r.Requests
-	}
-	sum := corev1.ResourceList{}
-	sidecars, initMax := corev1.ResourceList{}, corev1.ResourceList{}
-	for _, c := range p.Spec.InitContainers {
-		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			addList(sidecars, of(c.Resources))
-			addList(sum, of(c.Resources))
-			maxList(initMax, sidecars)
-			continue
-		}
-		step := corev1.ResourceList{}
-		addList(step, sidecars)
-		addList(step, of(c.Resources))
-		maxList(initMax, step)
-	}
-	for _, c := range p.Spec.Containers {
-		addList(sum, of(c.Resources))
-	}
-	maxList(sum, initMax)
-	if pr := p.Spec.Resources; pr != nil {
-		for n, v := range of(*pr) {
-			sum[n] = v.DeepCopy()
-		}
-	}
-	addList(sum, p.Spec.Overhead)
-	return sum
-}
-
-func addList(dst, src corev1.ResourceList) {
-	for n, v := range src {
-		cur := dst[n]
-		cur.Add(v)
-		dst[n] = cur
-	}
-}
-
-func maxList(dst, src corev1.ResourceList) {
-	for n, v := range src {
-		if cur, ok := dst[n]; !ok || v.Cmp(cur) > 0 {
-			dst[n] = v.DeepCopy()
-		}
-	}
 }
 
 // QuotaCharge decides a write of obj (old: the stored object on an
@@ -183,7 +91,7 @@ func maxList(dst, src corev1.ResourceList) {
 // its controller has not seen yet constrains nothing.
 func QuotaCharge(q *corev1.ResourceQuota, gr schema.GroupResource, obj, old runtime.Object) (used corev1.ResourceList, charged bool, refusal string) {
 	pod, isPod := obj.(*corev1.Pod)
-	if scoped(q) && (!isPod || !quotaScopesMatch(q, pod)) {
+	if quota.Scoped(q) && (!isPod || !quota.ScopesMatch(q, pod)) {
 		return nil, false, ""
 	}
 	var matched []corev1.ResourceName
@@ -303,77 +211,4 @@ func missingCompute(pod *corev1.Pod, matched []corev1.ResourceName) string {
 		parts[i] = fmt.Sprintf("%s for: %s", n, strings.Join(slices.Compact(cs), ","))
 	}
 	return "must specify " + strings.Join(parts, "; ")
-}
-
-func scoped(q *corev1.ResourceQuota) bool {
-	return len(q.Spec.Scopes) > 0 || q.Spec.ScopeSelector != nil && len(q.Spec.ScopeSelector.MatchExpressions) > 0
-}
-
-// quotaScopesMatch: the pod is in every scope of q.
-func quotaScopesMatch(q *corev1.ResourceQuota, p *corev1.Pod) bool {
-	for _, s := range q.Spec.Scopes {
-		if !scopeMatch(corev1.ScopedResourceSelectorRequirement{ScopeName: s, Operator: corev1.ScopeSelectorOpExists}, p) {
-			return false
-		}
-	}
-	if sel := q.Spec.ScopeSelector; sel != nil {
-		for _, r := range sel.MatchExpressions {
-			if !scopeMatch(r, p) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func scopeMatch(r corev1.ScopedResourceSelectorRequirement, p *corev1.Pod) bool {
-	terminating := p.Spec.ActiveDeadlineSeconds != nil && *p.Spec.ActiveDeadlineSeconds >= 0
-	switch r.ScopeName {
-	case corev1.ResourceQuotaScopeTerminating:
-		return terminating
-	case corev1.ResourceQuotaScopeNotTerminating:
-		return !terminating
-	case corev1.ResourceQuotaScopeBestEffort:
-		return bestEffort(p)
-	case corev1.ResourceQuotaScopeNotBestEffort:
-		return !bestEffort(p)
-	case corev1.ResourceQuotaScopePriorityClass:
-		name := p.Spec.PriorityClassName
-		switch r.Operator {
-		case corev1.ScopeSelectorOpIn:
-			return slices.Contains(r.Values, name)
-		case corev1.ScopeSelectorOpNotIn:
-			return !slices.Contains(r.Values, name)
-		case corev1.ScopeSelectorOpExists:
-			return name != ""
-		case corev1.ScopeSelectorOpDoesNotExist:
-			return name == ""
-		}
-	}
-	return false
-}
-
-// bestEffort: nothing requests or limits cpu or memory.
-func bestEffort(p *corev1.Pod) bool {
-	set := func(r corev1.ResourceRequirements) bool {
-		for _, l := range []corev1.ResourceList{r.Requests, r.Limits} {
-			for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-				if q, ok := l[n]; ok && !q.IsZero() {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	if p.Spec.Resources != nil && set(*p.Spec.Resources) {
-		return false
-	}
-	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
-		for _, c := range cs {
-			if set(c.Resources) {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -10,8 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// quota is a synced quota: status.hard = hard, status.used = used.
-func quota(name string, hard, used corev1.ResourceList) *corev1.ResourceQuota {
+// synced is a synced quota: status.hard = hard, status.used = used.
+func synced(name string, hard, used corev1.ResourceList) *corev1.ResourceQuota {
 	return &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", ResourceVersion: "1"},
 		Spec: corev1.ResourceQuotaSpec{Hard: hard}, Status: corev1.ResourceQuotaStatus{Hard: hard, Used: used}}
 }
@@ -41,52 +41,76 @@ func TestQuotaCharge(t *testing.T) {
 		used    corev1.ResourceList // nil: not charged
 		refusal string
 	}{
-		{"pod within", quota("q", rl("pods", "2"), rl("pods", "1")), pods, sized, nil, rl("pods", "2"), ""},
-		{"pod over", quota("q", rl("pods", "2"), rl("pods", "2")), pods, sized, nil, nil,
+		{"pod within", synced("q", rl("pods", "2"), rl("pods", "1")), pods, sized, nil, rl("pods", "2"), ""},
+		{"pod over", synced("q", rl("pods", "2"), rl("pods", "2")), pods, sized, nil, nil,
 			"exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2"},
-		{"count/pods", quota("q", rl("count/pods", "5"), rl("count/pods", "0")), pods, sized, nil, rl("count/pods", "1"), ""},
-		{"compute within", quota("q", rl("requests.cpu", "1", "limits.memory", "1Gi", "memory", "1Gi"), rl("requests.cpu", "250m", "limits.memory", "0", "memory", "0")),
+		{"count/pods", synced("q", rl("count/pods", "5"), rl("count/pods", "0")), pods, sized, nil, rl("count/pods", "1"), ""},
+		{"compute within", synced("q", rl("requests.cpu", "1", "limits.memory", "1Gi", "memory", "1Gi"), rl("requests.cpu", "250m", "limits.memory", "0", "memory", "0")),
 			pods, sized, nil, rl("requests.cpu", "750m", "limits.memory", "256Mi", "memory", "128Mi"), ""},
-		{"compute over, only the exceeded named", quota("q", rl("requests.cpu", "1", "pods", "10", "limits.cpu", "1"), rl("requests.cpu", "600m", "pods", "0", "limits.cpu", "500m")),
+		{"compute over, only the exceeded named", synced("q", rl("requests.cpu", "1", "pods", "10", "limits.cpu", "1"), rl("requests.cpu", "600m", "pods", "0", "limits.cpu", "500m")),
 			pods, sized, nil, nil, "exceeded quota: q, requested: limits.cpu=1,requests.cpu=500m, used: limits.cpu=500m,requests.cpu=600m, limited: limits.cpu=1,requests.cpu=1"},
-		{"must specify", quota("compute", rl("requests.cpu", "10", "limits.memory", "10Gi", "pods", "10"), rl("requests.cpu", "0", "limits.memory", "0", "pods", "0")),
+		{"must specify", synced("compute", rl("requests.cpu", "10", "limits.memory", "10Gi", "pods", "10"), rl("requests.cpu", "0", "limits.memory", "0", "pods", "0")),
 			pods, bare, nil, nil, "failed quota: compute: must specify limits.memory for: a,b; requests.cpu for: a"},
-		{"status unknown", quota("q", rl("pods", "10", "services", "1"), rl("services", "0")), pods, sized, nil, nil,
+		{"status unknown", synced("q", rl("pods", "10", "services", "1"), rl("services", "0")), pods, sized, nil, nil,
 			"status unknown for quota: q, resources: pods"},
 		{"not synced yet: constrains nothing", &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "q"}, Spec: corev1.ResourceQuotaSpec{Hard: rl("pods", "0")}},
 			pods, sized, nil, nil, ""},
-		{"other resources untouched", quota("q", rl("services", "1"), rl("services", "1")), pods, sized, nil, nil, ""},
-		{"service and node ports", quota("q", rl("services", "5", "services.nodeports", "2"), rl("services", "1", "services.nodeports", "0")),
+		{"other resources untouched", synced("q", rl("services", "1"), rl("services", "1")), pods, sized, nil, nil, ""},
+		{"service and node ports", synced("q", rl("services", "5", "services.nodeports", "2"), rl("services", "1", "services.nodeports", "0")),
 			svcs, nodePort, nil, rl("services", "2", "services.nodeports", "2"), ""},
-		{"node ports over", quota("q", rl("services.nodeports", "1"), rl("services.nodeports", "0")), svcs, nodePort, nil, nil,
+		{"node ports over", synced("q", rl("services.nodeports", "1"), rl("services.nodeports", "0")), svcs, nodePort, nil, nil,
 			"exceeded quota: q, requested: services.nodeports=2, used: services.nodeports=0, limited: services.nodeports=1"},
-		{"service update growing node ports", quota("q", rl("services", "1", "services.nodeports", "5"), rl("services", "1", "services.nodeports", "0")),
+		{"service update growing node ports", synced("q", rl("services", "1", "services.nodeports", "5"), rl("services", "1", "services.nodeports", "0")),
 			svcs, nodePort, clusterIP, rl("services", "1", "services.nodeports", "2"), ""},
-		{"service update shrinking", quota("q", rl("services.nodeports", "5"), rl("services.nodeports", "2")), svcs, clusterIP, nodePort, nil, ""},
-		{"claim storage per class", quota("q", rl("requests.storage", "10Gi", "fast.storageclass.storage.k8s.io/requests.storage", "5Gi", "persistentvolumeclaims", "3"),
+		{"service update shrinking", synced("q", rl("services.nodeports", "5"), rl("services.nodeports", "2")), svcs, clusterIP, nodePort, nil, ""},
+		{"claim storage per class", synced("q", rl("requests.storage", "10Gi", "fast.storageclass.storage.k8s.io/requests.storage", "5Gi", "persistentvolumeclaims", "3"),
 			rl("requests.storage", "1Gi", "fast.storageclass.storage.k8s.io/requests.storage", "1Gi", "persistentvolumeclaims", "1")),
 			pvcs, claim("6Gi"), nil, nil, "exceeded quota: q, requested: fast.storageclass.storage.k8s.io/requests.storage=6Gi, used: fast.storageclass.storage.k8s.io/requests.storage=1Gi, limited: fast.storageclass.storage.k8s.io/requests.storage=5Gi"},
-		{"claim resize", quota("q", rl("requests.storage", "10Gi"), rl("requests.storage", "2Gi")), pvcs, claim("5Gi"), claim("2Gi"), rl("requests.storage", "5Gi"), ""},
-		{"configmaps legacy name", quota("q", rl("configmaps", "1"), rl("configmaps", "1")), cms, &corev1.ConfigMap{}, nil, nil,
+		{"claim resize", synced("q", rl("requests.storage", "10Gi"), rl("requests.storage", "2Gi")), pvcs, claim("5Gi"), claim("2Gi"), rl("requests.storage", "5Gi"), ""},
+		{"configmaps legacy name", synced("q", rl("configmaps", "1"), rl("configmaps", "1")), cms, &corev1.ConfigMap{}, nil, nil,
 			"exceeded quota: q, requested: configmaps=1, used: configmaps=1, limited: configmaps=1"},
-		{"count of a group's resource", quota("q", rl("count/deployments.apps", "1"), rl("count/deployments.apps", "0")), deps, &corev1.ConfigMap{}, nil, rl("count/deployments.apps", "1"), ""},
+		{"count of a group's resource", synced("q", rl("count/deployments.apps", "1"), rl("count/deployments.apps", "0")), deps, &corev1.ConfigMap{}, nil, rl("count/deployments.apps", "1"), ""},
 		{"scope matches", func() *corev1.ResourceQuota {
-			q := quota("q", rl("pods", "1"), rl("pods", "1"))
+			q := synced("q", rl("pods", "1"), rl("pods", "1"))
 			q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeTerminating}
 			return q
 		}(), pods, terminating, nil, nil, "exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1"},
 		{"scope does not match", func() *corev1.ResourceQuota {
-			q := quota("q", rl("pods", "1"), rl("pods", "1"))
+			q := synced("q", rl("pods", "1"), rl("pods", "1"))
 			q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeNotTerminating, corev1.ResourceQuotaScopeBestEffort}
 			return q
 		}(), pods, terminating, nil, nil, ""},
 		{"scoped quota ignores services", func() *corev1.ResourceQuota {
-			q := quota("q", rl("services", "0"), rl("services", "0"))
+			q := synced("q", rl("services", "0"), rl("services", "0"))
 			q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeBestEffort}
 			return q
 		}(), svcs, clusterIP, nil, nil, ""},
+		{"load balancer without node port allocation", synced("q", rl("services.nodeports", "0", "services.loadbalancers", "1"), rl("services.nodeports", "0", "services.loadbalancers", "0")),
+			svcs, &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, AllocateLoadBalancerNodePorts: ptr(false),
+				Ports: []corev1.ServicePort{{Port: 80}, {Port: 443}}}}, nil, rl("services.nodeports", "0", "services.loadbalancers", "1"), ""},
+		{"load balancer allocating node ports", synced("q", rl("services.nodeports", "1"), rl("services.nodeports", "0")),
+			svcs, &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}, {Port: 443}}}}, nil, nil,
+			"exceeded quota: q, requested: services.nodeports=2, used: services.nodeports=0, limited: services.nodeports=1"},
+		// the documented way to forbid cross-namespace affinity: pods 0 in that scope
+		{"cross-namespace affinity scope", func() *corev1.ResourceQuota {
+			q := synced("q", rl("pods", "0"), rl("pods", "0"))
+			q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeCrossNamespacePodAffinity}
+			return q
+		}(), pods, func() *corev1.Pod {
+			p := podWith(ctr("a", nil, nil))
+			p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{
+				{TopologyKey: "kubernetes.io/hostname", Namespaces: []string{"other"}}}}}
+			return p
+		}(), nil, nil, "exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0"},
+		{"cross-namespace affinity scope, pod without", func() *corev1.ResourceQuota {
+			q := synced("q", rl("pods", "0"), rl("pods", "0"))
+			q.Spec.Scopes = []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeCrossNamespacePodAffinity}
+			return q
+		}(), pods, sized, nil, nil, ""},
+		{"a StorageClass named requests.x is not a pod resource", synced("q", rl("requests.x.storageclass.storage.k8s.io/requests.storage", "1Gi"), nil),
+			pods, sized, nil, nil, ""},
 		{"priority class selector", func() *corev1.ResourceQuota {
-			q := quota("q", rl("pods", "0"), rl("pods", "0"))
+			q := synced("q", rl("pods", "0"), rl("pods", "0"))
 			q.Spec.ScopeSelector = &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
 				{ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"high"}}}}
 			return q
@@ -115,7 +139,7 @@ func TestResourceQuotaPlugin(t *testing.T) {
 	pod := podWith(ctr("a", nil, nil))
 	t.Run("charges", func(t *testing.T) {
 		f := newFakes()
-		f.quotas = []*corev1.ResourceQuota{quota("a", rl("pods", "5"), rl("pods", "1")), quota("b", rl("configmaps", "5"), rl("configmaps", "0"))}
+		f.quotas = []*corev1.ResourceQuota{synced("a", rl("pods", "5"), rl("pods", "1")), synced("b", rl("configmaps", "5"), rl("configmaps", "0"))}
 		if err := (&ResourceQuota{Quotas: f}).Validate(ctx, attrs(Create, "pods", "", "ns", "p", pod, nil)); err != nil {
 			t.Fatal(err)
 		}
@@ -125,21 +149,21 @@ func TestResourceQuotaPlugin(t *testing.T) {
 	})
 	t.Run("dry run charges nothing", func(t *testing.T) {
 		f := newFakes()
-		f.quotas = []*corev1.ResourceQuota{quota("a", rl("pods", "5"), rl("pods", "1"))}
+		f.quotas = []*corev1.ResourceQuota{synced("a", rl("pods", "5"), rl("pods", "1"))}
 		a := attrs(Create, "pods", "", "ns", "p", pod, nil)
 		a.DryRun = true
 		if err := (&ResourceQuota{Quotas: f}).Validate(ctx, a); err != nil || f.updates != 0 {
 			t.Fatalf("err %v, %d updates", err, f.updates)
 		}
 		a.Object = podWith(ctr("a", nil, nil))
-		f.quotas[0] = quota("a", rl("pods", "1"), rl("pods", "1"))
+		f.quotas[0] = synced("a", rl("pods", "1"), rl("pods", "1"))
 		if err := (&ResourceQuota{Quotas: f}).Validate(ctx, a); err == nil {
 			t.Fatal("a dry run over quota was admitted")
 		}
 	})
 	t.Run("conflict decides again on fresh usage", func(t *testing.T) {
 		f := newFakes()
-		f.quotas = []*corev1.ResourceQuota{quota("a", rl("pods", "3"), rl("pods", "1"))}
+		f.quotas = []*corev1.ResourceQuota{synced("a", rl("pods", "3"), rl("pods", "1"))}
 		f.conflicts = 1 // another pod is charged meanwhile: used 2
 		if err := (&ResourceQuota{Quotas: f}).Validate(ctx, attrs(Create, "pods", "", "ns", "p", pod, nil)); err != nil {
 			t.Fatal(err)
@@ -147,7 +171,7 @@ func TestResourceQuotaPlugin(t *testing.T) {
 		if u := f.quotas[0].Status.Used["pods"]; u.Value() != 3 {
 			t.Fatalf("used %s, want 3", u.String())
 		}
-		f.quotas[0] = quota("a", rl("pods", "3"), rl("pods", "2"))
+		f.quotas[0] = synced("a", rl("pods", "3"), rl("pods", "2"))
 		f.conflicts = 1 // and now the last slot goes to the other writer
 		err := (&ResourceQuota{Quotas: f}).Validate(ctx, attrs(Create, "pods", "", "ns", "q", pod, nil))
 		want := `pods "q" is forbidden: exceeded quota: a, requested: pods=1, used: pods=3, limited: pods=3`
@@ -157,7 +181,7 @@ func TestResourceQuotaPlugin(t *testing.T) {
 	})
 	t.Run("pod updates are not charged", func(t *testing.T) {
 		f := newFakes()
-		f.quotas = []*corev1.ResourceQuota{quota("a", rl("pods", "0"), rl("pods", "1"))}
+		f.quotas = []*corev1.ResourceQuota{synced("a", rl("pods", "0"), rl("pods", "1"))}
 		if err := (&ResourceQuota{Quotas: f}).Validate(ctx, attrs(Update, "pods", "", "ns", "p", pod, pod)); err != nil {
 			t.Fatal(err)
 		}

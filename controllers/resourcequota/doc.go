@@ -35,6 +35,11 @@
 // priorityClassName) and CrossNamespacePodAffinity. A scoped quota counts
 // only pod resources.
 //
+// What one pod, claim or service uses, the scopes and the quota names are
+// internal/quota's, shared with the API server's ResourceQuota admission
+// so that what admission charges and what this controller recomputes
+// agree.
+//
 // Example: hard {pods: 10, requests.cpu: 4} over pods requesting 500m and
 // 1 cpu, and a third that Succeeded → used {pods: 2, requests.cpu: 1500m}.
 package resourcequota

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelson-dev/kelson/internal/quota"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,7 +29,7 @@ func podWith(name string, cs ...corev1.Container) *corev1.Pod {
 		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 }
 
-func quota(hard corev1.ResourceList, scopes ...corev1.ResourceQuotaScope) *corev1.ResourceQuota {
+func quotaOf(hard corev1.ResourceList, scopes ...corev1.ResourceQuotaScope) *corev1.ResourceQuota {
 	return &corev1.ResourceQuota{Spec: corev1.ResourceQuotaSpec{Hard: hard, Scopes: scopes}}
 }
 
@@ -44,19 +46,6 @@ func TestUsage(t *testing.T) {
 	stopping := podWith("stopping", container(rl("cpu", "2"), nil))
 	stopping.DeletionTimestamp = ptr.To(metav1.NewTime(now))
 	stopping.DeletionGracePeriodSeconds = ptr.To(int64(30))
-	deadline := podWith("job", container(rl("cpu", "300m"), nil))
-	deadline.Spec.ActiveDeadlineSeconds = ptr.To(int64(60))
-	// init: 2 cpu alone; sidecar 100m runs beside the 250m app: max(2+0, 0.1+0.25) = 2, +overhead 10m
-	initPod := podWith("init", container(rl("cpu", "250m"), nil))
-	initPod.Spec.InitContainers = []corev1.Container{container(rl("cpu", "2"), nil), container(rl("cpu", "100m"), nil)}
-	initPod.Spec.InitContainers[1].RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
-	initPod.Spec.Overhead = rl("cpu", "10m")
-	// a sidecar before the init step runs with it: max(0.1+0.25, 0.1+2) = 2.1
-	sidecarFirst := podWith("sidecar-first", container(rl("cpu", "250m"), nil))
-	sidecarFirst.Spec.InitContainers = []corev1.Container{container(rl("cpu", "100m"), nil), container(rl("cpu", "2"), nil)}
-	sidecarFirst.Spec.InitContainers[0].RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
-	podLevel := podWith("podlevel", container(rl("cpu", "100m"), nil))
-	podLevel.Spec.Resources = &corev1.ResourceRequirements{Requests: rl("cpu", "3")}
 	priority := podWith("prio", container(rl("cpu", "1"), nil))
 	priority.Spec.PriorityClassName = "high"
 
@@ -65,7 +54,7 @@ func TestUsage(t *testing.T) {
 		{Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &fast, Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "1Gi")}}},
 		{Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &slow, Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "2Gi")}},
 			Status: corev1.PersistentVolumeClaimStatus{AllocatedResources: rl("storage", "5Gi")}},
-		{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{betaClaimClassAnnotation: "fast"}},
+		{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{quota.BetaStorageClassAnnotation: "fast"}},
 			Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: rl("storage", "500Mi")}}},
 	}
 	services := []*corev1.Service{
@@ -84,44 +73,30 @@ func TestUsage(t *testing.T) {
 		want  corev1.ResourceList
 	}{
 		{name: "compute",
-			quota: quota(rl("pods", "10", "requests.cpu", "10", "requests.memory", "10Gi", "limits.cpu", "10", "limits.memory", "10Gi", "cpu", "10", "memory", "10Gi", "count/pods", "10", "requests.nvidia.com/gpu", "4", "limits.nvidia.com/gpu", "4")),
+			quota: quotaOf(rl("pods", "10", "requests.cpu", "10", "requests.memory", "10Gi", "limits.cpu", "10", "limits.memory", "10Gi", "cpu", "10", "memory", "10Gi", "count/pods", "10", "requests.nvidia.com/gpu", "4", "limits.nvidia.com/gpu", "4")),
 			objs:  objs(small, big, besteffort),
 			want:  rl("pods", "3", "requests.cpu", "1600m", "requests.memory", "1088Mi", "limits.cpu", "200m", "limits.memory", "128Mi", "cpu", "1600m", "memory", "1088Mi", "count/pods", "3", "requests.nvidia.com/gpu", "0", "limits.nvidia.com/gpu", "1")},
-		{name: "terminal and expired pods do not count", quota: quota(rl("pods", "10", "requests.cpu", "10")),
+		{name: "terminal and expired pods do not count", quota: quotaOf(rl("pods", "10", "requests.cpu", "10")),
 			objs: objs(done, gone, stopping), want: rl("pods", "1", "requests.cpu", "2")},
-		{name: "init containers, sidecars and overhead", quota: quota(rl("requests.cpu", "10")),
-			objs: objs(initPod, sidecarFirst), want: rl("requests.cpu", "4110m")},
-		{name: "pod-level resources", quota: quota(rl("requests.cpu", "10")), objs: objs(podLevel), want: rl("requests.cpu", "3")},
-		{name: "BestEffort scope", quota: quota(rl("pods", "10"), corev1.ResourceQuotaScopeBestEffort),
+		{name: "BestEffort scope", quota: quotaOf(rl("pods", "10"), corev1.ResourceQuotaScopeBestEffort),
 			objs: objs(small, besteffort), want: rl("pods", "1")},
-		{name: "NotBestEffort scope", quota: quota(rl("pods", "10", "requests.cpu", "10"), corev1.ResourceQuotaScopeNotBestEffort),
-			objs: objs(small, besteffort), want: rl("pods", "1", "requests.cpu", "100m")},
-		{name: "Terminating scope", quota: quota(rl("pods", "10", "requests.cpu", "10"), corev1.ResourceQuotaScopeTerminating),
-			objs: objs(small, deadline), want: rl("pods", "1", "requests.cpu", "300m")},
-		{name: "NotTerminating scope", quota: quota(rl("pods", "10"), corev1.ResourceQuotaScopeNotTerminating),
-			objs: objs(small, deadline), want: rl("pods", "1")},
 		{name: "PriorityClass In",
 			quota: &corev1.ResourceQuota{Spec: corev1.ResourceQuotaSpec{Hard: rl("pods", "10", "requests.cpu", "10"),
 				ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
 					{ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpIn, Values: []string{"high"}}}}}},
 			objs: objs(small, priority), want: rl("pods", "1", "requests.cpu", "1")},
-		{name: "PriorityClass DoesNotExist",
-			quota: &corev1.ResourceQuota{Spec: corev1.ResourceQuotaSpec{Hard: rl("pods", "10"),
-				ScopeSelector: &corev1.ScopeSelector{MatchExpressions: []corev1.ScopedResourceSelectorRequirement{
-					{ScopeName: corev1.ResourceQuotaScopePriorityClass, Operator: corev1.ScopeSelectorOpDoesNotExist}}}}},
-			objs: objs(small, priority, big), want: rl("pods", "2")},
-		{name: "scoped quota ignores other resources", quota: quota(rl("pods", "10", "configmaps", "5"), corev1.ResourceQuotaScopeBestEffort),
+		{name: "scoped quota ignores other resources", quota: quotaOf(rl("pods", "10", "configmaps", "5"), corev1.ResourceQuotaScopeBestEffort),
 			objs: objs(besteffort), want: rl("pods", "1")},
-		{name: "services", quota: quota(rl("services", "10", "services.nodeports", "10", "services.loadbalancers", "10", "count/services", "10")),
+		{name: "services", quota: quotaOf(rl("services", "10", "services.nodeports", "10", "services.loadbalancers", "10", "count/services", "10")),
 			objs: objs(), want: rl("services", "3", "services.nodeports", "3", "services.loadbalancers", "1", "count/services", "3")},
 		{name: "claims and storage",
-			quota: quota(rl("persistentvolumeclaims", "10", "requests.storage", "100Gi", "fast.storageclass.storage.k8s.io/requests.storage", "10Gi",
+			quota: quotaOf(rl("persistentvolumeclaims", "10", "requests.storage", "100Gi", "fast.storageclass.storage.k8s.io/requests.storage", "10Gi",
 				"fast.storageclass.storage.k8s.io/persistentvolumeclaims", "5", "slow.storageclass.storage.k8s.io/requests.storage", "10Gi", "count/persistentvolumeclaims", "10")),
 			objs: objs(),
 			want: rl("persistentvolumeclaims", "3", "requests.storage", "6644Mi", "fast.storageclass.storage.k8s.io/requests.storage", "1524Mi",
 				"fast.storageclass.storage.k8s.io/persistentvolumeclaims", "2", "slow.storageclass.storage.k8s.io/requests.storage", "5Gi", "count/persistentvolumeclaims", "3")},
 		{name: "object counts",
-			quota: quota(rl("configmaps", "10", "secrets", "10", "count/deployments.apps", "5", "resourcequotas", "1", "replicationcontrollers", "1", "count/widgets.example.com", "1")),
+			quota: quotaOf(rl("configmaps", "10", "secrets", "10", "count/deployments.apps", "5", "resourcequotas", "1", "replicationcontrollers", "1", "count/widgets.example.com", "1")),
 			objs:  objs(), want: rl("configmaps", "3", "secrets", "2", "count/deployments.apps", "1", "resourcequotas", "1", "replicationcontrollers", "0")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package resourcequota
+package quota
 
 import (
 	"slices"
@@ -6,17 +6,24 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// scopesMatch reports whether pod p is in every scope of quota q: those
-// of spec.scopes and the expressions of spec.scopeSelector.
-func scopesMatch(q *corev1.ResourceQuota, p *corev1.Pod) bool {
+// Scoped reports whether quota q has scopes (spec.scopes, or expressions
+// in spec.scopeSelector): then it counts only the pods they select.
+func Scoped(q *corev1.ResourceQuota) bool {
+	return len(q.Spec.Scopes) > 0 || q.Spec.ScopeSelector != nil && len(q.Spec.ScopeSelector.MatchExpressions) > 0
+}
+
+// ScopesMatch reports whether pod p is in every scope of quota q: those
+// of spec.scopes and the expressions of spec.scopeSelector. A quota
+// without scopes matches every pod.
+func ScopesMatch(q *corev1.ResourceQuota, p *corev1.Pod) bool {
 	for _, s := range q.Spec.Scopes {
-		if !scopeMatch(corev1.ScopedResourceSelectorRequirement{ScopeName: s, Operator: corev1.ScopeSelectorOpExists}, p) {
+		if !ScopeMatch(corev1.ScopedResourceSelectorRequirement{ScopeName: s, Operator: corev1.ScopeSelectorOpExists}, p) {
 			return false
 		}
 	}
 	if sel := q.Spec.ScopeSelector; sel != nil {
 		for _, r := range sel.MatchExpressions {
-			if !scopeMatch(r, p) {
+			if !ScopeMatch(r, p) {
 				return false
 			}
 		}
@@ -24,20 +31,21 @@ func scopesMatch(q *corev1.ResourceQuota, p *corev1.Pod) bool {
 	return true
 }
 
-// scopeMatch evaluates one scope requirement on a pod. Scopes that are
-// not about pods (VolumeAttributesClass) or unknown select nothing.
-func scopeMatch(r corev1.ScopedResourceSelectorRequirement, p *corev1.Pod) bool {
+// ScopeMatch evaluates one scope requirement on a pod. Scopes that are
+// not about pods (VolumeAttributesClass) or unknown select nothing, and
+// so does an unknown operator.
+func ScopeMatch(r corev1.ScopedResourceSelectorRequirement, p *corev1.Pod) bool {
 	switch r.ScopeName {
 	case corev1.ResourceQuotaScopeTerminating:
-		return terminating(p)
+		return Terminating(p)
 	case corev1.ResourceQuotaScopeNotTerminating:
-		return !terminating(p)
+		return !Terminating(p)
 	case corev1.ResourceQuotaScopeBestEffort:
-		return bestEffort(p)
+		return BestEffort(p)
 	case corev1.ResourceQuotaScopeNotBestEffort:
-		return !bestEffort(p)
+		return !BestEffort(p)
 	case corev1.ResourceQuotaScopeCrossNamespacePodAffinity:
-		return crossNamespaceAffinity(p)
+		return CrossNamespaceAffinity(p)
 	case corev1.ResourceQuotaScopePriorityClass:
 		name := p.Spec.PriorityClassName
 		switch r.Operator {
@@ -54,15 +62,15 @@ func scopeMatch(r corev1.ScopedResourceSelectorRequirement, p *corev1.Pod) bool 
 	return false
 }
 
-// terminating: the pod has an active deadline.
-func terminating(p *corev1.Pod) bool {
+// Terminating: the pod has an active deadline (>= 0).
+func Terminating(p *corev1.Pod) bool {
 	return p.Spec.ActiveDeadlineSeconds != nil && *p.Spec.ActiveDeadlineSeconds >= 0
 }
 
-// bestEffort: no container (init ones included) and no pod-level
-// resources request or limit cpu or memory — Kubernetes' BestEffort QoS
-// class.
-func bestEffort(p *corev1.Pod) bool {
+// BestEffort: no container (init ones included) and no pod-level
+// resources request or limit a non-zero cpu or memory — Kubernetes'
+// BestEffort QoS class.
+func BestEffort(p *corev1.Pod) bool {
 	set := func(r corev1.ResourceRequirements) bool {
 		for _, l := range []corev1.ResourceList{r.Requests, r.Limits} {
 			for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
@@ -86,9 +94,10 @@ func bestEffort(p *corev1.Pod) bool {
 	return true
 }
 
-// crossNamespaceAffinity: a pod (anti-)affinity term names other
-// namespaces or a namespace selector.
-func crossNamespaceAffinity(p *corev1.Pod) bool {
+// CrossNamespaceAffinity: a pod affinity or anti-affinity term, required
+// or preferred, names namespaces or has a namespace selector (even an
+// empty one, which selects every namespace).
+func CrossNamespaceAffinity(p *corev1.Pod) bool {
 	a := p.Spec.Affinity
 	if a == nil {
 		return false
