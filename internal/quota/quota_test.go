@@ -71,10 +71,8 @@ func TestPodResources(t *testing.T) {
 				p.Spec.Overhead = rl("cpu", "10m")
 				return p
 			}(),
-			// overhead is added to limits too, even where nothing is limited
-			// (kept as both callers had it; Kubernetes adds it only to
-			// resources that have a limit)
-			requests: rl("cpu", "2010m"), limits: rl("cpu", "10m")},
+			// overhead is added to a limit only where one is set
+			requests: rl("cpu", "2010m"), limits: rl()},
 		// a sidecar started before an init step runs with it: max(0.1+0.25, 0.1+2)
 		{name: "sidecar, then init step",
 			pod:      pod([]corev1.Container{ctr(rl("cpu", "250m"), nil)}, sidecar(rl("cpu", "100m"), nil), ctr(rl("cpu", "2"), nil)),
@@ -89,7 +87,7 @@ func TestPodResources(t *testing.T) {
 				p.Spec.Overhead = rl("cpu", "10m", "memory", "1Mi")
 				return p
 			}(),
-			requests: rl("cpu", "3010m", "memory", "65Mi"), limits: rl("cpu", "1010m", "memory", "1Mi")},
+			requests: rl("cpu", "3010m", "memory", "65Mi"), limits: rl("cpu", "1010m")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tc.pod.DeepCopy()

@@ -44,7 +44,19 @@ func podResources(p *corev1.Pod, limits bool) corev1.ResourceList {
 			sum[name] = v.DeepCopy()
 		}
 	}
-	AddTo(sum, p.Spec.Overhead)
+	if !limits {
+		AddTo(sum, p.Spec.Overhead)
+		return sum
+	}
+	// A limit grows by the overhead only where something is limited: an
+	// unlimited resource stays unlimited.
+	for name, v := range p.Spec.Overhead {
+		if cur, ok := sum[name]; ok && !cur.IsZero() {
+			cur = cur.DeepCopy()
+			cur.Add(v)
+			sum[name] = cur
+		}
+	}
 	return sum
 }
 
