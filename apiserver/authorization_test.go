@@ -114,7 +114,7 @@ func newRBACServer(t *testing.T, st storage.Store, users map[string]*authn.User)
 	t.Helper()
 	users["admin"] = &authn.User{Name: "system:admin", Groups: []string{authn.SystemPrivileged}}
 	s, err := New(Config{Store: st, Logger: testLogger(), Authenticators: []authn.Authenticator{tokenUsers(users)},
-		AuthorizationModes: []string{"Node", "RBAC"}})
+		AuthorizationModes: []string{"Node", "RBAC"}, DisableAdmissionPlugins: testDisabledPlugins})
 	if err != nil {
 		t.Fatal(err)
 	}

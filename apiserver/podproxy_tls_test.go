@@ -24,7 +24,8 @@ import (
 // newTestServerAgentTLS is newTestServer with Config.AgentTLS.
 func newTestServerAgentTLS(t *testing.T, agentTLS *tls.Config) *testServer {
 	t.Helper()
-	s, err := New(Config{Store: startMember(t), Logger: testLogger(), Authenticators: testAdmin, AuthorizationModes: []string{"AlwaysAllow"}, AgentTLS: agentTLS})
+	s, err := New(Config{Store: startMember(t), Logger: testLogger(), Authenticators: testAdmin, AuthorizationModes: []string{"AlwaysAllow"}, AgentTLS: agentTLS,
+		DisableAdmissionPlugins: testDisabledPlugins})
 	if err != nil {
 		t.Fatal(err)
 	}
