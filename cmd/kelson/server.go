@@ -31,7 +31,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 )
 
@@ -44,10 +44,12 @@ members form one highly available control plane.
 The server's state lives in --data-dir:
 
   DATA_DIR/store             the store member's data (raft log and store)
-  DATA_DIR/tls               the cluster CA, the API's serving certificate and
-                             the admin client certificate, made on first start
-                             and reused after (the serving one is made again
-                             when its names change or it nears its end)
+  DATA_DIR/tls               the cluster CA, the API's serving certificate, the
+                             client certificates of the admin and the
+                             components, the service account signing key;
+                             made on first start and reused after (a
+                             certificate is made again when its names change
+                             or it nears its end)
   DATA_DIR/admin.kubeconfig  an admin kubeconfig (or --write-kubeconfig)
   DATA_DIR/token             the join token of "kelson agent" on other machines
   DATA_DIR/agent             the node agent's state (containerd, pod networks,
@@ -67,8 +69,14 @@ needs root, containerd and runc): this machine is a node whose pods run in
 containers. --disable-agent runs a control plane only — as the servers of one
 machine must all but one.
 
-The API listens on 127.0.0.1 unless --bind-address says otherwise: it has no
-authentication yet, so listen on a wider address only on a trusted network.`
+The API listens on 127.0.0.1 unless --bind-address says otherwise. Every
+component has its own certificate from the cluster CA: the controllers
+(system:kube-controller-manager), the scheduler (system:kube-scheduler), the
+API calling agents (kube-apiserver-kubelet-client) and each node's agent
+(system:node:<name>), which gets its certificates when it joins with a token
+(the server's DATA_DIR/token, or a bootstrap token from "kelson token
+create"). Authorization is not enforced yet: listen on a wider address only
+on a trusted network.`
 
 const serverExample = `  # one server on localhost; kubectl through the kubeconfig it writes
   kelson server
@@ -379,20 +387,28 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
+	apiURL := pki.ServerURL(cfg.BindAddress, cfg.HTTPSPort)
+	kc := pki.Kubeconfig(apiURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM)
 	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR, ClusterDNS: clusterDNS(cfg),
 		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver"),
-		Authenticators:     []authn.Authenticator{authn.X509{Roots: certs.CAPool()}, joinTokenAuthenticator(token)},
-		AuthorizationModes: []string{"AlwaysAllow"}})
+		Authenticators:     []authn.Authenticator{authn.X509{Roots: certs.CAPool()}},
+		AuthorizationModes: []string{"AlwaysAllow"},
+		AgentTLS:           agentClientTLS(certs)})
 	if err != nil {
 		return err
 	}
+	tokenSecrets, err := bootstrapTokenReader(kc)
+	if err != nil {
+		return err
+	}
+	join := newJoinServer(certs.Authority, token, tokenSecrets, sans, log.With("component", "node-credentials"))
 	apiCtx, stopAPI := context.WithCancel(ctx)
 	defer stopAPI()
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- api.Run(apiCtx) }()
 
 	httpSrv := &http.Server{
-		Handler:           withCACerts(api.Handler(), certs.CAPEM),
+		Handler:           withJoin(api.Handler(), certs.CAPEM, join),
 		TLSConfig:         serverTLSConfig(certs),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -406,8 +422,6 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- httpSrv.ServeTLS(ln, "", "") }()
 
-	apiURL := pki.ServerURL(cfg.BindAddress, cfg.HTTPSPort)
-	kc := pki.Kubeconfig(apiURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM)
 	if err := pki.WriteKubeconfig(cfg.KubeconfigPath, kc); err != nil {
 		httpSrv.Close()
 		return fmt.Errorf("%w: choose a writable --write-kubeconfig", err)
@@ -422,12 +436,12 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
 	defer stopControllers()
 	ctrlDone := make(chan error, 1)
-	go func() { ctrlDone <- runControllers(ctrlCtx, cfg, kc, log) }()
+	go func() { ctrlDone <- runControllers(ctrlCtx, cfg, apiURL, certs, log) }()
 	agentCtx, stopAgent := context.WithCancel(ctx)
 	defer stopAgent()
 	agentDone := make(chan error, 1)
 	if cfg.Agent != nil {
-		go func() { agentDone <- runServerAgent(agentCtx, cfg, kc, log) }()
+		go func() { agentDone <- runServerAgent(agentCtx, cfg, apiURL, certs, log) }()
 	}
 
 	var failure error
@@ -464,38 +478,55 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 }
 
 // runControllers runs the controllers and the scheduler against this
-// server's own API, as the admin, each elected through its Lease.
-func runControllers(ctx context.Context, cfg serverConfig, kubeconfig []byte, log *slog.Logger) error {
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		return fmt.Errorf("controllers: %w", err)
-	}
-	// The controllers are part of the server: no client-side rate limit
-	// (the API's own limits apply).
-	rc.QPS, rc.Burst = -1, 0
-	rc.UserAgent = "kelson-controller-manager"
-	// Protobuf both ways for the built-in kinds, as kube-controller-manager
-	// (custom resources and metadata-only clients negotiate their own).
-	rc.ContentType = "application/vnd.kubernetes.protobuf"
-	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+// server's own API, each elected through its Lease: the controllers as
+// system:kube-controller-manager, the scheduler as system:kube-scheduler
+// (their client certificates).
+func runControllers(ctx context.Context, cfg serverConfig, apiURL string, certs *pki.Bundle, log *slog.Logger) error {
 	// client-go logs through klog (leader election, informers): into this
 	// server's log instead of bare stderr lines.
 	klog.SetSlogLogger(log.With("component", "client-go"))
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := componentClient(apiURL, certs.CAPEM, certs.ControllerManager, "kelson-controller-manager")
 	if err != nil {
 		return fmt.Errorf("controllers: %w", err)
+	}
+	schedClient, err := componentClient(apiURL, certs.CAPEM, certs.Scheduler, "kelson-scheduler")
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
 	}
 	host, _ := os.Hostname()
 	if name := cfg.Member.Name; name != "" && len(cfg.EtcdServers) == 0 {
 		host += "_" + name
 	}
 	return manager.Run(ctx, manager.Config{
-		Client:         client,
-		IdentityPrefix: host,
-		Disabled:       cfg.Disabled,
-		Cluster:        controllers.Cluster{ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24},
-		Logger:         log,
+		Client:          client,
+		SchedulerClient: schedClient,
+		IdentityPrefix:  host,
+		Disabled:        cfg.Disabled,
+		Cluster:         controllers.Cluster{ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24},
+		Logger:          log,
 	})
+}
+
+// componentClient is a client of this server's API with a component's
+// client certificate.
+func componentClient(apiURL string, caPEM []byte, cert pki.PEMPair, userAgent string) (kubernetes.Interface, error) {
+	rc := &rest.Config{Host: apiURL, TLSClientConfig: rest.TLSClientConfig{CAData: caPEM, CertData: cert.CertPEM, KeyData: cert.KeyPEM}}
+	// The controllers are part of the server: no client-side rate limit
+	// (the API's own limits apply).
+	rc.QPS, rc.Burst = -1, 0
+	rc.UserAgent = userAgent
+	// Protobuf both ways for the built-in kinds, as kube-controller-manager
+	// (custom resources and metadata-only clients negotiate their own).
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	return kubernetes.NewForConfig(rc)
+}
+
+// agentClientTLS is how the API calls node agents (logs, exec): with the
+// kube-apiserver-kubelet-client certificate, verifying the agent's serving
+// certificate against the cluster CA.
+func agentClientTLS(certs *pki.Bundle) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{certs.KubeletClient}, RootCAs: certs.CAPool(), MinVersion: tls.VersionTLS12}
 }
 
 // serverTLSConfig serves the API's certificate over TLS 1.2+, HTTP/2 first
