@@ -212,10 +212,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
-// servingTLS is the agent port's certificate: self-signed for the node's
-// name and address, made at each start. The API does not verify it yet
-// (the security issue brings mTLS with the cluster CA).
+// servingTLS is the agent port's certificate: Config.ServingCert (from
+// the cluster CA) when set, else self-signed for the node's name and
+// address, made at each start.
+// TODO(sec-identity): minimal use of ServingCert so the API's verifying
+// AgentTLS works; the mTLS (ClientCAs) is the stream server's change.
 func (a *Agent) servingTLS(nodeIP netip.Addr) (*tls.Config, error) {
+	if a.cfg.ServingCert != nil {
+		return &tls.Config{Certificates: []tls.Certificate{*a.cfg.ServingCert}, MinVersion: tls.VersionTLS12}, nil
+	}
 	tc, err := stream.SelfSigned(a.cfg.NodeName, nodeIP.String())
 	if err != nil {
 		return nil, fmt.Errorf("agent: serving certificate: %w", err)
