@@ -311,8 +311,9 @@ func writeJoinError(w http.ResponseWriter, e *httpError) {
 // withJoin serves the cluster CA's certificate at /cacerts (public:
 // joining agents fetch it before they trust the server, and check its
 // hash against their token), node certificates at nodeCredentialsPath,
-// and everything else with api.
-func withJoin(api http.Handler, caPEM []byte, join http.Handler) http.Handler {
+// the cluster's secrets for joining servers at serverSecretsPath, and
+// everything else with api.
+func withJoin(api http.Handler, caPEM []byte, join, secrets http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/cacerts" && r.Method == http.MethodGet:
@@ -320,6 +321,8 @@ func withJoin(api http.Handler, caPEM []byte, join http.Handler) http.Handler {
 			_, _ = w.Write(caPEM)
 		case r.URL.Path == nodeCredentialsPath && join != nil:
 			join.ServeHTTP(w, r)
+		case r.URL.Path == serverSecretsPath && secrets != nil:
+			secrets.ServeHTTP(w, r)
 		default:
 			api.ServeHTTP(w, r)
 		}

@@ -70,7 +70,7 @@ func newJoinFixture(t *testing.T) *joinFixture {
 		f.mu.Lock()
 		f.seen = append(f.seen, r.Header.Get("Authorization")+"|"+cn)
 		f.mu.Unlock()
-		withJoin(http.NotFoundHandler(), certs.CAPEM, join).ServeHTTP(w, r)
+		withJoin(http.NotFoundHandler(), certs.CAPEM, join, nil).ServeHTTP(w, r)
 	})
 	f.srv = httptest.NewUnstartedServer(record)
 	f.srv.TLS = serverTLSConfig(certs)
@@ -419,5 +419,57 @@ func TestNodeCredentialsLifecycle(t *testing.T) {
 	_, err = creds(tok2.String(), "192.168.1.4").ensure(ctx)
 	if !errors.Is(err, errJoinRefused) || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), tok2.Secret) {
 		t.Fatalf("deleted token: %v", err)
+	}
+}
+
+// TestServerSecretsEndpoint: only the server token gets the CA's key.
+func TestServerSecretsEndpoint(t *testing.T) {
+	f := newJoinFixture(t)
+	tlsDir := t.TempDir()
+	for name, data := range map[string][]byte{pki.CACertFile: f.certs.CAPEM, pki.CAKeyFile: []byte("ca key"),
+		pki.ServiceAccountKeyFile: f.certs.ServiceAccountKeyPEM} {
+		os.WriteFile(filepath.Join(tlsDir, name), data, 0o600)
+	}
+	tok := f.addToken(t, bootstraptoken.Options{TTL: time.Hour}, nil)
+	h := withJoin(http.NotFoundHandler(), f.certs.CAPEM, nil, newServerSecretsHandler(tlsDir, f.token, slog.New(slog.DiscardHandler)))
+	n1 := nodeClientCert(t, f.certs.Authority, "n1")
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = serverTLSConfig(f.certs)
+	srv.StartTLS()
+	defer srv.Close()
+	for _, c := range []struct {
+		what, method, auth string
+		certs              []tls.Certificate
+		code               int
+	}{
+		{"server token", "POST", "Bearer " + serverSecret, nil, 200},
+		{"bootstrap token", "POST", "Bearer " + tok.String(), nil, 401},
+		{"wrong secret", "POST", "Bearer " + strings.Repeat("0", 32), nil, 401},
+		{"no credential", "POST", "", nil, 401},
+		{"node certificate", "POST", "", []tls.Certificate{n1}, 401},
+		{"GET", "GET", "Bearer " + serverSecret, nil, 405},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+serverSecretsPath, nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		resp, err := f.client(c.certs...).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code {
+			t.Errorf("%s: %d %s, want %d", c.what, resp.StatusCode, b, c.code)
+		}
+		if c.code != 200 && strings.Contains(string(b), "ca key") {
+			t.Errorf("%s: the answer holds the CA key", c.what)
+		}
+		if c.code == 200 {
+			var out serverSecrets
+			if err := json.Unmarshal(b, &out); err != nil || out.CAKey != "ca key" || out.CA != string(f.certs.CAPEM) {
+				t.Errorf("%s: %+v %v", c.what, out, err)
+			}
+		}
 	}
 }

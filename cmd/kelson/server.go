@@ -87,6 +87,10 @@ const serverExample = `  # one server on localhost; kubectl through the kubeconf
     --listen-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
     --initial-cluster a=http://127.0.0.1:2380,b=http://127.0.0.1:22380,c=http://127.0.0.1:32380
 
+  # three servers sharing one CA: b and c take a's CA with a's token (and the
+  # clustering flags above)
+  kelson server --name b ... --server https://127.0.0.1:6443 --token "$(cat a.kelson/token)"
+
   # the API over a store that runs elsewhere
   kelson server --etcd-servers http://127.0.0.1:2379`
 
@@ -116,6 +120,10 @@ type serverConfig struct {
 	Disabled []string
 	// EtcdServers: the store to use instead of a member [--etcd-servers].
 	EtcdServers []string
+	// JoinURL and JoinToken: a running server of the cluster and its
+	// server token [--server, --token]: this server fetches the cluster CA
+	// and the service account key from it on first start.
+	JoinURL, JoinToken string
 	// Agent is the node agent the server runs (nil with --disable-agent);
 	// its API and data dir are filled in at start.
 	Agent *nodeagent.Config
@@ -134,6 +142,7 @@ type serverFlags struct {
 	httpsPort                           int
 	tlsSANs, etcdServers, disable       []string
 	serviceCIDR, clusterCIDR, nodePorts string
+	joinURL, joinToken                  string
 	disableAgent                        bool
 	agent                               agentFlags
 }
@@ -149,6 +158,8 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&s.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "IP range of pod addresses (kept for the node agent; must not overlap --service-cidr)")
 	f.StringSliceVar(&s.disable, "disable", nil, "components not to run (comma-separated or repeated): "+strings.Join(manager.Names(), ", "))
 	f.StringSliceVar(&s.etcdServers, "etcd-servers", nil, "etcd v3 endpoints (http://host:port,...) of a store to use instead of running a member here")
+	f.StringVar(&s.joinURL, "server", "", "URL of a running server of this cluster (https://HOST:PORT): on first start, take its cluster CA and service account key (with --token)")
+	f.StringVar(&s.joinToken, "token", "", "with --server: the cluster's server token (the first server's DATA_DIR/token); $KELSON_TOKEN when unset")
 	f.BoolVar(&s.disableAgent, "disable-agent", false, "do not run a node agent in this server (no pods run on this machine)")
 	s.agent.bind(f, false)
 }
@@ -216,6 +227,24 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 		}
 	}
 	cfg.EtcdServers = s.etcdServers
+	if s.joinURL != "" {
+		cfg.JoinURL, cfg.JoinToken = strings.TrimRight(s.joinURL, "/"), s.joinToken
+		if cfg.JoinToken == "" {
+			cfg.JoinToken = os.Getenv("KELSON_TOKEN")
+		}
+		if !strings.HasPrefix(cfg.JoinURL, "https://") {
+			return cfg, usagef("--server %q: want https://HOST:PORT of a running kelson server", s.joinURL)
+		}
+		tok, err := parseToken(cfg.JoinToken)
+		if err != nil {
+			return cfg, usagef("--server needs --token, the first server's DATA_DIR/token: %v", err)
+		}
+		if tok.ServerSecret == "" {
+			return cfg, usagef("--token: a server joins with the server token (K10...::server:...), not a bootstrap token")
+		}
+	} else if s.joinToken != "" {
+		return cfg, usagef("--token needs --server, the URL of a running server of the cluster")
+	}
 	if err := manager.CheckDisabled(s.disable); err != nil {
 		return cfg, usageError{err}
 	}
@@ -369,6 +398,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if cfg.JoinURL != "" {
+		if err := fetchServerSecrets(ctx, cfg.JoinURL, cfg.JoinToken, cfg.DataDir, log); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while starting
+			}
+			return err
+		}
+	}
 	certs, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, Logger: log})
 	if err != nil {
 		return err
@@ -408,7 +445,8 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	go func() { apiDone <- api.Run(apiCtx) }()
 
 	httpSrv := &http.Server{
-		Handler:           withJoin(api.Handler(), certs.CAPEM, join),
+		Handler: withJoin(api.Handler(), certs.CAPEM, join,
+			newServerSecretsHandler(filepath.Join(cfg.DataDir, "tls"), token, log.With("component", "server-secrets"))),
 		TLSConfig:         serverTLSConfig(certs),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
