@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kelson-dev/kelson/apiserver/admission"
 )
 
 // Finalizers the API server adds for deletion propagation; the garbage
@@ -105,6 +107,9 @@ func (s *Server) deleteObject(ctx context.Context, res *resource, ns, name strin
 				return nil, apierrors.NewConflict(res.groupResource(), name,
 					fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
 			}
+		}
+		if err := s.admitOther(ctx, admission.Delete, res, "", ns, name, nil, cur, dryRun); err != nil {
+			return nil, err
 		}
 		rev := revOf(cur)
 		next, wait := markForDeletion(res, cur.DeepCopyObject(), opts, time.Now())

@@ -7,11 +7,11 @@ import (
 	"sort"
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
-	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // discoveryDocs are the discovery documents of one resource table, built
@@ -101,14 +101,19 @@ func buildDiscovery(t *resourceTable) *discoveryDocs {
 			}
 		}
 	}
-	// metrics.k8s.io, computed from usage reports (metrics.go), unless a
-	// CRD took the group.
-	if _, taken := groupIdx[metricsGroup]; !taken {
-		m := metricsDiscovery()
-		d.groups.Groups = append(d.groups.Groups, m.group)
-		d.resources[metricsv1beta1.SchemeGroupVersion] = m.list
-		aggGroups[metricsGroup] = m.agg
-		groupOrder = append(groupOrder, metricsGroup)
+	// The groups served without a resource table entry, unless a CRD took
+	// the group: metrics.k8s.io, computed from usage reports (metrics.go);
+	// authentication.k8s.io, token and self reviews (authentication.go);
+	// authorization.k8s.io, access reviews (authorization_reviews.go).
+	for _, v := range []virtualGroup{metricsDiscovery(), authenticationDiscovery(), authorizationDiscovery()} {
+		if _, taken := groupIdx[v.gv.Group]; taken {
+			continue
+		}
+		docs := v.docs()
+		d.groups.Groups = append(d.groups.Groups, docs.group)
+		d.resources[v.gv] = docs.list
+		aggGroups[v.gv.Group] = docs.agg
+		groupOrder = append(groupOrder, v.gv.Group)
 	}
 	// A group's versions in Kubernetes' priority order (v2 > v1 > v1beta1),
 	// the first preferred: a CRD may serve several.
@@ -162,6 +167,8 @@ func subresourceDocs(r *resource) []subresourceDoc {
 			subresourceDoc{"log", k.GVK, metav1.Verbs{"get"}})
 	case "namespaces":
 		subs = append(subs, subresourceDoc{"finalize", k.GVK, metav1.Verbs{"update"}})
+	case "serviceaccounts":
+		subs = append(subs, subresourceDoc{"token", authenticationv1.SchemeGroupVersion.WithKind("TokenRequest"), metav1.Verbs{"create"}})
 	}
 	return subs
 }
@@ -235,4 +242,49 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) jsonInfo() runtime.SerializerInfo {
 	info, _ := s.serializer(mediaJSON)
 	return info
+}
+
+// virtualGroup is an API group whose resources are computed or reviewed
+// on request, not stored: one version, its resources' verbs fixed.
+type virtualGroup struct {
+	gv        schema.GroupVersion
+	verbs     metav1.Verbs
+	resources []virtualResource
+}
+
+type virtualResource struct {
+	resource, singular, kind string
+	namespaced               bool
+}
+
+// virtualDiscoveryDocs are a virtual group's discovery documents.
+type virtualDiscoveryDocs struct {
+	group metav1.APIGroup
+	list  *metav1.APIResourceList
+	agg   *apidiscoveryv2.APIGroupDiscovery
+}
+
+// docs builds g's legacy and aggregated discovery documents.
+func (g virtualGroup) docs() virtualDiscoveryDocs {
+	gv := g.gv
+	v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
+	d := virtualDiscoveryDocs{
+		group: metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"},
+			Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v},
+		list: &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()},
+		agg: &apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: gv.Group},
+			Versions: []apidiscoveryv2.APIVersionDiscovery{{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}}},
+	}
+	for _, r := range g.resources {
+		d.list.APIResources = append(d.list.APIResources, metav1.APIResource{
+			Name: r.resource, SingularName: r.singular, Namespaced: r.namespaced, Kind: r.kind, Verbs: g.verbs})
+		scope := apidiscoveryv2.ScopeCluster
+		if r.namespaced {
+			scope = apidiscoveryv2.ScopeNamespace
+		}
+		d.agg.Versions[0].Resources = append(d.agg.Versions[0].Resources, apidiscoveryv2.APIResourceDiscovery{
+			Resource: r.resource, SingularResource: r.singular, Scope: scope, Verbs: g.verbs,
+			ResponseKind: &metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: r.kind}})
+	}
+	return d
 }

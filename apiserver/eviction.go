@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kelson-dev/kelson/apiserver/admission"
 )
 
 // The eviction subresource honours PodDisruptionBudgets as
@@ -173,6 +175,9 @@ func (s *Server) serveEviction(w http.ResponseWriter, r *http.Request, res *reso
 	}
 	if opts.dryRun && len(del.DryRun) == 0 {
 		del.DryRun = []string{metav1.DryRunAll}
+	}
+	if err := s.admitOther(r.Context(), admission.Create, res, "eviction", ri.Namespace, ri.Name, ev, nil, len(del.DryRun) > 0); err != nil {
+		return err
 	}
 	if err := s.evict(r.Context(), res, ri.Namespace, ri.Name, del, opts); err != nil {
 		return err

@@ -101,6 +101,10 @@ func (s *Server) buildAuthorizer(modes []string) (authz.Authorizer, error) {
 		switch m {
 		case "AlwaysAllow":
 			as = append(as, authz.AlwaysAllow)
+		case "Node":
+			as = append(as, s.nodeAuthorizer())
+		case "RBAC":
+			as = append(as, s.rbacAuthorizer())
 		case "AlwaysDeny":
 			as = append(as, authz.Func(func(context.Context, authz.Attributes) (authz.Decision, string, error) {
 				return authz.Deny, "every request is denied (AlwaysDeny)", nil

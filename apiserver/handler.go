@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime/debug"
 
+	"github.com/kelson-dev/kelson/apiserver/admission"
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -34,7 +35,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	r = r.WithContext(authn.WithUser(r.Context(), u))
+	if err := refuseImpersonation(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	r = r.WithContext(admission.WithWarnings(authn.WithUser(r.Context(), u), headerWarnings{w.Header()}))
 	if err := s.authorize(r.Context(), attributesOf(r, u)); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -62,6 +67,18 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if ri.Group == metricsGroup { // computed, not stored (metrics.go)
 		if err := s.serveMetrics(w, r, ri); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
+	if ri.Group == authenticationGroup { // virtual, create only (authentication.go)
+		if err := s.serveAuthenticationAPI(w, r, ri); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
+	if ri.Group == authorizationGroup { // reviews, not stored (authorization_reviews.go)
+		if err := s.serveReview(w, r, ri); err != nil {
 			s.writeError(w, r, err)
 		}
 		return
@@ -164,6 +181,9 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, res *r
 		case "eviction":
 			return s.serveEviction(w, r, res, ri)
 		}
+	}
+	if res.kind.Resource == "serviceaccounts" && ri.Subresource == "token" {
+		return s.serveTokenRequest(w, r, res, ri)
 	}
 	return notFoundPath(r.URL.Path)
 }

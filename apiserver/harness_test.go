@@ -119,7 +119,8 @@ type testServer struct {
 
 func newTestServer(t *testing.T, st storage.Store) *testServer {
 	t.Helper()
-	s, err := New(Config{Store: st, Logger: testLogger(), Authenticators: testAdmin, AuthorizationModes: []string{"AlwaysAllow"}})
+	s, err := New(Config{Store: st, Logger: testLogger(), Authenticators: testAdmin, AuthorizationModes: []string{"AlwaysAllow"},
+		DisableAdmissionPlugins: testDisabledPlugins})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,3 +190,10 @@ func (ts *testServer) waitReady(t *testing.T) {
 // testAdmin authenticates every request of the tests' plain-HTTP clients
 // as the admin.
 var testAdmin = []authn.Authenticator{authn.Fixed(&authn.User{Name: "system:admin", Groups: []string{authn.SystemPrivileged}})}
+
+// testDisabledPlugins are the admission plugins the API tests run
+// without: ServiceAccount needs the controller that creates each
+// namespace's "default" service account, which these tests do not run
+// (every pod create would wait for it, then be refused). The tests of
+// admission itself (admission_test.go) build servers with every plugin.
+var testDisabledPlugins = []string{"ServiceAccount"}

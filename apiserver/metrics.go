@@ -21,7 +21,6 @@ import (
 
 	usagev1alpha1 "github.com/kelson-dev/kelson/api/metrics/v1alpha1"
 	"github.com/kelson-dev/kelson/apiserver/kinds"
-	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,38 +39,14 @@ var (
 	podMetricsGR  = metricsv1beta1.Resource("podmetrics")
 )
 
-// metricsDiscoveryDocs are the discovery documents of metrics.k8s.io.
-type metricsDiscoveryDocs struct {
-	group metav1.APIGroup
-	list  *metav1.APIResourceList
-	agg   *apidiscoveryv2.APIGroupDiscovery
-}
-
-// metricsDiscovery builds the discovery documents of metrics.k8s.io:
-// kubectl top looks for the group before it reads it.
-func metricsDiscovery() metricsDiscoveryDocs {
-	gv := metricsv1beta1.SchemeGroupVersion
-	verbs := metav1.Verbs{"get", "list"}
-	v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
-	d := metricsDiscoveryDocs{
-		group: metav1.APIGroup{TypeMeta: metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"},
-			Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v},
-		list: &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()},
-		agg: &apidiscoveryv2.APIGroupDiscovery{ObjectMeta: metav1.ObjectMeta{Name: gv.Group},
-			Versions: []apidiscoveryv2.APIVersionDiscovery{{Version: gv.Version, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}}},
-	}
+// metricsDiscovery: the discovery documents of metrics.k8s.io; kubectl
+// top looks for the group before it reads it.
+func metricsDiscovery() virtualGroup {
+	g := virtualGroup{gv: metricsv1beta1.SchemeGroupVersion, verbs: metav1.Verbs{"get", "list"}}
 	for _, k := range []*kinds.Kind{nodeMetricsKind(), podMetricsKind()} {
-		d.list.APIResources = append(d.list.APIResources, metav1.APIResource{
-			Name: k.Resource, SingularName: k.Singular, Namespaced: k.Namespaced, Kind: k.GVK.Kind, Verbs: verbs})
-		scope := apidiscoveryv2.ScopeCluster
-		if k.Namespaced {
-			scope = apidiscoveryv2.ScopeNamespace
-		}
-		d.agg.Versions[0].Resources = append(d.agg.Versions[0].Resources, apidiscoveryv2.APIResourceDiscovery{
-			Resource: k.Resource, SingularResource: k.Singular, Scope: scope, Verbs: verbs,
-			ResponseKind: &metav1.GroupVersionKind{Group: k.GVK.Group, Version: k.GVK.Version, Kind: k.GVK.Kind}})
+		g.resources = append(g.resources, virtualResource{k.Resource, k.Singular, k.GVK.Kind, k.Namespaced})
 	}
-	return d
+	return g
 }
 
 // metricsSource is what metrics are computed from: the caches of nodes,

@@ -12,30 +12,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// Namespaces: creation in a missing namespace is refused, and in a
-// terminating one too (kube-apiserver's NamespaceLifecycle admission);
-// a deleted namespace has its contents removed by runNamespaceCleaner
-// before it goes (kube-controller-manager's namespace controller, which
-// Kelson runs in the API server until its controllers exist).
+// Namespaces: a deleted namespace has its contents removed by
+// runNamespaceCleaner before it goes (kube-controller-manager's namespace
+// controller, which Kelson runs in the API server until its controllers
+// exist). Creation in a missing or terminating namespace is refused by
+// the NamespaceLifecycle admission plugin (admission/namespacelifecycle.go).
 
 var namespaceGVR = corev1.SchemeGroupVersion.WithResource("namespaces")
 
 // systemNamespaces exist from the first start, as in Kubernetes.
 var systemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
-
-// admitNamespace checks that objects may be created in ns.
-func (s *Server) admitNamespace(ctx context.Context, ns string) error {
-	res := s.lookup(namespaceGVR)
-	obj, err := s.get(ctx, res, "", ns)
-	if err != nil {
-		return err
-	}
-	if n := obj.(*corev1.Namespace); n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
-		return apierrors.NewForbidden(res.groupResource(), ns,
-			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
-	}
-	return nil
-}
 
 // bootstrap creates the system namespaces and the `kubernetes` Service if
 // they are missing. Every server does it; the creates are idempotent.

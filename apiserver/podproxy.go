@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kelson-dev/kelson/apiserver/admission"
 )
 
 // pods/log and pods/exec are served by the node agent that runs the pod
@@ -34,6 +37,13 @@ import (
 // agent's errors come back as the Status of the same code; a log body is
 // flushed as it arrives (kubectl logs -f); exec goes through
 // httputil.ReverseProxy, which carries the WebSocket upgrade both ways.
+//
+// The connection is mutually authenticated TLS with Config.AgentTLS: the
+// API server presents its client certificate (CN
+// kube-apiserver-kubelet-client) and verifies the agent's certificate
+// against the cluster CA for NODEIP. An agent whose certificate fails
+// that, or that refuses the client certificate, is a 502 saying which;
+// an agent that cannot be reached at all is a 503.
 
 // defaultKubeletPort is the agent port of a node that does not report one.
 const defaultKubeletPort = 10250
@@ -43,34 +53,76 @@ const defaultKubeletPort = 10250
 const defaultContainerAnnotation = "kubectl.kubernetes.io/default-container"
 
 // InsecureAgentTLS is the TLS client config the apiserver uses towards
-// node agents when Config.AgentTLS is nil: it does NOT verify the agent's
-// certificate (InsecureSkipVerify). Agents serve self-signed
-// certificates until the security issue gives them certificates from a
-// cluster CA and the apiserver a client certificate (mTLS); until then
-// anyone who can take over a node's address can read the logs and exec
-// sessions sent to it.
+// node agents when Config.AgentTLS is nil — the explicit default of tests
+// whose agents serve self-signed certificates: it does NOT verify the
+// agent's certificate (InsecureSkipVerify) and presents no client
+// certificate, so an agent that authenticates its callers refuses it.
+// Anyone who can take over a node's address can read the logs and exec
+// sessions sent there. `kelson server` passes a real AgentTLS instead.
 func InsecureAgentTLS() *tls.Config {
 	return &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // see the doc comment
 }
 
+// agentHandshakeTimeout bounds a TLS handshake with an agent.
+const agentHandshakeTimeout = 10 * time.Second
+
 // agentTransport is the apiserver's HTTP client side towards agents:
 // HTTP/1.1 (exec upgrades the connection), never through a proxy from
-// the environment.
+// the environment. tc (Config.AgentTLS) is used as given — its client
+// certificate, its RootCAs (the cluster CA) — except ServerName: every
+// connection verifies the agent's certificate against the address it
+// dials (the node's InternalIP or ExternalIP, matched against the
+// certificate's IP SANs; a DNS name against its DNS SANs), so one node's
+// certificate cannot answer for another's address.
 func agentTransport(tc *tls.Config) *http.Transport {
 	if tc == nil {
 		tc = InsecureAgentTLS()
 	}
 	tc = tc.Clone()
 	tc.NextProtos = []string{"http/1.1"}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext: dialer.DialContext,
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialAgentTLS(ctx, dialer, tc, network, addr)
+		},
 		TLSClientConfig:       tc,
-		TLSHandshakeTimeout:   10 * time.Second,
+		TLSHandshakeTimeout:   agentHandshakeTimeout,
 		ResponseHeaderTimeout: time.Minute,
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
 	}
 }
+
+// dialAgentTLS connects to an agent at addr and completes the TLS
+// handshake, verifying the agent's certificate for addr's host. A failed
+// handshake is an *agentTLSError.
+func dialAgentTLS(ctx context.Context, d *net.Dialer, tc *tls.Config, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c := tc.Clone()
+	c.ServerName = host
+	conn := tls.Client(raw, c)
+	hctx, cancel := context.WithTimeout(ctx, agentHandshakeTimeout)
+	defer cancel()
+	if err := conn.HandshakeContext(hctx); err != nil {
+		raw.Close()
+		return nil, &agentTLSError{err: err}
+	}
+	return conn, nil
+}
+
+// agentTLSError is a failed TLS handshake with an agent.
+type agentTLSError struct{ err error }
+
+func (e *agentTLSError) Error() string { return "TLS handshake: " + e.err.Error() }
+func (e *agentTLSError) Unwrap() error { return e.err }
 
 // servePodStream answers pods/log, pods/exec and pods/attach.
 func (s *Server) servePodStream(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
@@ -84,6 +136,11 @@ func (s *Server) servePodStream(w http.ResponseWriter, r *http.Request, res *res
 	case "exec":
 		if ri.Verb != "get" && ri.Verb != "create" {
 			return apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "pods/exec"}, r.Method)
+		}
+	}
+	if ri.Subresource != "log" {
+		if err := s.admitOther(r.Context(), admission.Connect, res, ri.Subresource, ri.Namespace, ri.Name, nil, nil, false); err != nil {
+			return err
 		}
 	}
 	q := r.URL.Query()
@@ -313,12 +370,66 @@ func agentError(resp *http.Response, pod *corev1.Pod) error {
 		Code: int32(resp.StatusCode), Reason: reason, Message: msg}}
 }
 
-// unreachableAgent is the 503 for an agent that did not answer.
+// unreachableAgent is the error for an agent that did not answer: 502
+// when TLS failed — the agent's certificate is not one this server
+// trusts for the node's address, or the agent refused this server's
+// client certificate — else 503.
 func unreachableAgent(pod *corev1.Pod, target string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	switch agentTLSProblem(err) {
+	case tlsAgentUntrusted:
+		return badGateway(fmt.Sprintf(
+			"the agent of node %s at %s presented a certificate this API server does not trust (%v): an agent must serve a certificate signed by the cluster CA for the node's address",
+			pod.Spec.NodeName, target, err))
+	case tlsClientRefused:
+		return badGateway(fmt.Sprintf(
+			"the agent of node %s at %s refused this API server's client certificate (%v): the agent accepts only a certificate from the cluster CA with CN kube-apiserver-kubelet-client or group system:masters",
+			pod.Spec.NodeName, target, err))
+	case tlsOther:
+		return badGateway(fmt.Sprintf("TLS with the agent of node %s at %s failed: %v", pod.Spec.NodeName, target, err))
+	}
 	return apierrors.NewServiceUnavailable(fmt.Sprintf(
 		"cannot reach the agent of node %s at %s (is its agent running, and is its port open to the apiserver?): %v",
 		pod.Spec.NodeName, target, err))
+}
+
+// TLS problems with an agent, as agentTLSProblem tells them apart.
+type tlsProblem int
+
+const (
+	tlsNone           tlsProblem = iota
+	tlsAgentUntrusted            // the agent's certificate failed verification
+	tlsClientRefused             // the agent sent an alert about our certificate
+	tlsOther                     // another handshake failure
+)
+
+// agentTLSProblem classifies an error of a request to an agent.
+func agentTLSProblem(err error) tlsProblem {
+	var cve *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &cve) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid) {
+		return tlsAgentUntrusted
+	}
+	var alert tls.AlertError
+	if errors.As(err, &alert) || strings.Contains(err.Error(), "remote error: tls: ") {
+		// TLS 1.3: the agent's verdict on our certificate arrives after
+		// the handshake, on the first read.
+		return tlsClientRefused
+	}
+	var hs *agentTLSError
+	if errors.As(err, &hs) && !errors.Is(err, context.DeadlineExceeded) {
+		return tlsOther
+	}
+	return tlsNone
+}
+
+// badGateway is a 502 Status: the agent (upstream of this proxy) could
+// not be used.
+func badGateway(msg string) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure,
+		Code: http.StatusBadGateway, Reason: metav1.StatusReasonInternalError, Message: msg}}
 }

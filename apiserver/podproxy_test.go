@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -116,7 +118,11 @@ type fakeAgent struct {
 	more chan string // follow: lines sent after the first
 }
 
-func startFakeAgent(t *testing.T) *fakeAgent {
+func startFakeAgent(t *testing.T) *fakeAgent { return startFakeAgentTLS(t, nil) }
+
+// startFakeAgentTLS is startFakeAgent serving tc (nil: httptest's
+// self-signed certificate, no client authentication).
+func startFakeAgentTLS(t *testing.T, tc *tls.Config) *fakeAgent {
 	a := &fakeAgent{more: make(chan string, 10)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/containerLogs/", func(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +198,12 @@ func startFakeAgent(t *testing.T) *fakeAgent {
 		}
 		ws.ServeHTTP(w, r)
 	})
-	a.srv = httptest.NewTLSServer(mux)
+	a.srv = httptest.NewUnstartedServer(mux)
+	if tc != nil {
+		a.srv.TLS = tc
+		a.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
+	}
+	a.srv.StartTLS()
 	t.Cleanup(a.srv.Close)
 	return a
 }

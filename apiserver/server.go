@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -14,8 +15,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelson-dev/kelson/apiserver/admission"
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/authz"
+	"github.com/kelson-dev/kelson/apiserver/authz/rbac"
 	"github.com/kelson-dev/kelson/apiserver/kinds"
 	"github.com/kelson-dev/kelson/apiserver/openapi"
 	"github.com/kelson-dev/kelson/apiserver/storage"
@@ -46,8 +49,12 @@ type Config struct {
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// AgentTLS is the TLS client config for proxying pods/log and
-	// pods/exec to node agents. Default InsecureAgentTLS(): the agents'
-	// certificates are NOT verified until the security issue adds mTLS.
+	// pods/exec to node agents: the API server's client certificate (CN
+	// kube-apiserver-kubelet-client, O system:masters) and RootCAs = the
+	// cluster CA. Each connection verifies the agent's certificate for
+	// the node address it dials (ServerName is set per connection).
+	// nil: InsecureAgentTLS() — nothing verified, no client certificate:
+	// for tests only.
 	AgentTLS *tls.Config
 	// Authenticators find each request's user, tried in order before the
 	// server's own (bootstrap and service account tokens). Required: a
@@ -56,10 +63,38 @@ type Config struct {
 	// A request no authenticator claims gets 401, except health and
 	// version, which anonymous requests may read (filters.go).
 	Authenticators []authn.Authenticator
+	// TokenAuthFile is kube-apiserver's --token-auth-file: a CSV file of
+	// static bearer tokens (token,user,uid,"group1,group2"), read once
+	// at New (an unreadable or malformed file fails New, naming the
+	// line). Default none.
+	TokenAuthFile string
+	// ServiceAccountSigningKey signs and verifies service account tokens
+	// (ES256: an ECDSA P-256 key; `kelson server` passes
+	// DATA_DIR/tls/service-account.key, the same on every server).
+	// Default nil: a key generated at New, so tokens do not survive a
+	// restart and other servers refuse them (tests only).
+	ServiceAccountSigningKey crypto.Signer
+	// ServiceAccountIssuer is the iss of service account tokens, and the
+	// only issuer whose tokens the server verifies (other JWTs are left
+	// to the other authenticators). Default
+	// https://kubernetes.default.svc.cluster.local.
+	ServiceAccountIssuer string
+	// APIAudiences are the audiences a token must name to authenticate
+	// to this server (--api-audiences), and TokenRequest's default.
+	// Default [ServiceAccountIssuer].
+	APIAudiences []string
+	// ServiceAccountMaxTokenExpiration caps a TokenRequest's lifetime
+	// (longer requests get this). Default 48h; at least 10 minutes.
+	ServiceAccountMaxTokenExpiration time.Duration
 	// AuthorizationModes are the authorizers, in order, as
 	// kube-apiserver's --authorization-mode: Node, RBAC, AlwaysAllow,
 	// AlwaysDeny. Default Node,RBAC.
 	AuthorizationModes []string
+	// DisableAdmissionPlugins turns admission plugins off by name, as
+	// kube-apiserver's --disable-admission-plugins: NamespaceLifecycle,
+	// LimitRanger, ServiceAccount, NodeRestriction, PodSecurity,
+	// ResourceQuota. Default none: every plugin runs (admission.go).
+	DisableAdmissionPlugins []string
 }
 
 // ErrBadConfig wraps every configuration error of New.
@@ -97,6 +132,15 @@ type Server struct {
 	// proceed (filters.go); fixed at New.
 	authn authn.Authenticator
 	authz authz.Authorizer
+	// tokens are the server's own token authenticators and the service
+	// account token issuer (authentication.go); fixed at New.
+	tokens *authentication
+	// rbac is the RBAC authorizer when the RBAC mode is on (nil
+	// otherwise): rules reviews and escalation checks (authorization.go).
+	rbac *rbac.Authorizer
+	// admission is the chain every write goes through (admission.go);
+	// fixed at New.
+	admission *admission.Chain
 
 	// agents carries pods/log and pods/exec to node agents (podproxy.go).
 	agents *http.Transport
@@ -169,11 +213,16 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Authenticators) == 0 {
 		return nil, fmt.Errorf("%w: no authenticators: every request would be refused (tests: authn.Fixed)", ErrBadConfig)
 	}
-	s.authn = authn.Union(cfg.Authenticators...)
+	if s.authn, err = s.newAuthentication(&cfg); err != nil {
+		return nil, err
+	}
 	if len(cfg.AuthorizationModes) == 0 {
 		cfg.AuthorizationModes = []string{"Node", "RBAC"}
 	}
 	if s.authz, err = s.buildAuthorizer(cfg.AuthorizationModes); err != nil {
+		return nil, err
+	}
+	if s.admission, err = s.buildAdmission(cfg.DisableAdmissionPlugins); err != nil {
 		return nil, err
 	}
 	s.openapi = openapi.New(specs)
@@ -198,6 +247,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/livez", s.serveHealth)
 	s.mux.HandleFunc("/readyz", s.serveHealth)
 	s.mux.Handle("/openapi/", s.openapi)
+	s.mux.HandleFunc("/.well-known/openid-configuration", s.serveOIDCDiscovery)
+	s.mux.HandleFunc("/openid/v1/jwks", s.serveJWKS)
 	s.mux.HandleFunc("/api", s.serveAPI)
 	s.mux.HandleFunc("/api/", s.serveAPI)
 	s.mux.HandleFunc("/apis", s.serveAPI)
@@ -211,7 +262,8 @@ func (s *Server) routes() {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // Run starts the watch caches and the server's own loops (namespace
-// cleanup) and keeps them going until ctx is done.
+// cleanup, the default RBAC policy and ClusterRole aggregation) and keeps
+// them going until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -233,6 +285,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.runNamespaceCleaner(ctx) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); s.runCompactor(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.runRBAC(ctx) }()
 	wg.Wait()
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kelson-dev/kelson/apiserver/admission"
 )
 
 // writeOptions are the query options every write shares.
@@ -200,18 +202,23 @@ func (s *Server) createObject(ctx context.Context, res *resource, ns string, obj
 		return nil, apierrors.NewInvalid(res.gvk().GroupKind(), "",
 			field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")})
 	}
-	if res.kind.Namespaced {
-		if err := s.admitNamespace(ctx, ns); err != nil {
-			return nil, err
-		}
-	}
 	if err := s.admitCreate(ctx, res, obj); err != nil {
+		return nil, err
+	}
+	if err := s.checkRBACWrite(ctx, res, obj, nil); err != nil {
 		return nil, err
 	}
 	generated := m.GetName() == ""
 	prepareCreate(res.kind, obj, time.Now())
+	adm, err := s.admitObject(ctx, admission.Create, res, "", obj, nil, opts.dryRun)
+	if err != nil {
+		return nil, err
+	}
 	if errs := validateCreate(res.kind, obj); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(res.gvk().GroupKind(), m.GetName(), errs)
+	}
+	if err := s.validateObject(ctx, adm); err != nil {
+		return nil, err
 	}
 	if !opts.applied {
 		empty := res.kind.New()
@@ -315,9 +322,19 @@ func (s *Server) updateObject(ctx context.Context, res *resource, ri requestInfo
 func (s *Server) writeUpdate(ctx context.Context, res *resource, subresource string, obj, cur runtime.Object, rev int64, opts writeOptions) (runtime.Object, error) {
 	setTypeMeta(obj, res)
 	metaOf(obj).SetResourceVersion(metaOf(cur).GetResourceVersion())
+	if err := s.checkRBACWrite(ctx, res, obj, cur); err != nil {
+		return nil, err
+	}
 	prepareUpdate(res.kind, obj, cur, subresource)
+	adm, err := s.admitObject(ctx, admission.Update, res, subresource, obj, cur, opts.dryRun)
+	if err != nil {
+		return nil, err
+	}
 	if errs := validateUpdate(res.kind, obj, cur, subresource); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(res.gvk().GroupKind(), metaOf(obj).GetName(), errs)
+	}
+	if err := s.validateObject(ctx, adm); err != nil {
+		return nil, err
 	}
 	fm := res.fields
 	if subresource == "status" && res.statusFields != nil {

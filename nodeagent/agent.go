@@ -189,7 +189,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := stream.New(stream.Config{Runtime: rt, LogRoot: logRoot, Logger: a.part("stream"), TLS: tlsConf})
+	srv, err := stream.New(stream.Config{Runtime: rt, LogRoot: logRoot, Logger: a.part("stream"), TLS: tlsConf, ClientCAs: cfg.ClientCAs})
 	if err != nil {
 		return fail(fmt.Errorf("agent: %w", err))
 	}
@@ -204,7 +204,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return dnsServer.Run(ctx) })
 	g.Go(func() error { return px.Run(ctx) })
 	g.Go(func() error { return srv.Serve(ctx, ln) })
-	a.log.Info("agent running", "port", cfg.Port, "cluster_dns", cfg.ClusterDNS)
+	a.log.Info("agent running", "port", cfg.Port, "cluster_dns", cfg.ClusterDNS,
+		"port_cert_from_ca", cfg.ServingCert != nil, "port_clients_verified", cfg.ClientCAs != nil)
 	err = g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
@@ -212,14 +213,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
-// servingTLS is the agent port's certificate: Config.ServingCert (from
-// the cluster CA) when set, else self-signed for the node's name and
-// address, made at each start.
-// TODO(sec-identity): minimal use of ServingCert so the API's verifying
-// AgentTLS works; the mTLS (ClientCAs) is the stream server's change.
+// servingTLS is the agent port's TLS: Config.ServingCert (from the
+// cluster CA, for the node's names and addresses) when set, else a
+// self-signed certificate for the node's name and address made at each
+// start (tests; an API server that verifies agents refuses it). Callers
+// are authenticated by the stream server against Config.ClientCAs.
 func (a *Agent) servingTLS(nodeIP netip.Addr) (*tls.Config, error) {
-	if a.cfg.ServingCert != nil {
-		return &tls.Config{Certificates: []tls.Certificate{*a.cfg.ServingCert}, MinVersion: tls.VersionTLS12}, nil
+	if c := a.cfg.ServingCert; c != nil {
+		return &tls.Config{Certificates: []tls.Certificate{*c}, MinVersion: tls.VersionTLS12}, nil
 	}
 	tc, err := stream.SelfSigned(a.cfg.NodeName, nodeIP.String())
 	if err != nil {

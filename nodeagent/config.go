@@ -114,6 +114,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ResolvConf == "" {
 		c.ResolvConf = "/etc/resolv.conf"
 	}
+	if c.ServingCert != nil && (len(c.ServingCert.Certificate) == 0 || c.ServingCert.PrivateKey == nil) {
+		return c, fmt.Errorf("%w: the agent port's serving certificate has no certificate or no key", ErrConfig)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

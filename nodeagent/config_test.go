@@ -1,6 +1,7 @@
 package nodeagent
 
 import (
+	"crypto/tls"
 	"errors"
 	"net/netip"
 	"strings"
@@ -25,6 +26,7 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 		"no data dir":  func(c *Config) { c.DataDir = "" },
 		"bad port":     func(c *Config) { c.Port = 70000 },
 		"DNS outside":  func(c *Config) { c.ClusterDNS = netip.MustParseAddr("10.44.0.10") },
+		"empty cert":   func(c *Config) { c.ServingCert = &tls.Certificate{} },
 	} {
 		c := ok
 		mutate(&c)

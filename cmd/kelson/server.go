@@ -108,6 +108,9 @@ type serverConfig struct {
 	KubeconfigPath string
 	// TLSSANs: more names of the serving certificate [--tls-san].
 	TLSSANs []string
+	// TokenAuthFile: static bearer tokens, kube-apiserver's CSV
+	// (token,user,uid,"group1,group2") [--token-auth-file]. Default none.
+	TokenAuthFile string
 	// ServiceCIDR [--service-cidr], default 10.43.0.0/16; ClusterCIDR
 	// [--cluster-cidr], default 10.42.0.0/16, kept for the controllers and
 	// the node agent (not used yet).
@@ -139,6 +142,7 @@ type serverConfig struct {
 // serverFlags are the flags of `kelson server` besides the member's.
 type serverFlags struct {
 	dataDir, bindAddress, kubeconfig    string
+	tokenAuthFile                       string
 	httpsPort                           int
 	tlsSANs, etcdServers, disable       []string
 	serviceCIDR, clusterCIDR, nodePorts string
@@ -152,6 +156,7 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.IntVar(&s.httpsPort, "https-listen-port", 6443, "port of the HTTPS API")
 	f.StringVar(&s.bindAddress, "bind-address", "127.0.0.1", "IP address the API listens on (0.0.0.0 for every address; the API has no authentication yet)")
 	f.StringVar(&s.kubeconfig, "write-kubeconfig", "", `write the admin kubeconfig to this file, mode 0600 (default "DATA_DIR/admin.kubeconfig")`)
+	f.StringVar(&s.tokenAuthFile, "token-auth-file", "", `CSV file of static bearer tokens, as kube-apiserver's: token,user,uid,"group1,group2" (read at start; a bad line stops the server)`)
 	f.StringSliceVar(&s.tlsSANs, "tls-san", nil, "more host names or IP addresses for the API's serving certificate (comma-separated or repeated)")
 	f.StringVar(&s.serviceCIDR, "service-cidr", "10.43.0.0/16", "IP range of Service ClusterIPs; its first address is the kubernetes Service's")
 	f.StringVar(&s.nodePorts, "service-node-port-range", "30000-32767", "port range of NodePort Services")
@@ -276,6 +281,7 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 		return cfg, usageError{err}
 	}
 	cfg.TLSSANs = s.tlsSANs
+	cfg.TokenAuthFile = s.tokenAuthFile
 	if !s.disableAgent {
 		ac, err := s.agent.config(prefixOf(cfg.ClusterCIDR), prefixOf(cfg.ServiceCIDR))
 		if err != nil {
@@ -429,8 +435,10 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR, ClusterDNS: clusterDNS(cfg),
 		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver"),
 		Authenticators:     []authn.Authenticator{authn.X509{Roots: certs.CAPool()}},
-		AuthorizationModes: []string{"AlwaysAllow"},
-		AgentTLS:           agentClientTLS(certs)})
+		TokenAuthFile:            cfg.TokenAuthFile,
+		ServiceAccountSigningKey: certs.ServiceAccountKey,
+		AuthorizationModes:       []string{"AlwaysAllow"},
+		AgentTLS:                 agentClientTLS(certs)})
 	if err != nil {
 		return err
 	}

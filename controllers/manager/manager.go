@@ -47,6 +47,11 @@ type Config struct {
 	Disabled []string
 	// Cluster is handed to the controllers (pod CIDRs).
 	Cluster controllers.Cluster
+	// RootCA is the cluster CA's certificate (PEM) the
+	// root-ca-cert-publisher controller publishes as ConfigMap
+	// kube-root-ca.crt in every namespace. nil: that controller does not
+	// run.
+	RootCA []byte
 	// LeaseDuration, RenewDeadline, RetryPeriod of both elections;
 	// defaults 15 s, 10 s, 2 s.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
@@ -141,11 +146,18 @@ func runTerm(ctx context.Context, client kubernetes.Interface, cfg Config, compo
 	defer cctx.Close()
 	runners := make([]Runner, len(entries))
 	for i, e := range entries {
-		runners[i] = e.new(cctx)
+		if e.newWith != nil {
+			runners[i] = e.newWith(cctx, cfg)
+		} else {
+			runners[i] = e.new(cctx)
+		}
 	}
 	cctx.Start(ctx)
 	var wg sync.WaitGroup
 	for i, r := range runners {
+		if r == nil {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -16,6 +16,7 @@ import (
 	"github.com/kelson-dev/kelson/controllers/podautoscaler"
 	"github.com/kelson-dev/kelson/controllers/replicaset"
 	"github.com/kelson-dev/kelson/controllers/resourcequota"
+	"github.com/kelson-dev/kelson/controllers/rootcacert"
 	"github.com/kelson-dev/kelson/controllers/scheduler"
 	"github.com/kelson-dev/kelson/controllers/serviceaccount"
 	"github.com/kelson-dev/kelson/controllers/statefulset"
@@ -30,6 +31,9 @@ type entry struct {
 	// new constructs the controller for one term: it asks cctx.Informers
 	// for what it needs and does no IO.
 	new func(cctx *controllers.Context) Runner
+	// newWith, instead of new, is for a controller that needs the
+	// manager's Config; a nil Runner means it has nothing to do (not run).
+	newWith func(cctx *controllers.Context, cfg Config) Runner
 }
 
 const schedulerName = "scheduler"
@@ -48,6 +52,7 @@ var registry = []entry{
 	{name: "endpoint", new: func(c *controllers.Context) Runner { return endpoints.New(c) }},
 	{name: "endpointslice", new: func(c *controllers.Context) Runner { return endpointslice.New(c) }},
 	{name: "serviceaccount", new: func(c *controllers.Context) Runner { return serviceaccount.New(c) }},
+	{name: rootcacert.Name, newWith: func(c *controllers.Context, cfg Config) Runner { return rootCAPublisher(c, cfg.RootCA) }},
 	{name: "nodeipam", new: func(c *controllers.Context) Runner { return nodeipam.New(c) }},
 	{name: "nodelifecycle", new: func(c *controllers.Context) Runner { return nodelifecycle.New(c) }},
 	{name: "taint-eviction-controller", new: func(c *controllers.Context) Runner { return nodelifecycle.NewTaintEviction(c) }},
@@ -61,3 +66,11 @@ var registry = []entry{
 
 // schedulerEntry is run under its own kube-scheduler Lease.
 var schedulerEntry = entry{name: schedulerName, new: func(c *controllers.Context) Runner { return scheduler.New(c) }}
+
+// rootCAPublisher is the root-ca-cert-publisher, nil (not run) without a CA.
+func rootCAPublisher(c *controllers.Context, ca []byte) Runner {
+	if p := rootcacert.New(c, ca); p != nil {
+		return p
+	}
+	return nil
+}

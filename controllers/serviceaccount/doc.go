@@ -15,7 +15,6 @@
 // Example: `kubectl create ns team-a` → ServiceAccount team-a/default
 // appears; `kubectl -n team-a delete sa default` → it comes back.
 //
-// Not done: kube-controller-manager's root-ca-cert-publisher (ConfigMap
-// kube-root-ca.crt in every namespace) — Kelson's API server has no CA
-// the controllers could publish yet.
+// ConfigMap kube-root-ca.crt, which pods' service account volumes read,
+// is published by controllers/rootcacert.
 package serviceaccount

@@ -68,7 +68,15 @@ func Start(t testing.TB) *Cluster {
 		// Every request is the admin's: tests of controllers and agents
 		// drive the API over plain HTTP without credentials.
 		Authenticators:     []authn.Authenticator{authn.Fixed(&authn.User{Name: "system:admin", Groups: []string{authn.SystemPrivileged}})},
-		AuthorizationModes: []string{"AlwaysAllow"}})
+		AuthorizationModes: []string{"AlwaysAllow"},
+		// Admission without the plugins that need what a test cluster
+		// lacks: ServiceAccount refuses pods until the serviceaccount
+		// controller (not running here) has made the namespace's
+		// "default" account, and mounts a token no test agent projects;
+		// ResourceQuota refuses pods a quota's controller has not seen
+		// (and the resourcequota controller's tests create pods that
+		// admission would refuse, to test counting alone).
+		DisableAdmissionPlugins: []string{"ServiceAccount", "ResourceQuota"}})
 	if err != nil {
 		t.Fatal(err)
 	}

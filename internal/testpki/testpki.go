@@ -107,6 +107,12 @@ func (ca *CA) issue(t testing.TB, cn string, notAfter time.Time, hosts []string)
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
+	return ca.sign(t, cn, key, tmpl)
+}
+
+// sign signs tmpl for key with the CA and writes dir/name.crt and .key.
+func (ca *CA) sign(t testing.TB, name string, key *ecdsa.PrivateKey, tmpl *x509.Certificate) Pair {
+	t.Helper()
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +121,7 @@ func (ca *CA) issue(t testing.TB, cn string, notAfter time.Time, hosts []string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Pair{CertFile: filepath.Join(ca.dir, cn+".crt"), KeyFile: filepath.Join(ca.dir, cn+".key")}
+	p := Pair{CertFile: filepath.Join(ca.dir, name+".crt"), KeyFile: filepath.Join(ca.dir, name+".key")}
 	writePEM(t, p.CertFile, "CERTIFICATE", der)
 	writePEM(t, p.KeyFile, "EC PRIVATE KEY", kder)
 	return p

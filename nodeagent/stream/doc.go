@@ -57,6 +57,21 @@
 // "previous terminated container "C" in pod "P" not found"; exec into an
 // instance that is not running is 400.
 //
+// # Authentication
+//
+// The port is mutually authenticated TLS when Config.ClientCAs is set
+// (the agent's Config.ClientCAs: the cluster CA): the handshake requires
+// a client certificate verified against them (no certificate, or one
+// from another CA: the handshake fails), and a verified caller is served
+// only when AuthorizeCaller allows it — CN kube-apiserver-kubelet-client
+// (the API server proxying pods/log and pods/exec) or Organization
+// system:masters; anyone else gets 403 with a body naming the user seen
+// (a JSON Status on /exec/, plain text elsewhere). The agent serves a
+// certificate from the cluster CA for its node's names and addresses
+// (its Config.ServingCert), which the API server verifies against the
+// node address it dials. Without ClientCAs (tests) every caller is
+// served.
+//
 // # Invariants
 //
 //   - Nothing a client sends makes the server panic; bad queries are 400.
@@ -67,8 +82,8 @@
 //
 // # Example
 //
-//	tc, _ := stream.SelfSigned("10.0.0.5")
-//	srv, err := stream.New(stream.Config{Runtime: rt, LogRoot: "/var/log/pods", TLS: tc})
+//	tc := &tls.Config{Certificates: []tls.Certificate{servingCert}} // from the cluster CA, for 10.0.0.5
+//	srv, err := stream.New(stream.Config{Runtime: rt, LogRoot: "/var/log/pods", TLS: tc, ClientCAs: clusterCA})
 //	if err != nil { ... }
 //	l, _ := net.Listen("tcp", ":10250")
 //	go srv.Serve(ctx, l) // the Node's status.daemonEndpoints.kubeletEndpoint.Port is 10250
@@ -78,7 +93,6 @@
 //   - A tail reads the whole file from its start (no backwards scan).
 //   - While the command does not read its stdin, wsstream's reader waits,
 //     and resize and close messages queued behind stdin data wait too.
-//   - The certificate is self-signed and unverified by the apiserver
-//     until the security issue adds mTLS; the port has no authentication
-//     of its own yet.
+//   - A certificate rotated on disk is picked up at the agent's next
+//     start only (Config.TLS is read once).
 package stream

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,13 @@ type Config struct {
 	// TLS is the certificate Serve presents (see SelfSigned). nil: Serve
 	// speaks plain HTTP, for tests only.
 	TLS *tls.Config
+	// ClientCAs, when set, authenticates callers: Serve requires a client
+	// certificate verified against them (tls.RequireAndVerifyClientCert,
+	// whatever TLS says), and every request is served only to a caller
+	// AuthorizeCaller allows (the API server's client certificate, or
+	// group system:masters), else 403. nil: callers are not authenticated
+	// (tests).
+	ClientCAs *x509.CertPool
 	// PollInterval is how often a followed log file is checked for new
 	// lines. Default 250 ms.
 	PollInterval time.Duration
@@ -55,6 +63,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LogRoot == "" {
 		return nil, fmt.Errorf("%w: no log root (the pods' log directory)", ErrBadConfig)
 	}
+	if cfg.ClientCAs != nil && cfg.TLS == nil {
+		return nil, fmt.Errorf("%w: client CAs without a serving certificate (Config.TLS): callers can only be authenticated over TLS", ErrBadConfig)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -80,8 +91,20 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP routes a request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP authorizes the caller (when Config.ClientCAs is set), then
+// routes the request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorize(r); err != nil {
+		s.log.Info("caller refused", "caller", callerName(r), "remote", r.RemoteAddr, "path", r.URL.Path)
+		if strings.HasPrefix(r.URL.Path, "/exec/") {
+			writeStatus(w, err) // what the exec clients decode
+		} else {
+			writeError(w, err)
+		}
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Serve serves the API on l (TLS when Config.TLS is set) until ctx ends,
 // then closes l and every connection, exec sessions included. It returns
@@ -99,6 +122,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if s.cfg.TLS != nil {
 		tc := s.cfg.TLS.Clone()
 		tc.NextProtos = []string{"http/1.1"}
+		if s.cfg.ClientCAs != nil {
+			tc.ClientAuth = tls.RequireAndVerifyClientCert
+			tc.ClientCAs = s.cfg.ClientCAs
+		}
 		l = tls.NewListener(l, tc)
 	}
 	errc := make(chan error, 1)
@@ -136,6 +163,8 @@ func writeStatus(w http.ResponseWriter, err error) {
 		reason = metav1.StatusReasonBadRequest
 	case http.StatusNotFound:
 		reason = metav1.StatusReasonNotFound
+	case http.StatusForbidden:
+		reason = metav1.StatusReasonForbidden
 	}
 	b, _ := json.Marshal(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
 		Status: metav1.StatusFailure, Message: err.Error(), Reason: reason, Code: int32(code)})

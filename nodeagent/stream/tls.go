@@ -15,8 +15,9 @@ import (
 
 // SelfSigned makes a TLS config with a fresh self-signed certificate
 // (ECDSA P-256, valid one year) for the given host names and IP
-// addresses. Until the security issue gives agents certificates from a
-// cluster CA, the apiserver does not verify this one.
+// addresses: what an agent serves when it has no certificate from the
+// cluster CA (tests). An API server that verifies agents (its AgentTLS
+// trusts the cluster CA) refuses it.
 func SelfSigned(hosts ...string) (*tls.Config, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -14,14 +14,16 @@
 //	configMap           kubernetes.io~configmap   files written atomically (below)
 //	secret              kubernetes.io~secret      the same, on a tmpfs (never on the node's disk)
 //	downwardAPI         kubernetes.io~downward-api metadata.* and resourceFieldRef files
-//	projected           kubernetes.io~projected   configMap, secret and downwardAPI sources, on a tmpfs
+//	projected           kubernetes.io~projected   configMap, secret, downwardAPI and serviceAccountToken
+//	                                              sources, on a tmpfs
 //	hostPath            (the path itself)         checked per type (Directory, FileOrCreate, ...)
 //	persistentVolumeClaim (the volume's path)     the bound hostPath or local PersistentVolume
 //	ephemeral           (the volume's path)       the claim <pod>-<volume> owned by the pod
 //
 // Contents of configMap, secret, downwardAPI and projected volumes are
 // computed by pure functions (configMapPayload, secretPayload,
-// downwardPayload, projectedPayload) from the objects read beforehand,
+// downwardPayload, tokenPayload, projectedPayload) from the objects (and
+// service account tokens) read beforehand,
 // then written the way kubelet's atomic writer does:
 //
 //	cfg/..2024_05_01_10_00_00.123456/key   the files of one version
@@ -53,9 +55,22 @@
 //   - A missing, non-optional ConfigMap, Secret, key or claim is an error
 //     naming the volume and the object (errors.Is ErrNotFound); the pod
 //     worker turns it into a FailedMount Event and retries.
-//   - serviceAccountToken projections are skipped with a Warning Event
-//     (tokens come with the security issue); a projected
-//     kube-root-ca.crt that does not exist is skipped likewise.
+//   - A serviceAccountToken projection is a token of the pod's service
+//     account asked of the API (TokenRequest: audience, else the API's
+//     audiences; expirationSeconds, default 3600, at least 600; bound to
+//     the pod by kind, name and UID), written with the volume's other
+//     files (0644 unless defaultMode says otherwise) in the same ..data
+//     swap. The Manager keeps each pod's tokens until Teardown and asks
+//     again once 80% of a token's lifetime has passed or after 24 h,
+//     whichever is first (TokenRefreshAt): the pod worker's volume
+//     refresh (every minute) rewrites the file in place, containers are
+//     not restarted. A request that fails without a valid token fails the
+//     volume (errors.Is ErrTokenRequest: FailedMount, retried); one that
+//     fails while the current token is still valid keeps it. A token is
+//     never logged nor put in an error.
+//   - A projected kube-root-ca.crt that does not exist (the
+//     root-ca-cert-publisher controller did not write it) is skipped with
+//     a Warning; clusterTrustBundle and podCertificate sources likewise.
 //
 // # Example
 //

@@ -11,7 +11,9 @@ import (
 
 	"github.com/kelson-dev/kelson/internal/testcluster"
 	"github.com/kelson-dev/kelson/nodeagent/volumes"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -130,5 +132,52 @@ func TestWithAPIServer(t *testing.T) {
 	}
 	if got := read(t, filepath.Join(pvPath, "www", "kept")); got != "1" {
 		t.Errorf("claim content after teardown %q", got)
+	}
+}
+
+// TestTokenWithAPIServer asks a real Kelson API server for a pod's
+// projected token (TokenRequest, serviceaccounts/<name>/token). It skips
+// while the API answers 404 for that subresource (an API server built
+// before TokenRequest).
+func TestTokenWithAPIServer(t *testing.T) {
+	needRoot(t)
+	c := testcluster.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs := c.Client
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "builder"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	probe := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(600))}}
+	if _, err := cs.CoreV1().ServiceAccounts("shop").CreateToken(ctx, "builder", probe, metav1.CreateOptions{}); apierrors.IsNotFound(err) {
+		t.Skipf("the API server has no TokenRequest (serviceaccounts/token answers 404): %v", err)
+	}
+	pod := tokenPod()
+	pod.Spec.NodeName = "n1"
+	pod.Spec.Containers[0].Image = "registry.invalid/web"
+	pod, err := cs.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := volumes.New(volumes.Config{Root: filepath.Join(t.TempDir(), "pods"), Client: cs, NodeName: "n1", Logger: testcluster.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Teardown(context.Background(), pod.UID) })
+	mounts, err := m.Setup(ctx, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := mountFor(t, mounts["web"], "/var/run/secrets/kubernetes.io/serviceaccount").HostPath
+	for _, p := range []string{"token", "vault/token"} {
+		if tok := read(t, filepath.Join(dir, p)); strings.Count(tok, ".") != 2 {
+			t.Errorf("%s does not hold a JWT (%d bytes)", p, len(tok))
+		}
+	}
+	if got := read(t, filepath.Join(dir, "namespace")); got != "shop" {
+		t.Errorf("namespace %q", got)
 	}
 }

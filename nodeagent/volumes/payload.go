@@ -16,8 +16,10 @@ import (
 const DefaultMode fs.FileMode = 0o644
 
 // RootCAConfigMap is the ConfigMap projected service account volumes
-// read the cluster's CA from. Kelson's API server publishes none yet, so
-// a projected source naming it is skipped (with a warning) when absent.
+// read the cluster's CA from (the root-ca-cert-publisher controller,
+// controllers/rootcacert, writes it in every namespace). A projected
+// source naming it is skipped (with a warning) while it is absent: a
+// cluster run without that controller still starts its pods.
 const RootCAConfigMap = "kube-root-ca.crt"
 
 // File is one file of a payload.
@@ -32,9 +34,13 @@ type Payload map[string]File
 
 // Objects are the ConfigMaps and Secrets of the pod's namespace a pod's
 // volumes read, by name; a name absent from the map does not exist.
+// Tokens are the service account tokens issued for the pod's
+// serviceAccountToken projections; TokenErrors why one could not be had.
 type Objects struct {
-	ConfigMaps map[string]*corev1.ConfigMap
-	Secrets    map[string]*corev1.Secret
+	ConfigMaps  map[string]*corev1.ConfigMap
+	Secrets     map[string]*corev1.Secret
+	Tokens      map[TokenSource]string
+	TokenErrors map[TokenSource]error
 }
 
 // Warning is something to report as a Warning Event on the pod while its
@@ -145,10 +151,12 @@ func downwardPayload(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, def 
 }
 
 // projectedPayload merges the sources of a projected volume in order (a
-// later source's file replaces an earlier one's at the same path).
-// serviceAccountToken, clusterTrustBundle and podCertificate sources are
-// skipped with a warning; a configMap source naming kube-root-ca.crt is
-// skipped with a warning when that ConfigMap does not exist.
+// later source's file replaces an earlier one's at the same path). A
+// serviceAccountToken source is the token objs.Tokens holds for it (an
+// error when there is none); clusterTrustBundle and podCertificate
+// sources are skipped with a warning; a configMap source naming
+// kube-root-ca.crt is skipped with a warning when that ConfigMap does not
+// exist.
 func projectedPayload(pod *corev1.Pod, src *corev1.ProjectedVolumeSource, objs Objects, alloc corev1.ResourceList) (Payload, []Warning, error) {
 	def := mode(src.DefaultMode, DefaultMode)
 	out := Payload{}
@@ -160,7 +168,7 @@ func projectedPayload(pod *corev1.Pod, src *corev1.ProjectedVolumeSource, objs O
 		case s.ConfigMap != nil:
 			opt := optional(s.ConfigMap.Optional)
 			if _, ok := objs.ConfigMaps[s.ConfigMap.Name]; !ok && s.ConfigMap.Name == RootCAConfigMap && !opt {
-				warns = append(warns, Warning{"RootCANotPublished", fmt.Sprintf("configmap %s/%s does not exist (Kelson publishes no cluster CA yet): its files are left out", pod.Namespace, RootCAConfigMap)})
+				warns = append(warns, Warning{"RootCANotPublished", fmt.Sprintf("configmap %s/%s does not exist (the root-ca-cert-publisher controller writes it; is it disabled?): its files are left out", pod.Namespace, RootCAConfigMap)})
 				continue
 			}
 			p, err = configMapPayload(pod.Namespace, s.ConfigMap.Name, s.ConfigMap.Items, opt, def, objs)
@@ -169,8 +177,7 @@ func projectedPayload(pod *corev1.Pod, src *corev1.ProjectedVolumeSource, objs O
 		case s.DownwardAPI != nil:
 			p, err = downwardPayload(pod, s.DownwardAPI.Items, def, alloc)
 		case s.ServiceAccountToken != nil:
-			warns = append(warns, Warning{"ServiceAccountTokenSkipped", fmt.Sprintf("serviceAccountToken source (path %q) skipped: the Kelson node agent does not issue service account tokens yet", s.ServiceAccountToken.Path)})
-			continue
+			p, err = tokenPayload(pod, s.ServiceAccountToken, def, objs)
 		case s.ClusterTrustBundle != nil:
 			warns = append(warns, Warning{"UnsupportedProjection", fmt.Sprintf("clusterTrustBundle source (path %q) skipped: not supported by the Kelson node agent", s.ClusterTrustBundle.Path)})
 			continue

@@ -2,6 +2,7 @@ package volumes
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"slices"
@@ -133,29 +134,49 @@ func TestProjectedPayload(t *testing.T) {
 		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Items: []corev1.KeyToPath{{Key: "a.conf", Path: "shared"}}}},
 		{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "sec"}, Items: []corev1.KeyToPath{{Key: "pass", Path: "shared"}}}},
 		{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "gone"}, Optional: ptr(true)}},
+		{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "vault-token", Audience: "vault", ExpirationSeconds: ptr(int64(7200))}},
 	}}
-	p, warns, err := projectedPayload(pod, src, testObjs, nil)
+	def := TokenSource{ServiceAccount: "default", ExpirationSeconds: 3600}
+	vault := TokenSource{ServiceAccount: "default", Audience: "vault", ExpirationSeconds: 7200}
+	objs := testObjs
+	objs.Tokens = map[TokenSource]string{def: "T-API", vault: "T-VAULT"}
+	p, warns, err := projectedPayload(pod, src, objs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := flat(p), "namespace -rw-r----- shop\nshared -rw-r----- p"; got != want {
+	if got, want := flat(p), "namespace -rw-r----- shop\nshared -rw-r----- p\ntoken -rw-r----- T-API\nvault-token -rw-r----- T-VAULT"; got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 	var reasons []string
 	for _, w := range warns {
 		reasons = append(reasons, w.Reason)
+		if strings.Contains(w.Message, "T-API") {
+			t.Errorf("a warning shows the token: %s", w.Message)
+		}
 	}
-	if !slices.Equal(reasons, []string{"ServiceAccountTokenSkipped", "RootCANotPublished"}) {
+	if !slices.Equal(reasons, []string{"RootCANotPublished"}) {
 		t.Errorf("warnings %v", warns)
 	}
 	// With the CA published, it is projected.
-	objs := Objects{ConfigMaps: map[string]*corev1.ConfigMap{RootCAConfigMap: {Data: map[string]string{"ca.crt": "PEM"}}, "cfg": testObjs.ConfigMaps["cfg"]}, Secrets: testObjs.Secrets}
-	if p, _, err = projectedPayload(pod, src, objs, nil); err != nil || string(p["ca.crt"].Data) != "PEM" {
-		t.Errorf("ca.crt = %q, %v", p["ca.crt"].Data, err)
+	objs.ConfigMaps = map[string]*corev1.ConfigMap{RootCAConfigMap: {Data: map[string]string{"ca.crt": "PEM"}}, "cfg": testObjs.ConfigMaps["cfg"]}
+	if p, warns, err = projectedPayload(pod, src, objs, nil); err != nil || string(p["ca.crt"].Data) != "PEM" || len(warns) != 0 {
+		t.Errorf("ca.crt = %q, %v, warnings %v", p["ca.crt"].Data, err, warns)
+	}
+	// A token that could not be had fails the volume, naming the source.
+	objs.Tokens = map[TokenSource]string{def: "T-API"}
+	objs.TokenErrors = map[TokenSource]error{vault: fmt.Errorf("%w: forbidden", ErrTokenRequest)}
+	if _, _, err := projectedPayload(pod, src, objs, nil); !errors.Is(err, ErrTokenRequest) || !strings.Contains(err.Error(), `"vault-token"`) {
+		t.Errorf("failed token source: %v", err)
+	}
+	// So does one never asked for.
+	objs.TokenErrors = nil
+	if _, _, err := projectedPayload(pod, src, objs, nil); !errors.Is(err, ErrTokenRequest) {
+		t.Errorf("token never requested: %v", err)
 	}
 	// A missing, non-optional secret source fails the volume.
+	objs.Tokens[vault] = "T-VAULT"
 	src.Sources = append(src.Sources, corev1.VolumeProjection{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "gone"}}})
-	if _, _, err := projectedPayload(pod, src, testObjs, nil); !errors.Is(err, ErrNotFound) {
+	if _, _, err := projectedPayload(pod, src, objs, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing secret source: %v", err)
 	}
 }

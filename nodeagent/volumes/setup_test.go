@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelson-dev/kelson/internal/testcluster"
 	"github.com/kelson-dev/kelson/nodeagent/pods"
@@ -192,6 +193,7 @@ func TestSetupAndTeardown(t *testing.T) {
 			ClaimRef:               &corev1.ObjectReference{Namespace: "shop", Name: "data", UID: "claim-uid"}}},
 	}
 	cs := fake.NewClientset(objs...)
+	(&tokenAPI{now: time.Now}).install(cs)
 	m, root := newManager(t, cs)
 	uid := types.UID("u-all")
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop", UID: uid, Labels: map[string]string{"app": "web"}},
@@ -269,8 +271,8 @@ func TestSetupAndTeardown(t *testing.T) {
 	if got := read(t, filepath.Join(api, "namespace")); got != "shop" || !isMount(t, api) {
 		t.Errorf("projected namespace %q", got)
 	}
-	if _, err := os.Stat(filepath.Join(api, "token")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("token file: %v", err)
+	if got := read(t, filepath.Join(api, "token")); got != "jwt-1" {
+		t.Errorf("token file %q", got)
 	}
 	data := mountFor(t, web, "/data")
 	if data.HostPath != pvDir {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/kelson-dev/kelson/nodeagent/runtime"
 	corev1 "k8s.io/api/core/v1"
@@ -47,7 +48,9 @@ type Config struct {
 	// Root holds a directory per pod, by UID (DATA_DIR/pods). Required.
 	Root string
 	// Client reads ConfigMaps, Secrets, PersistentVolumeClaims and
-	// PersistentVolumes. Required.
+	// PersistentVolumes, and requests the service account tokens of
+	// serviceAccountToken projections (TokenRequest,
+	// serviceaccounts/<name>/token). Required.
 	Client kubernetes.Interface
 	// NodeName is this node's name (for messages).
 	NodeName string
@@ -61,11 +64,13 @@ type Config struct {
 	// subPathExpr sees the container's literal env values and fieldRef
 	// values only.
 	ContainerEnv func(ctx context.Context, pod *corev1.Pod, c *corev1.Container) ([]string, error)
-	// Recorder, when set, records warnings (a skipped serviceAccountToken
+	// Recorder, when set, records warnings (a skipped clusterTrustBundle
 	// projection, a missing kube-root-ca.crt) as Events on the pod.
 	Recorder record.EventRecorder
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Now is the clock of token refreshes; default time.Now.
+	Now func() time.Time
 }
 
 // Manager implements the pod worker's Volumes. Safe for concurrent use:
@@ -81,6 +86,8 @@ type Manager struct {
 	// warned: warnings already reported, per pod, so that a Setup every
 	// resync does not repeat them.
 	warned map[types.UID]map[string]bool
+	// tokens: the service account tokens issued per pod, until Teardown.
+	tokens map[types.UID]map[TokenSource]issuedToken
 }
 
 // New checks cfg and returns a Manager.
@@ -94,13 +101,17 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("volumes: root %s: %w", cfg.Root, err)
 	}
 	cfg.Root = root
 	return &Manager{cfg: cfg, log: cfg.Logger.With("component", "volumes"),
-		pods: map[types.UID]*podLock{}, warned: map[types.UID]map[string]bool{}}, nil
+		pods: map[types.UID]*podLock{}, warned: map[types.UID]map[string]bool{},
+		tokens: map[types.UID]map[TokenSource]issuedToken{}}, nil
 }
 
 // PodDir is the directory of the pod with uid.
@@ -229,9 +240,12 @@ func (m *Manager) envFor(ctx context.Context, pod *corev1.Pod, c *corev1.Contain
 	return envMap(lines), nil
 }
 
-// readObjects reads the ConfigMaps and Secrets the pod's volumes name.
+// readObjects reads the ConfigMaps and Secrets the pod's volumes name,
+// and the service account tokens they project.
 func (m *Manager) readObjects(ctx context.Context, pod *corev1.Pod) (Objects, error) {
-	objs := Objects{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{}}
+	objs := Objects{ConfigMaps: map[string]*corev1.ConfigMap{}, Secrets: map[string]*corev1.Secret{},
+		Tokens: map[TokenSource]string{}, TokenErrors: map[TokenSource]error{}}
+	m.readTokens(ctx, pod, &objs)
 	var cms, secrets []string
 	for _, v := range pod.Spec.Volumes {
 		switch {
@@ -508,6 +522,7 @@ func (m *Manager) Teardown(ctx context.Context, uid types.UID) error {
 	m.mu.Lock()
 	delete(m.warned, uid)
 	m.mu.Unlock()
+	m.forgetTokens(uid)
 	dir := m.PodDir(uid)
 	fi, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
