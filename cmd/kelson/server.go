@@ -434,7 +434,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	kc := pki.Kubeconfig(apiURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM)
 	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR, ClusterDNS: clusterDNS(cfg),
 		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver"),
-		Authenticators:     []authn.Authenticator{authn.X509{Roots: certs.CAPool()}},
+		Authenticators:           []authn.Authenticator{authn.X509{Roots: certs.CAPool()}},
 		TokenAuthFile:            cfg.TokenAuthFile,
 		ServiceAccountSigningKey: certs.ServiceAccountKey,
 		AuthorizationModes:       []string{"AlwaysAllow"},
