@@ -77,6 +77,7 @@ func (s *Server) authorize(ctx context.Context, a authz.Attributes) error {
 		return nil
 	}
 	d, reason, err := s.authz.Authorize(ctx, a)
+	s.auditAuthorized(ctx, d == authz.Allow, reason)
 	if err != nil {
 		s.log.Warn("authorization failed", "user", a.User.Name, "verb", a.Verb, "err", err)
 	}

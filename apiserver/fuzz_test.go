@@ -74,7 +74,7 @@ func exercise(t *testing.T, s *Server, res *resource, obj runtime.Object) {
 	if _, err := s.toTable(res, []runtime.Object{obj}, "", true); err != nil {
 		t.Logf("table: %v", err)
 	}
-	if _, err := s.encodeForStore(res, obj); err != nil {
+	if _, err := s.encodePlain(res, obj); err != nil {
 		t.Logf("encode: %v", err)
 	}
 }

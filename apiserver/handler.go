@@ -14,24 +14,36 @@ import (
 // maxBodyBytes is the largest request body read (kube-apiserver's 3 MiB).
 const maxBodyBytes = 3 << 20
 
-// serveHTTP is the outermost handler: it bounds the body, authenticates
-// and authorizes the request (filters.go), and turns a panic in a handler
-// into a 500 Status instead of a dropped connection.
+// serveHTTP is the outermost handler: it bounds the body, audits the
+// request when a policy is set (audit.go), authenticates and authorizes it
+// (filters.go), and turns a panic in a handler into a 500 Status instead
+// of a dropped connection.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil { // on the server's own writer: it closes the connection after a 413
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	}
+	var ar *auditRecord // nil: no audit (audit.go)
+	if s.audit != nil {
+		ar, w = s.startAudit(w, r)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
+				ar.complete()
 				panic(p)
 			}
 			s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 			s.writeError(w, r, apierrors.NewInternalError(fmt.Errorf("the server failed on this request: %v", p)))
+			ar.panicked(p)
+			return
 		}
+		ar.complete()
 	}()
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	}
 	u, err := s.authenticate(r)
 	if err != nil {
+		if ar != nil {
+			ar.decide(r, attributesOf(r, nil))
+		}
 		s.writeError(w, r, err)
 		return
 	}
@@ -39,8 +51,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	r = r.WithContext(admission.WithWarnings(authn.WithUser(r.Context(), u), headerWarnings{w.Header()}))
-	if err := s.authorize(r.Context(), attributesOf(r, u)); err != nil {
+	r = r.WithContext(withAudit(admission.WithWarnings(authn.WithUser(r.Context(), u), headerWarnings{w.Header()}), ar))
+	attrs := attributesOf(r, u)
+	if ar != nil {
+		r = ar.decide(r, attrs)
+	}
+	err = s.authorize(r.Context(), attrs)
+	ar.authorized(err == nil, "")
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}

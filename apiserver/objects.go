@@ -37,7 +37,7 @@ func (s *Server) get(ctx context.Context, r *resource, ns, name string) (runtime
 func (s *Server) create(ctx context.Context, r *resource, obj runtime.Object, extraCmp []*pb.Compare, extraOps []*pb.RequestOp) (runtime.Object, error) {
 	acc, _ := meta.Accessor(obj)
 	key := r.key(acc.GetNamespace(), acc.GetName())
-	val, err := s.encodeForStore(r, obj)
+	val, err := s.encodeForStore(r, key, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -59,6 +59,23 @@ func (s *Server) create(ctx context.Context, r *resource, obj runtime.Object, ex
 	return obj, nil
 }
 
+// storedStale reports whether key's stored value (at mod revision rev)
+// was written with an older encryption provider or key than r's first, so
+// that an unchanged update must still rewrite it. It reads the store only
+// for resources with more than one way to read a value; a read that fails
+// or finds another revision says stale (the write's compare decides).
+func (s *Server) storedStale(ctx context.Context, r *resource, key string, rev int64) bool {
+	if !r.enc.MayBeStale() {
+		return false
+	}
+	resp, err := s.cfg.Store.Range(ctx, &pb.RangeRequest{Key: []byte(key)})
+	if err != nil || len(resp.Kvs) == 0 || resp.Kvs[0].ModRevision != rev {
+		return true
+	}
+	_, stale, err := r.enc.Decrypt(resp.Kvs[0].Key, resp.Kvs[0].Value)
+	return stale || err != nil
+}
+
 // errAllocationRace: an allocation made for a create or update was taken
 // by another writer between the read and the txn; the caller retries.
 var errAllocationRace = errors.New("apiserver: allocation taken concurrently")
@@ -68,7 +85,7 @@ var errAllocationRace = errors.New("apiserver: allocation taken concurrently")
 func (s *Server) replace(ctx context.Context, r *resource, obj runtime.Object, rev int64, extraCmp []*pb.Compare, extraOps []*pb.RequestOp) (runtime.Object, error) {
 	acc, _ := meta.Accessor(obj)
 	key := r.key(acc.GetNamespace(), acc.GetName())
-	val, err := s.encodeForStore(r, obj)
+	val, err := s.encodeForStore(r, key, obj)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/kelson-dev/kelson/apiserver/encryption"
 	"github.com/kelson-dev/kelson/apiserver/storage"
 	"github.com/kelson-dev/kelson/apiserver/watchcache"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -21,7 +22,10 @@ import (
 )
 
 // serveGet: GET of one object. resourceVersion "" reads the store
-// (linearizable); any other value may be served from the watch cache.
+// (linearizable); any other value may be served from the watch cache —
+// unless the store's watch progress is inexact (etcd before 3.4.31 or
+// 3.5.13 may report a progress revision before sending older events), when
+// only "0" is: the cache's revision then does not prove it holds N.
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, res *resource, ri requestInfo) error {
 	out, err := s.negotiate(r, res)
 	if err != nil {
@@ -32,7 +36,9 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, res *resource,
 		return err
 	}
 	var obj runtime.Object
-	if opts.ResourceVersion == "" {
+	if opts.ResourceVersion == "" || (opts.ResourceVersion != "0" && !s.cacheConsistent.Load()) {
+		// The store: a consistent read, or one at least as new as N when
+		// the cache cannot tell that it holds N (inexact progress).
 		if obj, err = s.get(r.Context(), res, ri.Namespace, ri.Name); err != nil {
 			return err
 		}
@@ -192,7 +198,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, res *resource
 		remaining *int64
 	)
 	if opts.Continue != "" || (opts.Limit > 0 && opts.ResourceVersion != "0") || opts.ResourceVersionMatch == metav1.ResourceVersionMatchExact ||
-		(opts.ResourceVersion == "" && !s.cacheConsistent.Load()) {
+		(opts.ResourceVersion != "0" && !s.cacheConsistent.Load()) {
 		items, rev, continue_, remaining, err = s.listFromStore(r.Context(), res, ri.Namespace, &opts, match)
 		if err != nil {
 			return err
@@ -314,6 +320,9 @@ func (s *Server) listFromStore(ctx context.Context, res *resource, ns string, op
 			}
 			obj, err := s.decode(res, kv)
 			if err != nil {
+				if errors.Is(err, encryption.ErrUnknownKey) || errors.Is(err, encryption.ErrDecrypt) || errors.Is(err, encryption.ErrNotEncrypted) {
+					return nil, 0, "", nil, err // a 500 naming the key: not an object to leave out silently
+				}
 				s.log.Error("skipping an undecodable object", "key", string(kv.Key), "err", err)
 				continue
 			}

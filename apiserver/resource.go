@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/kelson-dev/kelson/apiserver/encryption"
 	"github.com/kelson-dev/kelson/apiserver/kinds"
 	"github.com/kelson-dev/kelson/apiserver/watchcache"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -37,6 +38,9 @@ type resource struct {
 	// stop ends the cache of a custom resource (set by start; nil for
 	// built-in resources, whose caches live as long as Run).
 	stop context.CancelFunc
+	// enc encrypts stored values and decrypts them (Config.Encryption's
+	// entry for the resource; nil: values are stored as they are).
+	enc *encryption.Transformer
 }
 
 // custom reports whether r serves custom resources (unstructured, JSON).
@@ -78,13 +82,28 @@ func (r *resource) listPrefix(namespace string) string {
 	return r.prefix
 }
 
+// storageResource is the resource whose encryption entry applies to k's
+// values: its own, except for kinds that share another's storage (Events
+// of events.k8s.io are stored as core events, as in kube-apiserver).
+func storageResource(k *kinds.Kind) schema.GroupResource {
+	if k.GVK.Group == "events.k8s.io" && k.Resource == "events" {
+		return schema.GroupResource{Resource: "events"}
+	}
+	return schema.GroupResource{Group: k.GVK.Group, Resource: k.Resource}
+}
+
 // decode reads a stored value into a new object of the resource's kind,
 // with resourceVersion set to the key's mod revision. Stored objects are
-// never shared with another decode.
+// never shared with another decode. An encrypted value is decrypted first;
+// one that cannot be is an error wrapping the encryption package's.
 func (s *Server) decode(r *resource, kv *mvccpb.KeyValue) (runtime.Object, error) {
+	value, _, err := r.enc.Decrypt(kv.Key, kv.Value)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: decode %s: %w", kv.Key, err)
+	}
 	if r.custom() {
 		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(kv.Value); err != nil {
+		if err := u.UnmarshalJSON(value); err != nil {
 			return nil, fmt.Errorf("apiserver: decode %s: %w", kv.Key, err)
 		}
 		u.SetGroupVersionKind(r.gvk()) // conversion "None": only the version changes
@@ -95,7 +114,7 @@ func (s *Server) decode(r *resource, kv *mvccpb.KeyValue) (runtime.Object, error
 	if st := r.kind.Stored; st != nil {
 		into, want = st.New(), st.GVK
 	}
-	obj, gvk, err := s.codecs.decoder.Decode(kv.Value, nil, into)
+	obj, gvk, err := s.codecs.decoder.Decode(value, nil, into)
 	if err != nil {
 		return nil, fmt.Errorf("apiserver: decode %s: %w", kv.Key, err)
 	}
@@ -117,8 +136,21 @@ func (s *Server) decode(r *resource, kv *mvccpb.KeyValue) (runtime.Object, error
 // encodeForStore encodes obj (the caller's own copy) in Kubernetes'
 // protobuf envelope (JSON for custom resources and Kelson's own kinds),
 // without a resourceVersion (the key's mod revision is the truth, as in
-// kube-apiserver).
-func (s *Server) encodeForStore(r *resource, obj runtime.Object) ([]byte, error) {
+// kube-apiserver), and encrypts it for store key key (r.enc).
+func (s *Server) encodeForStore(r *resource, key string, obj runtime.Object) ([]byte, error) {
+	b, err := s.encodePlain(r, obj)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.enc.Encrypt([]byte(key), b)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: encrypt %s: %w", key, err)
+	}
+	return out, nil
+}
+
+// encodePlain is encodeForStore before encryption.
+func (s *Server) encodePlain(r *resource, obj runtime.Object) ([]byte, error) {
 	acc, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, err

@@ -62,7 +62,7 @@ func (t *resourceTable) docs(s *Server) *discoveryDocs {
 // manager over their Go types; custom kinds kube-apiserver's CRD field
 // manager over unstructured objects, with a deduced type converter.
 func (s *Server) newResource(k *kinds.Kind) (*resource, error) {
-	r := &resource{kind: k, prefix: "/registry/" + k.StoragePrefix + "/"}
+	r := &resource{kind: k, prefix: "/registry/" + k.StoragePrefix + "/", enc: s.cfg.Encryption.For(storageResource(k))}
 	var err error
 	if k.Custom != nil {
 		conv := customConverter{}

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/apiserver/admission"
+	"github.com/kelson-dev/kelson/apiserver/audit"
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/authz"
 	"github.com/kelson-dev/kelson/apiserver/authz/rbac"
+	"github.com/kelson-dev/kelson/apiserver/encryption"
 	"github.com/kelson-dev/kelson/apiserver/kinds"
 	"github.com/kelson-dev/kelson/apiserver/openapi"
 	"github.com/kelson-dev/kelson/apiserver/storage"
@@ -95,6 +97,17 @@ type Config struct {
 	// LimitRanger, ServiceAccount, NodeRestriction, PodSecurity,
 	// ResourceQuota. Default none: every plugin runs (admission.go).
 	DisableAdmissionPlugins []string
+	// Encryption encrypts the values of the resources it names before
+	// they are stored and decrypts them when read (kube-apiserver's
+	// --encryption-provider-config: encryption.Load). Nil: values are
+	// stored as they are.
+	Encryption *encryption.Config
+	// AuditPolicy decides which requests are audited, and at what level
+	// (kube-apiserver's --audit-policy-file: audit.LoadPolicy). Nil: no
+	// audit. AuditSink receives the events (audit.NewLog: JSON lines);
+	// required with AuditPolicy. The Server does not close it.
+	AuditPolicy *audit.Policy
+	AuditSink   audit.Sink
 }
 
 // ErrBadConfig wraps every configuration error of New.
@@ -113,9 +126,9 @@ type Server struct {
 	typeConverter, apiextTypeConverter managedfields.TypeConverter
 
 	// cacheConsistent: the store's watch progress is exact, so consistent
-	// reads (resourceVersion "") are served from the watch caches; false
-	// until Run has asked the store, and for old etcd versions: then they
-	// read the store.
+	// reads (resourceVersion "") and reads at a given N are served from the
+	// watch caches; false until Run has asked the store, and for old etcd
+	// versions: then they read the store (only "0" reads the caches).
 	cacheConsistent atomic.Bool
 
 	// builtin are the resources of kinds.All(), fixed at New, in
@@ -141,6 +154,8 @@ type Server struct {
 	// admission is the chain every write goes through (admission.go);
 	// fixed at New.
 	admission *admission.Chain
+	// audit records requests (audit.go); nil without Config.AuditPolicy.
+	audit *auditor
 
 	// agents carries pods/log and pods/exec to node agents (podproxy.go).
 	agents *http.Transport
@@ -224,6 +239,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.admission, err = s.buildAdmission(cfg.DisableAdmissionPlugins); err != nil {
 		return nil, err
+	}
+	if cfg.AuditPolicy != nil {
+		if cfg.AuditSink == nil {
+			return nil, fmt.Errorf("%w: an audit policy needs an AuditSink (audit.NewLog)", ErrBadConfig)
+		}
+		s.audit = &auditor{policy: cfg.AuditPolicy, sink: cfg.AuditSink}
 	}
 	s.openapi = openapi.New(specs)
 	s.routes()

@@ -367,8 +367,9 @@ func (s *Server) writeUpdate(ctx context.Context, res *resource, subresource str
 	if opts.dryRun {
 		return obj, nil
 	}
-	// Unchanged objects are not rewritten (no new revision, no event).
-	if equalIgnoringRV(obj, cur) && len(alloc.ops) == 0 {
+	// Unchanged objects are not rewritten (no new revision, no event) —
+	// unless stored with an older encryption key (rotation by rewrite).
+	if equalIgnoringRV(obj, cur) && len(alloc.ops) == 0 && !s.storedStale(ctx, res, res.key(m.GetNamespace(), m.GetName()), rev) {
 		return cur, nil
 	}
 	return s.replace(ctx, res, obj, rev, alloc.cmps, alloc.ops)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/apiserver"
+	"github.com/kelson-dev/kelson/apiserver/audit"
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/storage"
 	"github.com/kelson-dev/kelson/controllers"
@@ -137,6 +138,8 @@ type serverConfig struct {
 	Logger *slog.Logger
 	// Out receives the start-up lines for the user (the kubeconfig path).
 	Out io.Writer
+	// EncAudit: encryption at rest and the audit log (server_encaudit.go).
+	EncAudit encAudit
 }
 
 // serverFlags are the flags of `kelson server` besides the member's.
@@ -149,6 +152,7 @@ type serverFlags struct {
 	joinURL, joinToken                  string
 	disableAgent                        bool
 	agent                               agentFlags
+	encAudit                            encAuditFlags
 }
 
 func (s *serverFlags) bind(f *pflag.FlagSet) {
@@ -167,6 +171,7 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&s.joinToken, "token", "", "with --server: the cluster's server token (the first server's DATA_DIR/token); $KELSON_TOKEN when unset")
 	f.BoolVar(&s.disableAgent, "disable-agent", false, "do not run a node agent in this server (no pods run on this machine)")
 	s.agent.bind(f, false)
+	s.encAudit.bind(f)
 }
 
 // newServerCommand is `kelson server`: flags -> serverConfig -> run.
@@ -282,6 +287,9 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 	}
 	cfg.TLSSANs = s.tlsSANs
 	cfg.TokenAuthFile = s.tokenAuthFile
+	if cfg.EncAudit, err = s.encAudit.config(); err != nil {
+		return cfg, err
+	}
 	if !s.disableAgent {
 		ac, err := s.agent.config(prefixOf(cfg.ClusterCIDR), prefixOf(cfg.ServiceCIDR))
 		if err != nil {
@@ -430,6 +438,15 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return err
 	}
+	auditLog, err := openAuditLog(cfg.EncAudit, log)
+	if err != nil {
+		return err
+	}
+	var auditSink audit.Sink
+	if auditLog != nil {
+		defer auditLog.Close() // after the API has stopped (deferred earlier than its stop)
+		auditSink = auditLog
+	}
 	apiURL := pki.ServerURL(cfg.BindAddress, cfg.HTTPSPort)
 	kc := pki.Kubeconfig(apiURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM)
 	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR, ClusterDNS: clusterDNS(cfg),
@@ -438,7 +455,8 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		TokenAuthFile:            cfg.TokenAuthFile,
 		ServiceAccountSigningKey: certs.ServiceAccountKey,
 		AuthorizationModes:       []string{"AlwaysAllow"},
-		AgentTLS:                 agentClientTLS(certs)})
+		AgentTLS:                 agentClientTLS(certs),
+		Encryption:               cfg.EncAudit.Encryption, AuditPolicy: cfg.EncAudit.AuditPolicy, AuditSink: auditSink})
 	if err != nil {
 		return err
 	}
