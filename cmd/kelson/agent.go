@@ -2,23 +2,22 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
+	"errors"
 	"fmt"
-	"io"
-	"net/http"
+	"log/slog"
+	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	clog "github.com/containerd/log"
+	"github.com/kelson-dev/kelson/internal/pki"
 	"github.com/kelson-dev/kelson/nodeagent"
 	"github.com/kelson-dev/kelson/nodeagent/node"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -30,10 +29,15 @@ the other nodes' pods through their node IPs, serves the pods' logs and exec on
 --agent-port, programs Services with nftables and answers cluster DNS.
 
 "kelson server" runs an agent itself unless --disable-agent; "kelson agent"
-joins another machine to a server, with the token from the server's data dir
-(DATA_DIR/token): the agent checks the server's certificate against the CA
-hash the token carries. (The API does not authenticate requests yet: the
-security work adds that.)
+joins another machine to a server with a token: the server's DATA_DIR/token,
+or a bootstrap token from "kelson token create". The agent checks the
+server's CA against the hash the token carries, makes two keys under
+DATA_DIR/tls and gets them signed by the server: a client certificate (the
+agent is the user system:node:<node name> in the API) and a serving
+certificate for its port. It then talks to the API with its certificate
+only; a restart reuses the certificates (--token may then be left out), and
+they are renewed when a third of their year is left; certificates that are
+missing or expired are got again with the token.
 
 The agent's state lives in --data-dir: containerd's root and state, the pods'
 network namespaces and IP allocations, volumes and container logs. A restarted
@@ -60,9 +64,9 @@ type agentFlags struct {
 func (a *agentFlags) bind(f *pflag.FlagSet, withAPI bool) {
 	if withAPI {
 		f.StringVar(&a.server, "server", "", "URL of a kelson server's API, like https://192.168.1.10:6443 (with --token)")
-		f.StringVar(&a.token, "token", "", "the server's join token (its DATA_DIR/token); $KELSON_TOKEN when unset")
+		f.StringVar(&a.token, "token", "", "join token: the server's DATA_DIR/token or one from kelson token create; $KELSON_TOKEN when unset (not needed once the node has its certificates)")
 		f.StringVar(&a.kubeconfig, "kubeconfig", "", "kubeconfig file of the API, instead of --server and --token")
-		f.StringVar(&a.dataDir, "data-dir", "agent.kelson", "directory of the agent's state: containerd, pod networks, volumes, logs")
+		f.StringVar(&a.dataDir, "data-dir", "agent.kelson", "directory of the agent's state: its certificates (DATA_DIR/tls), containerd, pod networks, volumes, logs")
 		f.StringVar(&a.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "the server's --cluster-cidr (pod addresses)")
 		f.StringVar(&a.serviceCIDR, "service-cidr", "10.43.0.0/16", "the server's --service-cidr (Service ClusterIPs)")
 	}
@@ -119,9 +123,11 @@ func (a *agentFlags) config(clusterCIDR, serviceCIDR netip.Prefix) (nodeagent.Co
 	return cfg, nil
 }
 
-// apiConfig is how `kelson agent` reaches the API: a kubeconfig, or the
-// server's URL and token.
-func (a *agentFlags) apiConfig(ctx context.Context) (*rest.Config, error) {
+// apiConfig is how `kelson agent` reaches the API: a kubeconfig (nil
+// credentials), or the server's URL and a join token, through which the
+// node gets its certificates (join.go): cfg's API, ServingCert and
+// ClientCAs are set, and the credentials returned for their renewal loop.
+func (a *agentFlags) apiConfig(ctx context.Context, cfg *nodeagent.Config, log *slog.Logger) (*nodeCredentials, error) {
 	token := a.token
 	if token == "" {
 		token = os.Getenv("KELSON_TOKEN")
@@ -134,59 +140,62 @@ func (a *agentFlags) apiConfig(ctx context.Context) (*rest.Config, error) {
 		if err != nil {
 			return nil, usagef("--kubeconfig %s: %v", a.kubeconfig, err)
 		}
-		return rc, nil
-	case a.server == "" || token == "":
-		return nil, usagef("kelson agent needs the API: --server URL and --token TOKEN (the server's DATA_DIR/token), or --kubeconfig FILE")
+		cfg.API = rc
+		return nil, nil
+	case a.server == "":
+		return nil, usagef("kelson agent needs the API: --server URL and --token TOKEN (the server's DATA_DIR/token, or one from kelson token create), or --kubeconfig FILE")
 	}
-	return joinConfig(ctx, a.server, token)
-}
-
-// A join token is the cluster CA's hash and a secret, as k3s writes them:
-// K10<sha256 of the CA certificate's PEM, hex>::server:<secret>.
-func parseToken(token string) (caHash, secret string, err error) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(token), "K10")
-	hash, secret, ok2 := strings.Cut(rest, "::server:")
-	if !ok || !ok2 || len(hash) != 64 || secret == "" {
-		return "", "", usagef("--token: not a kelson join token (want K10<hash>::server:<secret>, the content of the server's DATA_DIR/token)")
+	server := strings.TrimRight(a.server, "/")
+	if !strings.HasPrefix(server, "https://") {
+		return nil, usagef("--server %q: want https://HOST:PORT", a.server)
 	}
-	if _, err := hex.DecodeString(hash); err != nil {
-		return "", "", usagef("--token: the CA hash is not hex")
+	dir := filepath.Join(cfg.DataDir, nodeTLSDir)
+	var caPEM []byte
+	var bearer string
+	if token != "" {
+		t, err := parseToken(token)
+		if err != nil {
+			return nil, err
+		}
+		bearer = t.bearer()
+		if caPEM, err = fetchCA(ctx, server, t.CAHash, dir); err != nil {
+			return nil, err
+		}
+	} else {
+		// A restart without the token: the CA and certificates it got.
+		b, err := os.ReadFile(filepath.Join(dir, nodeCAFile))
+		if err != nil {
+			return nil, usagef("kelson agent needs --token to join %s (this node has no certificates in %s yet)", server, dir)
+		}
+		caPEM = b
 	}
-	return hash, secret, nil
-}
-
-// joinConfig fetches the server's CA from /cacerts, checks it against the
-// token's hash, and returns a config trusting only that CA.
-func joinConfig(ctx context.Context, server, token string) (*rest.Config, error) {
-	hash, secret, err := parseToken(token)
+	ca, err := pki.ParseCertPEM(caPEM)
 	if err != nil {
+		return nil, fmt.Errorf("the cluster CA: %w", err)
+	}
+	ips := cfg.NodeIPs
+	if len(ips) == 0 {
+		// The agent detects the same addresses when it starts.
+		ips, _ = node.DetectNodeIPs(os.DirFS("/"))
+	}
+	creds := &nodeCredentials{dir: dir, name: cfg.NodeName, hostnames: nodeHostnames(), ca: ca, caPEM: caPEM,
+		iss: httpIssuer{server: server, caPEM: caPEM, bearer: bearer, certFile: filepath.Join(dir, nodeClientCertFile),
+			keyFile: filepath.Join(dir, nodeClientKeyFile)},
+		now: time.Now, log: log}
+	for _, ip := range ips {
+		creds.ips = append(creds.ips, net.IP(ip.AsSlice()))
+	}
+	if _, err := creds.ensure(ctx); err != nil {
+		if errors.Is(err, errJoinRefused) {
+			return nil, fmt.Errorf("join %s as node %s: %w", server, cfg.NodeName, err)
+		}
 		return nil, err
 	}
-	server = strings.TrimRight(server, "/")
-	if !strings.HasPrefix(server, "https://") {
-		return nil, usagef("--server %q: want https://HOST:PORT", server)
+	cfg.API = creds.restConfig(server)
+	if cfg.ServingCert, cfg.ClientCAs, err = creds.serving(); err != nil {
+		return nil, err
 	}
-	// The CA is not known yet: this one request does not verify the
-	// server; its answer is checked against the token's hash instead.
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/cacerts", nil)
-	if err != nil {
-		return nil, usagef("--server %q: %v", server, err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch the cluster CA from %s: %w", server, err)
-	}
-	defer resp.Body.Close()
-	ca, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch the cluster CA from %s/cacerts: status %s, %v", server, resp.Status, err)
-	}
-	sum := sha256.Sum256(ca)
-	if hex.EncodeToString(sum[:]) != strings.ToLower(hash) {
-		return nil, fmt.Errorf("the CA of %s does not match the token's hash: wrong server, or a token of another cluster", server)
-	}
-	return &rest.Config{Host: server, BearerToken: secret, TLSClientConfig: rest.TLSClientConfig{CAData: ca}}, nil
+	return creds, nil
 }
 
 // agentRun runs an agent; tests replace it.
@@ -235,16 +244,22 @@ func newAgentCommand(run agentRun) *cobra.Command {
 				return err
 			}
 			cfg.DataDir = af.dataDir
-			if cfg.API, err = af.apiConfig(cmd.Context()); err != nil {
-				return err
-			}
 			log, stop, err := proc.start(cmd.ErrOrStderr(), nil)
 			if err != nil {
 				return err
 			}
 			defer stop()
 			cfg.Logger = log
-			return run(cmd.Context(), cfg)
+			creds, err := af.apiConfig(cmd.Context(), &cfg, log)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			if creds != nil {
+				go creds.renewLoop(ctx, renewCheckInterval)
+			}
+			return run(ctx, cfg)
 		},
 	}
 	f := cmd.Flags()

@@ -19,23 +19,33 @@ import (
 func TestParseToken(t *testing.T) {
 	hash := strings.Repeat("ab", 32)
 	for _, c := range []struct {
-		token string
-		ok    bool
+		token          string
+		ok             bool
+		server, bearer string
 	}{
-		{"K10" + hash + "::server:s3cret", true},
-		{" K10" + hash + "::server:s3cret\n", true},
-		{"K10" + hash + "::server:", false},
-		{"K10" + hash[:10] + "::server:x", false},
-		{"K10" + strings.Repeat("zz", 32) + "::server:x", false},
-		{hash + "::server:x", false},
-		{"", false},
+		{"K10" + hash + "::server:s3cret", true, "s3cret", "s3cret"},
+		{" K10" + hash + "::server:s3cret\n", true, "s3cret", "s3cret"},
+		{"K10" + hash + "::abc123.0123456789abcdef", true, "", "abc123.0123456789abcdef"},
+		{"K10" + strings.ToUpper(hash) + "::abc123.0123456789abcdef", true, "", "abc123.0123456789abcdef"},
+		{"K10" + hash + "::abc123.0123456789ABCDEF", false, "", ""},
+		{"K10" + hash + "::abc123.short", false, "", ""},
+		{"K10" + hash + "::s3cret", false, "", ""},
+		{"K10" + hash + "::server:", false, "", ""},
+		{"K10" + hash[:10] + "::server:x", false, "", ""},
+		{"K10" + strings.Repeat("zz", 32) + "::server:x", false, "", ""},
+		{hash + "::server:x", false, "", ""},
+		{"abc123.0123456789abcdef", false, "", ""},
+		{"", false, "", ""},
 	} {
-		h, secret, err := parseToken(c.token)
+		tok, err := parseToken(c.token)
 		if (err == nil) != c.ok {
 			t.Errorf("parseToken(%q): err %v, want ok=%v", c.token, err, c.ok)
 		}
-		if c.ok && (h != hash || secret != "s3cret") {
-			t.Errorf("parseToken(%q) = %q, %q", c.token, h, secret)
+		if c.ok && (tok.CAHash != hash || tok.ServerSecret != c.server || tok.bearer() != c.bearer) {
+			t.Errorf("parseToken(%q) = %+v", c.token, tok)
+		}
+		if err != nil && strings.Contains(err.Error(), "0123456789") {
+			t.Errorf("parseToken(%q): the error shows the secret: %v", c.token, err)
 		}
 	}
 }
@@ -53,9 +63,9 @@ func TestEnsureTokenKeepsItAndFollowsTheCA(t *testing.T) {
 	if st, _ := os.Stat(filepath.Join(dir, "token")); st.Mode().Perm() != 0o600 {
 		t.Fatalf("token mode %v, want 0600", st.Mode().Perm())
 	}
-	hash, _, err := parseToken(a)
+	tok, err := parseToken(a)
 	sum := sha256.Sum256(ca)
-	if err != nil || hash != hex.EncodeToString(sum[:]) {
+	if err != nil || tok.CAHash != hex.EncodeToString(sum[:]) {
 		t.Fatalf("token %q does not carry the CA's hash: %v", a, err)
 	}
 	if c, _ := ensureToken(dir, []byte("another CA")); c == a {
@@ -63,31 +73,29 @@ func TestEnsureTokenKeepsItAndFollowsTheCA(t *testing.T) {
 	}
 }
 
-func TestJoinConfigChecksTheCA(t *testing.T) {
+func TestFetchCAChecksTheHash(t *testing.T) {
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("a CA")})
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/cacerts" {
 			http.NotFound(w, r)
 			return
 		}
-		_, _ = w.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: nil}))
+		_, _ = w.Write(ca)
 	}))
 	defer srv.Close()
-	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: nil})
-	sum := sha256.Sum256(ca)
-	good := "K10" + hex.EncodeToString(sum[:]) + "::server:x"
-	rc, err := joinConfig(context.Background(), srv.URL, good)
-	if err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	got, err := fetchCA(context.Background(), srv.URL, caHashOf(ca), dir)
+	if err != nil || string(got) != string(ca) {
+		t.Fatalf("fetchCA: %q, %v", got, err)
 	}
-	if string(rc.TLSClientConfig.CAData) != string(ca) || rc.Host != srv.URL || rc.BearerToken != "x" {
-		t.Fatalf("config %+v", rc)
-	}
-	bad := "K10" + strings.Repeat("00", 32) + "::server:x"
-	if _, err := joinConfig(context.Background(), srv.URL, bad); err == nil || !strings.Contains(err.Error(), "does not match") {
+	if _, err := fetchCA(context.Background(), srv.URL, strings.Repeat("00", 32), dir); err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Fatalf("a token of another cluster: %v, want a mismatch error", err)
 	}
-	if _, err := joinConfig(context.Background(), "http://127.0.0.1:1", good); err == nil {
-		t.Fatal("http:// server accepted")
+	// A CA kept on disk whose hash is the token's is used without asking.
+	other := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("kept")})
+	os.WriteFile(filepath.Join(dir, nodeCAFile), other, 0o644)
+	if got, err := fetchCA(context.Background(), "https://127.0.0.1:1", caHashOf(other), dir); err != nil || string(got) != string(other) {
+		t.Fatalf("kept CA: %q, %v", got, err)
 	}
 }
 

@@ -4,6 +4,10 @@
 //	kelson store [etcd flags]   run an etcd-compatible store member (raftnode.Run)
 //	kelson server [flags]       a store member (or --etcd-servers) and the Kubernetes
 //	                            API over it on HTTPS (raftnode.Start, apiserver, internal/pki)
+//	kelson agent --server URL --token TOKEN
+//	                            a node agent that joins a server (join.go, join_agent.go)
+//	kelson token create|list|delete
+//	                            bootstrap tokens agents join with (controllers/bootstraptoken)
 //	kelson bench <workload>     benchmark any etcd v3 endpoint (bench.Run)
 //	kelson snapshot restore|status FILE
 //	                            restore or describe an etcdctl snapshot (raftnode.RestoreSnapshot)

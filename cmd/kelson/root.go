@@ -51,7 +51,7 @@ etcdctl and etcd's Go client work against it unmodified.`,
 		return usageError{fmt.Errorf("%w; see %s --help", err, cmd.CommandPath())}
 	})
 	root.AddCommand(newStoreCommand(r.store), newServerCommand(r.server), newAgentCommand(runAgent), newSimCommand(runSim), newExplainCommand(),
-		newSnapshotCommand(), newVersionCommand(), newBenchCommand(), newImagesCommand(), newContainerLogDriverCommand())
+		newSnapshotCommand(), newTokenCommand(), newVersionCommand(), newBenchCommand(), newImagesCommand(), newContainerLogDriverCommand())
 	return root
 }
 

@@ -32,7 +32,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 )
 
@@ -45,10 +45,12 @@ members form one highly available control plane.
 The server's state lives in --data-dir:
 
   DATA_DIR/store             the store member's data (raft log and store)
-  DATA_DIR/tls               the cluster CA, the API's serving certificate and
-                             the admin client certificate, made on first start
-                             and reused after (the serving one is made again
-                             when its names change or it nears its end)
+  DATA_DIR/tls               the cluster CA, the API's serving certificate, the
+                             client certificates of the admin and the
+                             components, the service account signing key;
+                             made on first start and reused after (a
+                             certificate is made again when its names change
+                             or it nears its end)
   DATA_DIR/admin.kubeconfig  an admin kubeconfig (or --write-kubeconfig)
   DATA_DIR/token             the join token of "kelson agent" on other machines
   DATA_DIR/agent             the node agent's state (containerd, pod networks,
@@ -68,8 +70,14 @@ needs root, containerd and runc): this machine is a node whose pods run in
 containers. --disable-agent runs a control plane only — as the servers of one
 machine must all but one.
 
-The API listens on 127.0.0.1 unless --bind-address says otherwise: it has no
-authentication yet, so listen on a wider address only on a trusted network.`
+The API listens on 127.0.0.1 unless --bind-address says otherwise. Every
+component has its own certificate from the cluster CA: the controllers
+(system:kube-controller-manager), the scheduler (system:kube-scheduler), the
+API calling agents (kube-apiserver-kubelet-client) and each node's agent
+(system:node:<name>), which gets its certificates when it joins with a token
+(the server's DATA_DIR/token, or a bootstrap token from "kelson token
+create"). Authorization is not enforced yet: listen on a wider address only
+on a trusted network.`
 
 const serverExample = `  # one server on localhost; kubectl through the kubeconfig it writes
   kelson server
@@ -79,6 +87,10 @@ const serverExample = `  # one server on localhost; kubectl through the kubeconf
   kelson server --name a --data-dir a.kelson --https-listen-port 6443 --disable-agent \
     --listen-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
     --initial-cluster a=http://127.0.0.1:2380,b=http://127.0.0.1:22380,c=http://127.0.0.1:32380
+
+  # three servers sharing one CA: b and c take a's CA with a's token (and the
+  # clustering flags above)
+  kelson server --name b ... --server https://127.0.0.1:6443 --token "$(cat a.kelson/token)"
 
   # the API over a store that runs elsewhere
   kelson server --etcd-servers http://127.0.0.1:2379`
@@ -112,6 +124,10 @@ type serverConfig struct {
 	Disabled []string
 	// EtcdServers: the store to use instead of a member [--etcd-servers].
 	EtcdServers []string
+	// JoinURL and JoinToken: a running server of the cluster and its
+	// server token [--server, --token]: this server fetches the cluster CA
+	// and the service account key from it on first start.
+	JoinURL, JoinToken string
 	// Agent is the node agent the server runs (nil with --disable-agent);
 	// its API and data dir are filled in at start.
 	Agent *nodeagent.Config
@@ -133,6 +149,7 @@ type serverFlags struct {
 	httpsPort                           int
 	tlsSANs, etcdServers, disable       []string
 	serviceCIDR, clusterCIDR, nodePorts string
+	joinURL, joinToken                  string
 	disableAgent                        bool
 	agent                               agentFlags
 	encAudit                            encAuditFlags
@@ -150,6 +167,8 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&s.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "IP range of pod addresses (kept for the node agent; must not overlap --service-cidr)")
 	f.StringSliceVar(&s.disable, "disable", nil, "components not to run (comma-separated or repeated): "+strings.Join(manager.Names(), ", "))
 	f.StringSliceVar(&s.etcdServers, "etcd-servers", nil, "etcd v3 endpoints (http://host:port,...) of a store to use instead of running a member here")
+	f.StringVar(&s.joinURL, "server", "", "URL of a running server of this cluster (https://HOST:PORT): on first start, take its cluster CA and service account key (with --token)")
+	f.StringVar(&s.joinToken, "token", "", "with --server: the cluster's server token (the first server's DATA_DIR/token); $KELSON_TOKEN when unset")
 	f.BoolVar(&s.disableAgent, "disable-agent", false, "do not run a node agent in this server (no pods run on this machine)")
 	s.agent.bind(f, false)
 	s.encAudit.bind(f)
@@ -218,6 +237,24 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 		}
 	}
 	cfg.EtcdServers = s.etcdServers
+	if s.joinURL != "" {
+		cfg.JoinURL, cfg.JoinToken = strings.TrimRight(s.joinURL, "/"), s.joinToken
+		if cfg.JoinToken == "" {
+			cfg.JoinToken = os.Getenv("KELSON_TOKEN")
+		}
+		if !strings.HasPrefix(cfg.JoinURL, "https://") {
+			return cfg, usagef("--server %q: want https://HOST:PORT of a running kelson server", s.joinURL)
+		}
+		tok, err := parseToken(cfg.JoinToken)
+		if err != nil {
+			return cfg, usagef("--server needs --token, the first server's DATA_DIR/token: %v", err)
+		}
+		if tok.ServerSecret == "" {
+			return cfg, usagef("--token: a server joins with the server token (K10...::server:...), not a bootstrap token")
+		}
+	} else if s.joinToken != "" {
+		return cfg, usagef("--token needs --server, the URL of a running server of the cluster")
+	}
 	if err := manager.CheckDisabled(s.disable); err != nil {
 		return cfg, usageError{err}
 	}
@@ -375,6 +412,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if cfg.JoinURL != "" {
+		if err := fetchServerSecrets(ctx, cfg.JoinURL, cfg.JoinToken, cfg.DataDir, log); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while starting
+			}
+			return err
+		}
+	}
 	certs, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, Logger: log})
 	if err != nil {
 		return err
@@ -402,22 +447,32 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		defer auditLog.Close() // after the API has stopped (deferred earlier than its stop)
 		auditSink = auditLog
 	}
+	apiURL := pki.ServerURL(cfg.BindAddress, cfg.HTTPSPort)
+	kc := pki.Kubeconfig(apiURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM)
 	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR, ClusterDNS: clusterDNS(cfg),
 		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver"),
-		Authenticators:     []authn.Authenticator{authn.X509{Roots: certs.CAPool()}, joinTokenAuthenticator(token)},
-		TokenAuthFile:      cfg.TokenAuthFile,
-		AuthorizationModes: []string{"AlwaysAllow"},
-		Encryption:         cfg.EncAudit.Encryption, AuditPolicy: cfg.EncAudit.AuditPolicy, AuditSink: auditSink})
+		Authenticators:           []authn.Authenticator{authn.X509{Roots: certs.CAPool()}},
+		TokenAuthFile:            cfg.TokenAuthFile,
+		ServiceAccountSigningKey: certs.ServiceAccountKey,
+		AuthorizationModes:       []string{"AlwaysAllow"},
+		AgentTLS:                 agentClientTLS(certs),
+		Encryption:               cfg.EncAudit.Encryption, AuditPolicy: cfg.EncAudit.AuditPolicy, AuditSink: auditSink})
 	if err != nil {
 		return err
 	}
+	tokenSecrets, err := bootstrapTokenReader(kc)
+	if err != nil {
+		return err
+	}
+	join := newJoinServer(certs.Authority, token, tokenSecrets, sans, log.With("component", "node-credentials"))
 	apiCtx, stopAPI := context.WithCancel(ctx)
 	defer stopAPI()
 	apiDone := make(chan error, 1)
 	go func() { apiDone <- api.Run(apiCtx) }()
 
 	httpSrv := &http.Server{
-		Handler:           withCACerts(api.Handler(), certs.CAPEM),
+		Handler: withJoin(api.Handler(), certs.CAPEM, join,
+			newServerSecretsHandler(filepath.Join(cfg.DataDir, "tls"), token, log.With("component", "server-secrets"))),
 		TLSConfig:         serverTLSConfig(certs),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -431,8 +486,6 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- httpSrv.ServeTLS(ln, "", "") }()
 
-	apiURL := pki.ServerURL(cfg.BindAddress, cfg.HTTPSPort)
-	kc := pki.Kubeconfig(apiURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM)
 	if err := pki.WriteKubeconfig(cfg.KubeconfigPath, kc); err != nil {
 		httpSrv.Close()
 		return fmt.Errorf("%w: choose a writable --write-kubeconfig", err)
@@ -447,12 +500,12 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	ctrlCtx, stopControllers := context.WithCancel(ctx)
 	defer stopControllers()
 	ctrlDone := make(chan error, 1)
-	go func() { ctrlDone <- runControllers(ctrlCtx, cfg, kc, log) }()
+	go func() { ctrlDone <- runControllers(ctrlCtx, cfg, apiURL, certs, log) }()
 	agentCtx, stopAgent := context.WithCancel(ctx)
 	defer stopAgent()
 	agentDone := make(chan error, 1)
 	if cfg.Agent != nil {
-		go func() { agentDone <- runServerAgent(agentCtx, cfg, kc, log) }()
+		go func() { agentDone <- runServerAgent(agentCtx, cfg, apiURL, certs, log) }()
 	}
 
 	var failure error
@@ -489,38 +542,55 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 }
 
 // runControllers runs the controllers and the scheduler against this
-// server's own API, as the admin, each elected through its Lease.
-func runControllers(ctx context.Context, cfg serverConfig, kubeconfig []byte, log *slog.Logger) error {
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		return fmt.Errorf("controllers: %w", err)
-	}
-	// The controllers are part of the server: no client-side rate limit
-	// (the API's own limits apply).
-	rc.QPS, rc.Burst = -1, 0
-	rc.UserAgent = "kelson-controller-manager"
-	// Protobuf both ways for the built-in kinds, as kube-controller-manager
-	// (custom resources and metadata-only clients negotiate their own).
-	rc.ContentType = "application/vnd.kubernetes.protobuf"
-	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+// server's own API, each elected through its Lease: the controllers as
+// system:kube-controller-manager, the scheduler as system:kube-scheduler
+// (their client certificates).
+func runControllers(ctx context.Context, cfg serverConfig, apiURL string, certs *pki.Bundle, log *slog.Logger) error {
 	// client-go logs through klog (leader election, informers): into this
 	// server's log instead of bare stderr lines.
 	klog.SetSlogLogger(log.With("component", "client-go"))
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := componentClient(apiURL, certs.CAPEM, certs.ControllerManager, "kelson-controller-manager")
 	if err != nil {
 		return fmt.Errorf("controllers: %w", err)
+	}
+	schedClient, err := componentClient(apiURL, certs.CAPEM, certs.Scheduler, "kelson-scheduler")
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
 	}
 	host, _ := os.Hostname()
 	if name := cfg.Member.Name; name != "" && len(cfg.EtcdServers) == 0 {
 		host += "_" + name
 	}
 	return manager.Run(ctx, manager.Config{
-		Client:         client,
-		IdentityPrefix: host,
-		Disabled:       cfg.Disabled,
-		Cluster:        controllers.Cluster{ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24},
-		Logger:         log,
+		Client:          client,
+		SchedulerClient: schedClient,
+		IdentityPrefix:  host,
+		Disabled:        cfg.Disabled,
+		Cluster:         controllers.Cluster{ClusterCIDR: cfg.ClusterCIDR, NodeCIDRMaskSize: 24},
+		Logger:          log,
 	})
+}
+
+// componentClient is a client of this server's API with a component's
+// client certificate.
+func componentClient(apiURL string, caPEM []byte, cert pki.PEMPair, userAgent string) (kubernetes.Interface, error) {
+	rc := &rest.Config{Host: apiURL, TLSClientConfig: rest.TLSClientConfig{CAData: caPEM, CertData: cert.CertPEM, KeyData: cert.KeyPEM}}
+	// The controllers are part of the server: no client-side rate limit
+	// (the API's own limits apply).
+	rc.QPS, rc.Burst = -1, 0
+	rc.UserAgent = userAgent
+	// Protobuf both ways for the built-in kinds, as kube-controller-manager
+	// (custom resources and metadata-only clients negotiate their own).
+	rc.ContentType = "application/vnd.kubernetes.protobuf"
+	rc.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	return kubernetes.NewForConfig(rc)
+}
+
+// agentClientTLS is how the API calls node agents (logs, exec): with the
+// kube-apiserver-kubelet-client certificate, verifying the agent's serving
+// certificate against the cluster CA.
+func agentClientTLS(certs *pki.Bundle) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{certs.KubeletClient}, RootCAs: certs.CAPool(), MinVersion: tls.VersionTLS12}
 }
 
 // serverTLSConfig serves the API's certificate over TLS 1.2+, HTTP/2 first

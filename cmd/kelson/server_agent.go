@@ -4,27 +4,30 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
-	"github.com/kelson-dev/kelson/apiserver/authn"
+	"github.com/kelson-dev/kelson/controllers/bootstraptoken"
 	"github.com/kelson-dev/kelson/internal/pki"
 	"github.com/kelson-dev/kelson/nodeagent"
+	"github.com/kelson-dev/kelson/nodeagent/node"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// The server's own agent and what agents joining it need: the join token
-// (DATA_DIR/token) and the cluster CA at /cacerts.
+// The server's own agent and the join token agents join with
+// (DATA_DIR/token).
 
 // ensureToken reads DATA_DIR/token, or writes a new one on first start:
 // the CA's hash (so that a joining agent can check it reached this
@@ -52,43 +55,31 @@ func ensureToken(dataDir string, caPEM []byte) (string, error) {
 	return token, nil
 }
 
-// joinTokenAuthenticator authenticates agents that send the join token's
-// secret as their bearer token (kelson agent --token) as a node.
-// TODO(security issue): replaced by per-node credentials issued at join.
-func joinTokenAuthenticator(token string) authn.Authenticator {
-	_, secret, _ := strings.Cut(token, "::server:")
-	return authn.Func(func(r *http.Request) (*authn.User, bool, error) {
-		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(bearer), []byte(secret)) != 1 {
-			return nil, false, nil
-		}
-		return &authn.User{Name: "kelson-agent", Groups: []string{authn.NodesGroup}}, true, nil
-	})
-}
-
-// withCACerts serves the cluster CA's certificate at /cacerts (public:
-// joining agents fetch it before they trust the server, and check its
-// hash against their token) and everything else with api.
-func withCACerts(api http.Handler, caPEM []byte) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/cacerts" && r.Method == http.MethodGet {
-			w.Header().Set("Content-Type", "application/x-pem-file")
-			_, _ = w.Write(caPEM)
-			return
-		}
-		api.ServeHTTP(w, r)
-	})
-}
-
-// runServerAgent runs the server's own node agent against its API, as
-// the admin, with the server's CIDRs; its state is DATA_DIR/agent.
-func runServerAgent(ctx context.Context, cfg serverConfig, kubeconfig []byte, log *slog.Logger) error {
+// bootstrapTokenReader reads bootstrap token Secrets with the server's
+// admin kubeconfig (in process, over loopback), for the join endpoint.
+func bootstrapTokenReader(kubeconfig []byte) (func(ctx context.Context, id string) (*corev1.Secret, error), error) {
 	rc, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {
-		return fmt.Errorf("agent: %w", err)
+		return nil, fmt.Errorf("node credentials: %w", err)
 	}
+	rc.UserAgent = "kelson-node-credentials"
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("node credentials: %w", err)
+	}
+	return func(ctx context.Context, id string) (*corev1.Secret, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return client.CoreV1().Secrets(bootstraptoken.Namespace).Get(ctx, bootstraptoken.SecretPrefix+id, metav1.GetOptions{})
+	}, nil
+}
+
+// runServerAgent runs the server's own node agent against its API with
+// the server's CIDRs; its state is DATA_DIR/agent. It is the node
+// system:node:<node name>: its client and serving certificates are signed
+// here with the cluster CA (DATA_DIR/agent/tls), and renewed likewise.
+func runServerAgent(ctx context.Context, cfg serverConfig, apiURL string, certs *pki.Bundle, log *slog.Logger) error {
 	ac := *cfg.Agent
-	ac.API = rc
 	ac.DataDir = filepath.Join(cfg.DataDir, "agent")
 	ac.Logger = log
 	if err := ac.Preflight(); err != nil {
@@ -96,11 +87,32 @@ func runServerAgent(ctx context.Context, cfg serverConfig, kubeconfig []byte, lo
 		log.Error("the node agent is not started; the API, controllers and scheduler run without it (no pods run on this machine; --disable-agent silences this)", "err", err)
 		return nil
 	}
+	ips := ac.NodeIPs
+	if len(ips) == 0 {
+		// The agent detects the same addresses when it starts.
+		ips, _ = node.DetectNodeIPs(os.DirFS("/"))
+	}
+	creds := &nodeCredentials{dir: filepath.Join(ac.DataDir, nodeTLSDir), name: ac.NodeName, hostnames: nodeHostnames(),
+		ca: certs.CA, caPEM: certs.CAPEM, iss: localIssuer{ca: certs.Authority, now: time.Now}, now: time.Now, log: log}
+	for _, ip := range ips {
+		creds.ips = append(creds.ips, net.IP(ip.AsSlice()))
+	}
+	if _, err := creds.ensure(ctx); err != nil {
+		log.Error("the node agent is not started: its certificates", "err", err)
+		return nil
+	}
+	ac.API = creds.restConfig(apiURL)
+	var err error
+	if ac.ServingCert, ac.ClientCAs, err = creds.serving(); err != nil {
+		log.Error("the node agent is not started", "err", err)
+		return nil
+	}
 	a, err := nodeagent.New(ac)
 	if err != nil {
 		return err
 	}
 	quietContainerdClient()
+	go creds.renewLoop(ctx, renewCheckInterval)
 	if err := a.Run(ctx); err != nil {
 		// An agent's failure does not take the control plane down: its
 		// Node goes NotReady, which the cluster sees.

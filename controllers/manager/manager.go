@@ -31,8 +31,12 @@ func (f RunnerFunc) Run(ctx context.Context) error { return f(ctx) }
 
 // Config configures Run. Zero values mean the documented defaults.
 type Config struct {
-	// Client talks to the API. Required.
+	// Client talks to the API: the controllers' client, and the
+	// scheduler's unless SchedulerClient is set. Required.
 	Client kubernetes.Interface
+	// SchedulerClient is the scheduler's client (its own identity,
+	// system:kube-scheduler); default Client.
+	SchedulerClient kubernetes.Interface
 	// Identity of this process in the Leases; default the host name plus a
 	// random suffix. IdentityPrefix, when set, replaces the host name (a
 	// server passes its host name and member name, so that an operator
@@ -103,23 +107,26 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	elect := func(lease, component string, entries []entry) {
+	if cfg.SchedulerClient == nil {
+		cfg.SchedulerClient = cfg.Client
+	}
+	elect := func(client kubernetes.Interface, lease, component string, entries []entry) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			clog := log.With("component", component)
 			errs <- controllers.RunElected(ctx, controllers.Election{
-				Client: cfg.Client, Name: lease, Identity: cfg.Identity,
+				Client: client, Name: lease, Identity: cfg.Identity,
 				LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
 				Logger: clog,
-			}, func(ctx context.Context) { runTerm(ctx, cfg, component, clog, entries) })
+			}, func(ctx context.Context) { runTerm(ctx, client, cfg, component, clog, entries) })
 		}()
 	}
 	if len(enabled) > 0 {
-		elect("kube-controller-manager", "controller-manager", enabled)
+		elect(cfg.Client, "kube-controller-manager", "controller-manager", enabled)
 	}
 	if !disabled(schedulerName) && schedulerEntry.new != nil {
-		elect("kube-scheduler", "scheduler", []entry{schedulerEntry})
+		elect(cfg.SchedulerClient, "kube-scheduler", "scheduler", []entry{schedulerEntry})
 	}
 	wg.Wait()
 	close(errs)
@@ -133,8 +140,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 // runTerm is one leadership term: fresh informers and controllers, run
 // until ctx ends. A controller that fails is logged; the others go on.
-func runTerm(ctx context.Context, cfg Config, component string, log *slog.Logger, entries []entry) {
-	cctx := controllers.NewContext(cfg.Client, component, log)
+func runTerm(ctx context.Context, client kubernetes.Interface, cfg Config, component string, log *slog.Logger, entries []entry) {
+	cctx := controllers.NewContext(client, component, log)
 	cctx.Cluster = cfg.Cluster
 	defer cctx.Close()
 	runners := make([]Runner, len(entries))

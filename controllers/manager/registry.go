@@ -2,6 +2,7 @@ package manager
 
 import (
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/controllers/bootstraptoken"
 	"github.com/kelson-dev/kelson/controllers/cronjob"
 	"github.com/kelson-dev/kelson/controllers/daemonset"
 	"github.com/kelson-dev/kelson/controllers/deployment"
@@ -60,6 +61,7 @@ var registry = []entry{
 	{name: "cronjob", new: func(c *controllers.Context) Runner { return cronjob.New(c) }},
 	{name: "replicaset", new: func(c *controllers.Context) Runner { return replicaset.New(c) }},
 	{name: "deployment", new: func(c *controllers.Context) Runner { return deployment.New(c) }},
+	{name: bootstraptoken.CleanerName, new: func(c *controllers.Context) Runner { return bootstraptoken.NewCleaner(c) }},
 }
 
 // schedulerEntry is run under its own kube-scheduler Lease.

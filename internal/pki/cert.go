@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -78,9 +79,15 @@ func servingTemplate(serial *big.Int, now time.Time, sans SANs) *x509.Certificat
 
 // adminTemplate is the admin client certificate.
 func adminTemplate(serial *big.Int, now time.Time) *x509.Certificate {
+	return clientTemplate(serial, now, pkix.Name{CommonName: AdminUser, Organization: []string{AdminGroup}})
+}
+
+// clientTemplate is a client certificate for subject (CN the user, O the
+// groups), valid for LeafValidity.
+func clientTemplate(serial *big.Int, now time.Time, subject pkix.Name) *x509.Certificate {
 	return &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: AdminUser, Organization: []string{AdminGroup}},
+		Subject:      subject,
 		NotBefore:    now.Add(-backdate),
 		NotAfter:     now.Add(LeafValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -90,10 +97,14 @@ func adminTemplate(serial *big.Int, now time.Time) *x509.Certificate {
 
 // leafProblem says why leaf cannot be kept, or "" if it can: it must be
 // signed by ca, for usage, valid at now and for more than RenewBefore after
-// it, and — when want is not nil — carry exactly those names.
-func leafProblem(leaf, ca *x509.Certificate, usage x509.ExtKeyUsage, want *SANs, now time.Time) string {
+// it, name subject (when not nil) and — when want is not nil — carry
+// exactly those names.
+func leafProblem(leaf, ca *x509.Certificate, usage x509.ExtKeyUsage, subject *pkix.Name, want *SANs, now time.Time) string {
 	if err := leaf.CheckSignatureFrom(ca); err != nil {
 		return "not signed by the cluster CA"
+	}
+	if subject != nil && !sameSubject(leaf.Subject, *subject) {
+		return fmt.Sprintf("subject %q, want %q", leaf.Subject.String(), subject.String())
 	}
 	if now.Before(leaf.NotBefore) {
 		return "not valid yet (" + leaf.NotBefore.UTC().Format(time.RFC3339) + ")"
@@ -115,6 +126,12 @@ func leafProblem(leaf, ca *x509.Certificate, usage x509.ExtKeyUsage, want *SANs,
 		}
 	}
 	return ""
+}
+
+// sameSubject compares the parts of a subject Kubernetes reads: the
+// common name (user) and the organizations (groups).
+func sameSubject(a, b pkix.Name) bool {
+	return a.CommonName == b.CommonName && slices.Equal(a.Organization, b.Organization)
 }
 
 // newCA makes a CA key pair.

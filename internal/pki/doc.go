@@ -1,12 +1,22 @@
 // Package pki creates and keeps the certificates of a `kelson server`: a
-// cluster CA, the API's serving certificate and an admin client
-// certificate, plus a kubeconfig that uses them.
+// cluster CA, the API's serving certificate, a client certificate per
+// component, the service account signing key, plus a kubeconfig; and it
+// signs the certificates of node agents (Authority).
 //
 // Files, in Config.Dir (DATA_DIR/tls for `kelson server`):
 //
 //	ca.crt, ca.key                        cluster CA, ECDSA P-256, 10 years
 //	serving-kube-apiserver.crt, .key      the API's serving certificate, 1 year
 //	client-admin.crt, .key                CN system:admin, O system:masters, 1 year
+//	client-controller-manager.crt, .key   CN system:kube-controller-manager
+//	client-scheduler.crt, .key            CN system:kube-scheduler
+//	client-kube-apiserver-kubelet-client.crt, .key
+//	                                      CN kube-apiserver-kubelet-client,
+//	                                      O system:masters: the API calling agents
+//	service-account.key                   ECDSA P-256 (PEM), signs service
+//	                                      account tokens; made once, never
+//	                                      replaced by Ensure (every server
+//	                                      holds the same one)
 //
 // Keys are written 0600, certificates 0644, each file atomically (a temp
 // file renamed over it). Ensure reuses what it finds and replaces only what
@@ -24,6 +34,17 @@
 // The pure parts (the SAN list, the certificate templates, the renewal
 // decision, the kubeconfig text) are plain functions; IO is in ensure.go.
 //
+// Node certificates (node.go): Authority.SignNodeClient signs a node's
+// public key as CN system:node:<name>, O system:nodes, for client
+// authentication; Authority.SignNodeServing as the same subject for server
+// authentication with the node's names and addresses (NodeServingSANs).
+// Both last LeafValidity. Only a validated node name (a DNS-1123
+// subdomain, CheckNodeName) goes into a subject; nothing else a node asks
+// for does. CheckNodeCert decides what a node does with a certificate it
+// holds: keep it, renew it (valid, but less than a third of its lifetime
+// left: RenewalDue), or treat it as unusable (missing, expired, another
+// CA or node) and join again with its token.
+//
 // Example:
 //
 //	sans, err := pki.ServingSANs(hostname, net.ParseIP("127.0.0.1"), serviceCIDR, tlsSANs)
@@ -32,4 +53,7 @@
 //	...
 //	kc := pki.Kubeconfig(pki.ServerURL(nil, 6443), b.CAPEM, b.AdminCertPEM, b.AdminKeyPEM)
 //	err = pki.WriteKubeconfig("default.kelson/admin.kubeconfig", kc)
+//
+//	// a node's client certificate, from its public key
+//	certPEM, err := b.Authority.SignNodeClient("node-b", pub, time.Now())
 package pki

@@ -1,8 +1,10 @@
 package pki
 
 import (
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +23,23 @@ const (
 	ServingKeyFile  = "serving-kube-apiserver.key"
 	AdminCertFile   = "client-admin.crt"
 	AdminKeyFile    = "client-admin.key"
+	// The controllers' and the scheduler's client certificates.
+	ControllerManagerCertFile = "client-controller-manager.crt"
+	ControllerManagerKeyFile  = "client-controller-manager.key"
+	SchedulerCertFile         = "client-scheduler.crt"
+	SchedulerKeyFile          = "client-scheduler.key"
+	// The API server's client certificate towards node agents.
+	KubeletClientCertFile = "client-kube-apiserver-kubelet-client.crt"
+	KubeletClientKeyFile  = "client-kube-apiserver-kubelet-client.key"
+	// ServiceAccountKeyFile signs service account tokens.
+	ServiceAccountKeyFile = "service-account.key"
+)
+
+// Users of the components' client certificates, as Kubernetes names them.
+const (
+	ControllerManagerUser = "system:kube-controller-manager"
+	SchedulerUser         = "system:kube-scheduler"
+	KubeletClientUser     = "kube-apiserver-kubelet-client"
 )
 
 // ErrCA is returned when the cluster CA on disk cannot be used; Ensure does
@@ -49,9 +68,27 @@ type Bundle struct {
 	Serving tls.Certificate
 	// AdminCertPEM and AdminKeyPEM are the admin client certificate.
 	AdminCertPEM, AdminKeyPEM []byte
+	// ControllerManager and Scheduler are the client certificates of the
+	// controllers (CN system:kube-controller-manager) and the scheduler
+	// (CN system:kube-scheduler).
+	ControllerManager, Scheduler PEMPair
+	// KubeletClient is the API server's client certificate towards node
+	// agents (CN kube-apiserver-kubelet-client, O system:masters).
+	KubeletClient tls.Certificate
+	// Authority signs node certificates with the cluster CA's key.
+	Authority *Authority
+	// ServiceAccountKey signs service account tokens (ECDSA P-256, the
+	// same on every server); ServiceAccountKeyPEM is its file's content.
+	ServiceAccountKey    crypto.Signer
+	ServiceAccountKeyPEM []byte
 	// Written lists the certificate files written by this call (empty when
 	// everything on disk was reused).
 	Written []string
+}
+
+// PEMPair is a certificate and its key, in PEM.
+type PEMPair struct {
+	CertPEM, KeyPEM []byte
 }
 
 // CAPool returns a pool holding only the cluster CA.
@@ -84,19 +121,39 @@ func Ensure(cfg Config) (*Bundle, error) {
 		return nil, err
 	}
 	b.CA, b.CAPEM = ca.cert, ca.certPEM
+	b.Authority = &Authority{Cert: ca.cert, CertPEM: ca.certPEM, key: ca.key}
 	sans := cfg.SANs.normalized()
-	serving, err := ensureLeaf(cfg.Dir, ServingCertFile, ServingKeyFile, ca, x509.ExtKeyUsageServerAuth, &sans,
-		func(serial *big.Int) *x509.Certificate { return servingTemplate(serial, now(), sans) }, now(), b, log)
+	serving, err := ensureLeaf(cfg.Dir, leafSpec{ServingCertFile, ServingKeyFile, x509.ExtKeyUsageServerAuth, nil, &sans,
+		func(serial *big.Int) *x509.Certificate { return servingTemplate(serial, now(), sans) }}, ca, now(), b, log)
 	if err != nil {
 		return nil, err
 	}
 	b.Serving = serving.tlsCertificate()
-	admin, err := ensureLeaf(cfg.Dir, AdminCertFile, AdminKeyFile, ca, x509.ExtKeyUsageClientAuth, nil,
-		func(serial *big.Int) *x509.Certificate { return adminTemplate(serial, now()) }, now(), b, log)
-	if err != nil {
+	clients := []struct {
+		cert, key string
+		subject   pkix.Name
+		out       *keyPair
+	}{
+		{AdminCertFile, AdminKeyFile, pkix.Name{CommonName: AdminUser, Organization: []string{AdminGroup}}, new(keyPair)},
+		{ControllerManagerCertFile, ControllerManagerKeyFile, pkix.Name{CommonName: ControllerManagerUser}, new(keyPair)},
+		{SchedulerCertFile, SchedulerKeyFile, pkix.Name{CommonName: SchedulerUser}, new(keyPair)},
+		{KubeletClientCertFile, KubeletClientKeyFile, pkix.Name{CommonName: KubeletClientUser, Organization: []string{AdminGroup}}, new(keyPair)},
+	}
+	for _, c := range clients {
+		kp, err := ensureLeaf(cfg.Dir, leafSpec{c.cert, c.key, x509.ExtKeyUsageClientAuth, &c.subject, nil,
+			func(serial *big.Int) *x509.Certificate { return clientTemplate(serial, now(), c.subject) }}, ca, now(), b, log)
+		if err != nil {
+			return nil, err
+		}
+		*c.out = kp
+	}
+	b.AdminCertPEM, b.AdminKeyPEM = clients[0].out.certPEM, clients[0].out.keyPEM
+	b.ControllerManager = PEMPair{clients[1].out.certPEM, clients[1].out.keyPEM}
+	b.Scheduler = PEMPair{clients[2].out.certPEM, clients[2].out.keyPEM}
+	b.KubeletClient = clients[3].out.tlsCertificate()
+	if b.ServiceAccountKey, b.ServiceAccountKeyPEM, err = ensureServiceAccountKey(cfg.Dir, b, log); err != nil {
 		return nil, err
 	}
-	b.AdminCertPEM, b.AdminKeyPEM = admin.certPEM, admin.keyPEM
 	return b, nil
 }
 
@@ -135,31 +192,39 @@ func ensureCA(dir string, now time.Time, b *Bundle, log *slog.Logger) (keyPair, 
 	return ca, nil
 }
 
-// ensureLeaf loads a leaf key pair, or makes a new one from tmpl when it is
-// missing, unreadable or no longer fits.
-func ensureLeaf(dir, certFile, keyFile string, ca keyPair, usage x509.ExtKeyUsage, want *SANs,
-	tmpl func(*big.Int) *x509.Certificate, now time.Time, b *Bundle, log *slog.Logger) (keyPair, error) {
+// leafSpec says what one leaf certificate must be.
+type leafSpec struct {
+	certFile, keyFile string
+	usage             x509.ExtKeyUsage
+	subject           *pkix.Name // nil: not checked
+	sans              *SANs      // nil: not checked
+	tmpl              func(*big.Int) *x509.Certificate
+}
+
+// ensureLeaf loads a leaf key pair, or makes a new one from spec.tmpl when
+// it is missing, unreadable or no longer fits.
+func ensureLeaf(dir string, spec leafSpec, ca keyPair, now time.Time, b *Bundle, log *slog.Logger) (keyPair, error) {
 	reason := "missing"
-	certPEM, certErr := os.ReadFile(filepath.Join(dir, certFile))
-	keyPEM, keyErr := os.ReadFile(filepath.Join(dir, keyFile))
+	certPEM, certErr := os.ReadFile(filepath.Join(dir, spec.certFile))
+	keyPEM, keyErr := os.ReadFile(filepath.Join(dir, spec.keyFile))
 	if certErr == nil && keyErr == nil {
 		kp, err := parseKeyPair(certPEM, keyPEM)
 		if err == nil {
-			if reason = leafProblem(kp.cert, ca.cert, usage, want, now); reason == "" {
+			if reason = leafProblem(kp.cert, ca.cert, spec.usage, spec.subject, spec.sans, now); reason == "" {
 				return kp, nil
 			}
 		} else {
 			reason = "unreadable: " + err.Error()
 		}
 	}
-	kp, err := newLeaf(ca, tmpl)
+	kp, err := newLeaf(ca, spec.tmpl)
 	if err != nil {
 		return keyPair{}, err
 	}
-	if err := writePair(dir, certFile, keyFile, kp, b); err != nil {
+	if err := writePair(dir, spec.certFile, spec.keyFile, kp, b); err != nil {
 		return keyPair{}, err
 	}
-	log.Info("wrote a certificate", "cert", filepath.Join(dir, certFile), "reason", reason,
+	log.Info("wrote a certificate", "cert", filepath.Join(dir, spec.certFile), "reason", reason,
 		"subject", kp.cert.Subject.String(), "not_after", kp.cert.NotAfter.UTC())
 	return kp, nil
 }

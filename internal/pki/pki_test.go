@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,8 +100,8 @@ func TestEnsureCertificates(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tls")
 	now := time.Now()
 	b := ensure(t, dir, defaultSANs(t), now)
-	if len(b.Written) != 6 {
-		t.Fatalf("first start wrote %v, want all six files", b.Written)
+	if len(b.Written) != 13 {
+		t.Fatalf("first start wrote %v, want all 13 files", b.Written)
 	}
 	roots := b.CAPool()
 	if b.CA.NotAfter.Sub(now) < CAValidity-time.Minute || b.CA.PublicKeyAlgorithm != x509.ECDSA {
@@ -134,8 +135,38 @@ func TestEnsureCertificates(t *testing.T) {
 		t.Error("admin certificate verifies as a server certificate")
 	}
 
+	for _, c := range []struct {
+		pair        PEMPair
+		user, group string
+	}{
+		{b.ControllerManager, ControllerManagerUser, ""},
+		{b.Scheduler, SchedulerUser, ""},
+		{PEMPair{b.AdminCertPEM, b.AdminKeyPEM}, AdminUser, AdminGroup},
+	} {
+		kp, err := tls.X509KeyPair(c.pair.CertPEM, c.pair.KeyPEM)
+		if err != nil {
+			t.Fatalf("%s: %v", c.user, err)
+		}
+		if kp.Leaf.Subject.CommonName != c.user || (c.group == "") != (len(kp.Leaf.Subject.Organization) == 0) {
+			t.Errorf("client certificate %v, want CN %s O %q", kp.Leaf.Subject, c.user, c.group)
+		}
+		if _, err := kp.Leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			t.Errorf("%s as a client: %v", c.user, err)
+		}
+	}
+	if kc := b.KubeletClient.Leaf; kc.Subject.CommonName != KubeletClientUser || !slices.Equal(kc.Subject.Organization, []string{AdminGroup}) {
+		t.Errorf("kubelet client certificate %v", kc.Subject)
+	}
+	if b.ServiceAccountKey == nil || !strings.Contains(string(b.ServiceAccountKeyPEM), "EC PRIVATE KEY") {
+		t.Errorf("service account key %T %q", b.ServiceAccountKey, b.ServiceAccountKeyPEM)
+	}
+	if k, err := ParseServiceAccountKey(b.ServiceAccountKeyPEM); err != nil || k.Curve.Params().Name != "P-256" {
+		t.Errorf("service account key: %v", err)
+	}
+
 	for file, mode := range map[string]os.FileMode{CACertFile: 0o644, CAKeyFile: 0o600, ServingCertFile: 0o644,
-		ServingKeyFile: 0o600, AdminCertFile: 0o644, AdminKeyFile: 0o600} {
+		ServingKeyFile: 0o600, AdminCertFile: 0o644, AdminKeyFile: 0o600, ServiceAccountKeyFile: 0o600,
+		SchedulerKeyFile: 0o600, ControllerManagerKeyFile: 0o600, KubeletClientKeyFile: 0o600} {
 		st, err := os.Stat(filepath.Join(dir, file))
 		if err != nil {
 			t.Errorf("%s: %v", file, err)
@@ -165,11 +196,23 @@ func TestEnsureReusesAndRenews(t *testing.T) {
 		t.Fatalf("new SAN: names %v", more.Serving.Leaf.DNSNames)
 	}
 
-	// Within 90 days of the end, both leaves are made again; the CA stays.
+	// Within 90 days of the end, every leaf is made again; the CA and the
+	// service account key stay.
 	lateNow := now.Add(LeafValidity - RenewBefore + time.Hour)
 	late := ensure(t, dir, defaultSANs(t, "api.example.com"), lateNow)
-	if len(late.Written) != 4 || !late.CA.Equal(first.CA) {
+	if len(late.Written) != 10 || !late.CA.Equal(first.CA) || slices.Contains(late.Written, ServiceAccountKeyFile) {
 		t.Fatalf("renewal wrote %v", late.Written)
+	}
+	if string(late.ServiceAccountKeyPEM) != string(first.ServiceAccountKeyPEM) {
+		t.Fatal("renewal replaced the service account key")
+	}
+
+	// A client certificate whose subject was changed (a file copied over
+	// another) is made again.
+	os.WriteFile(filepath.Join(dir, SchedulerCertFile), late.ControllerManager.CertPEM, 0o644)
+	os.WriteFile(filepath.Join(dir, SchedulerKeyFile), late.ControllerManager.KeyPEM, 0o600)
+	if b := ensure(t, dir, defaultSANs(t, "api.example.com"), lateNow); !slices.Equal(b.Written, []string{SchedulerCertFile, SchedulerKeyFile}) {
+		t.Fatalf("swapped scheduler certificate: wrote %v", b.Written)
 	}
 
 	// A lost key of a leaf: made again.
@@ -186,6 +229,16 @@ func TestEnsureRefusesBrokenCA(t *testing.T) {
 	_, err := Ensure(Config{Dir: dir, SANs: defaultSANs(t)})
 	if err == nil || !errors.Is(err, ErrCA) {
 		t.Fatalf("CA without key: %v", err)
+	}
+	// A broken service account key is an error, never replaced.
+	dir = t.TempDir()
+	ensure(t, dir, defaultSANs(t), time.Now())
+	os.WriteFile(filepath.Join(dir, ServiceAccountKeyFile), []byte("garbage"), 0o600)
+	if _, err := Ensure(Config{Dir: dir, SANs: defaultSANs(t)}); !errors.Is(err, ErrServiceAccountKey) {
+		t.Fatalf("broken service account key: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ServiceAccountKeyFile)); string(b) != "garbage" {
+		t.Fatal("the broken service account key was replaced")
 	}
 	// A directory that cannot be made.
 	file := filepath.Join(t.TempDir(), "file")
