@@ -454,7 +454,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		Authenticators:           []authn.Authenticator{authn.X509{Roots: certs.CAPool()}},
 		TokenAuthFile:            cfg.TokenAuthFile,
 		ServiceAccountSigningKey: certs.ServiceAccountKey,
-		AuthorizationModes:       []string{"AlwaysAllow"},
+		AuthorizationModes:       []string{"Node", "RBAC"},
 		AgentTLS:                 agentClientTLS(certs),
 		Encryption:               cfg.EncAudit.Encryption, AuditPolicy: cfg.EncAudit.AuditPolicy, AuditSink: auditSink})
 	if err != nil {
@@ -594,14 +594,14 @@ func agentClientTLS(certs *pki.Bundle) *tls.Config {
 }
 
 // serverTLSConfig serves the API's certificate over TLS 1.2+, HTTP/2 first
-// (kubectl and client-go use it). Client certificates signed by the cluster
-// CA are verified when given, but not required yet: authentication comes
-// with the API's next steps.
+// (kubectl and client-go use it). A client certificate is asked for but
+// not checked in the handshake: the API's X509 authenticator checks it
+// against the cluster CA and answers 401 for one it refuses (expired,
+// another CA's), as kube-apiserver does; token clients send none.
 func serverTLSConfig(certs *pki.Bundle) *tls.Config {
 	return &tls.Config{
 		Certificates: []tls.Certificate{certs.Serving},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    certs.CAPool(),
+		ClientAuth:   tls.RequestClientCert,
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"h2", "http/1.1"},
 	}
