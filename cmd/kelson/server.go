@@ -112,6 +112,9 @@ type serverConfig struct {
 	// TokenAuthFile: static bearer tokens, kube-apiserver's CSV
 	// (token,user,uid,"group1,group2") [--token-auth-file]. Default none.
 	TokenAuthFile string
+	// DisableAdmissionPlugins: admission plugins not to run
+	// [--disable-admission-plugins].
+	DisableAdmissionPlugins []string
 	// ServiceCIDR [--service-cidr], default 10.43.0.0/16; ClusterCIDR
 	// [--cluster-cidr], default 10.42.0.0/16, kept for the controllers and
 	// the node agent (not used yet).
@@ -146,6 +149,7 @@ type serverConfig struct {
 type serverFlags struct {
 	dataDir, bindAddress, kubeconfig    string
 	tokenAuthFile                       string
+	disableAdmission                    []string
 	httpsPort                           int
 	tlsSANs, etcdServers, disable       []string
 	serviceCIDR, clusterCIDR, nodePorts string
@@ -160,6 +164,7 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.IntVar(&s.httpsPort, "https-listen-port", 6443, "port of the HTTPS API")
 	f.StringVar(&s.bindAddress, "bind-address", "127.0.0.1", "IP address the API listens on (0.0.0.0 for every address; the API has no authentication yet)")
 	f.StringVar(&s.kubeconfig, "write-kubeconfig", "", `write the admin kubeconfig to this file, mode 0600 (default "DATA_DIR/admin.kubeconfig")`)
+	f.StringSliceVar(&s.disableAdmission, "disable-admission-plugins", nil, "admission plugins not to run, as kube-apiserver's: NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction, PodSecurity, ResourceQuota (comma-separated or repeated)")
 	f.StringVar(&s.tokenAuthFile, "token-auth-file", "", `CSV file of static bearer tokens, as kube-apiserver's: token,user,uid,"group1,group2" (read at start; a bad line stops the server)`)
 	f.StringSliceVar(&s.tlsSANs, "tls-san", nil, "more host names or IP addresses for the API's serving certificate (comma-separated or repeated)")
 	f.StringVar(&s.serviceCIDR, "service-cidr", "10.43.0.0/16", "IP range of Service ClusterIPs; its first address is the kubernetes Service's")
@@ -287,6 +292,7 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 	}
 	cfg.TLSSANs = s.tlsSANs
 	cfg.TokenAuthFile = s.tokenAuthFile
+	cfg.DisableAdmissionPlugins = s.disableAdmission
 	if cfg.EncAudit, err = s.encAudit.config(); err != nil {
 		return cfg, err
 	}
@@ -453,6 +459,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver"),
 		Authenticators:           []authn.Authenticator{authn.X509{Roots: certs.CAPool()}},
 		TokenAuthFile:            cfg.TokenAuthFile,
+		DisableAdmissionPlugins:  cfg.DisableAdmissionPlugins,
 		ServiceAccountSigningKey: certs.ServiceAccountKey,
 		AuthorizationModes:       []string{"Node", "RBAC"},
 		AgentTLS:                 agentClientTLS(certs),

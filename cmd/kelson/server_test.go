@@ -55,7 +55,8 @@ func TestServerFlags(t *testing.T) {
 		"--service-cidr", "10.96.0.0/12", "--cluster-cidr", "10.244.0.0/16", "--service-node-port-range", "31000-31999",
 		"--listen-client-urls", "http://127.0.0.1:22379", "--listen-peer-urls", "http://127.0.0.1:22380",
 		"--initial-cluster", "a=http://127.0.0.1:2380,b=http://127.0.0.1:22380", "--initial-cluster-state", "existing",
-		"--heartbeat-interval", "50", "--election-timeout", "500", "--log-format", "json")
+		"--heartbeat-interval", "50", "--election-timeout", "500", "--log-format", "json",
+		"--disable-admission-plugins", "PodSecurity,ResourceQuota")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -63,7 +64,8 @@ func TestServerFlags(t *testing.T) {
 		!cfg.BindAddress.Equal(net.IPv4zero) || cfg.KubeconfigPath != "/etc/kelson/kc.yaml" ||
 		strings.Join(cfg.TLSSANs, " ") != "api.example.com 10.0.0.9 other.example" ||
 		cfg.ServiceCIDR.String() != "10.96.0.0/12" || cfg.ClusterCIDR.String() != "10.244.0.0/16" ||
-		cfg.NodePortMin != 31000 || cfg.NodePortMax != 31999 {
+		cfg.NodePortMin != 31000 || cfg.NodePortMax != 31999 ||
+		strings.Join(cfg.DisableAdmissionPlugins, " ") != "PodSecurity ResourceQuota" {
 		t.Fatalf("server config: %+v", cfg)
 	}
 	m := cfg.Member
