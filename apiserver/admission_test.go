@@ -37,25 +37,8 @@ var nodeTokens = authn.Func(func(r *http.Request) (*authn.User, bool, error) {
 
 func newAdmissionServer(t *testing.T) *testServer {
 	t.Helper()
-	s, err := New(Config{Store: startMember(t), Logger: testLogger(), AuthorizationModes: []string{"AlwaysAllow"},
+	return startServerWith(t, Config{Store: startMember(t), DisableAdmissionPlugins: []string{},
 		Authenticators: append([]authn.Authenticator{nodeTokens}, testAdmin...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	cfg := &rest.Config{Host: hs.URL, QPS: -1}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{srv: s, http: hs, config: cfg, client: cs}
-	ts.waitNamespace(t, "default")
-	ts.waitReady(t)
-	return ts
 }
 
 // nodeClient is a clientset acting as node agent name.

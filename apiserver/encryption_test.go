@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"testing"
@@ -16,50 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 )
-
-// startServerWith runs an API server with cfg (Store, Logger and the
-// test admin filled in) over plain HTTP, ready.
-func startServerWith(t *testing.T, cfg Config) *testServer {
-	t.Helper()
-	ts := startServerNoWait(t, cfg)
-	ts.waitNamespace(t, "default")
-	ts.waitReady(t)
-	return ts
-}
-
-// startServerNoWait is startServerWith without waiting for the bootstrap
-// (a server that forbids everything never looks ready). Its clients send
-// the bearer token "admin-token".
-func startServerNoWait(t *testing.T, cfg Config) *testServer {
-	t.Helper()
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger()
-	}
-	if cfg.Authenticators == nil {
-		cfg.Authenticators = testAdmin
-	}
-	if cfg.AuthorizationModes == nil {
-		cfg.AuthorizationModes = []string{"AlwaysAllow"}
-	}
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	rc := &rest.Config{Host: hs.URL, QPS: -1, BearerToken: "admin-token"}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testServer{srv: s, http: hs, config: rc, client: cs}
-}
 
 func encKey(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 32)) }
 

@@ -119,8 +119,39 @@ type testServer struct {
 
 func newTestServer(t *testing.T, st storage.Store) *testServer {
 	t.Helper()
-	s, err := New(Config{Store: st, Logger: testLogger(), Authenticators: testAdmin, AuthorizationModes: []string{"AlwaysAllow"},
-		DisableAdmissionPlugins: testDisabledPlugins})
+	return startServerWith(t, Config{Store: st})
+}
+
+// startServerWith runs an API server with cfg over plain HTTP, ready (its
+// bootstrap done). Unset fields get the tests' defaults: the test logger,
+// every request the admin's (testAdmin), AlwaysAllow, and
+// testDisabledPlugins off (an empty, non-nil list runs every plugin).
+func startServerWith(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	ts := startServerNoWait(t, cfg)
+	ts.waitNamespace(t, "default")
+	ts.waitReady(t)
+	return ts
+}
+
+// startServerNoWait is startServerWith without waiting for the bootstrap
+// (a server that forbids everything never looks ready). Its clients send
+// the bearer token "admin-token"; ts.proto speaks protobuf both ways.
+func startServerNoWait(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger()
+	}
+	if cfg.Authenticators == nil {
+		cfg.Authenticators = testAdmin
+	}
+	if cfg.AuthorizationModes == nil {
+		cfg.AuthorizationModes = []string{"AlwaysAllow"}
+	}
+	if cfg.DisableAdmissionPlugins == nil {
+		cfg.DisableAdmissionPlugins = testDisabledPlugins
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,22 +160,19 @@ func newTestServer(t *testing.T, st storage.Store) *testServer {
 	go func() { s.Run(ctx); close(done) }()
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	cfg := &rest.Config{Host: hs.URL, QPS: -1}
-	cs, err := kubernetes.NewForConfig(cfg)
+	rc := &rest.Config{Host: hs.URL, QPS: -1, BearerToken: "admin-token"}
+	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pcfg := rest.CopyConfig(cfg)
+	pcfg := rest.CopyConfig(rc)
 	pcfg.ContentType = "application/vnd.kubernetes.protobuf"
 	pcfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	pcs, err := kubernetes.NewForConfig(pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{srv: s, http: hs, config: cfg, client: cs, proto: pcs}
-	ts.waitNamespace(t, "default")
-	ts.waitReady(t)
-	return ts
+	return &testServer{srv: s, http: hs, config: rc, client: cs, proto: pcs}
 }
 
 // waitNamespace waits for the bootstrap to have created a namespace.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/kelson-dev/kelson/internal/testpki"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 )
@@ -24,25 +22,7 @@ import (
 // newTestServerAgentTLS is newTestServer with Config.AgentTLS.
 func newTestServerAgentTLS(t *testing.T, agentTLS *tls.Config) *testServer {
 	t.Helper()
-	s, err := New(Config{Store: startMember(t), Logger: testLogger(), Authenticators: testAdmin, AuthorizationModes: []string{"AlwaysAllow"}, AgentTLS: agentTLS,
-		DisableAdmissionPlugins: testDisabledPlugins})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	cfg := &rest.Config{Host: hs.URL, QPS: -1}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{srv: s, http: hs, config: cfg, client: cs}
-	ts.waitNamespace(t, "default")
-	ts.waitReady(t)
-	return ts
+	return startServerWith(t, Config{Store: startMember(t), AgentTLS: agentTLS})
 }
 
 func keyPair(t *testing.T, p testpki.Pair) tls.Certificate {
