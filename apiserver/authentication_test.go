@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/apiserver/authn"
+	"github.com/kelson-dev/kelson/internal/bootstraptoken"
 	"github.com/kelson-dev/kelson/internal/testpki"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -286,7 +287,7 @@ func (a *authTestServer) createBootstrapSecret(t *testing.T, id, secret string, 
 	}
 	_, err := a.client.CoreV1().Secrets("kube-system").Create(context.Background(), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + id},
-		Type:       authn.BootstrapTokenSecretType, StringData: d}, metav1.CreateOptions{})
+		Type:       bootstraptoken.SecretType, StringData: d}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,13 @@ package authn
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kelson-dev/kelson/internal/bootstraptoken"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -14,12 +16,12 @@ import (
 func bootstrapSecret(id, secret string, edit func(*corev1.Secret)) *corev1.Secret {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "bootstrap-token-" + id, UID: "u"},
-		Type:       BootstrapTokenSecretType,
+		Type:       bootstraptoken.SecretType,
 		Data: map[string][]byte{
-			BootstrapTokenIDKey:     []byte(id),
-			BootstrapTokenSecretKey: []byte(secret),
-			BootstrapUsageAuthKey:   []byte("true"),
-			BootstrapExpirationKey:  []byte("2030-01-01T00:00:00Z"),
+			bootstraptoken.KeyID:         []byte(id),
+			bootstraptoken.KeySecret:     []byte(secret),
+			bootstraptoken.KeyUsageAuthn: []byte("true"),
+			bootstraptoken.KeyExpiration: []byte("2030-01-01T00:00:00Z"),
 		},
 	}
 	if edit != nil {
@@ -44,8 +46,8 @@ func TestBootstrapTokens(t *testing.T) {
 			groups: []string{"system:bootstrappers"}},
 		{name: "valid with extra groups and no expiry", token: tok, claimed: true,
 			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) {
-				delete(s.Data, BootstrapExpirationKey)
-				s.Data[BootstrapExtraGroupsKey] = []byte("system:bootstrappers:kelson:agents, system:bootstrappers:kelson:agents,system:bootstrappers:x")
+				delete(s.Data, bootstraptoken.KeyExpiration)
+				s.Data[bootstraptoken.KeyExtraGroups] = []byte("system:bootstrappers:kelson:agents, system:bootstrappers:kelson:agents,system:bootstrappers:x")
 			}),
 			groups: []string{"system:bootstrappers", "system:bootstrappers:kelson:agents", "system:bootstrappers:x"}},
 		{name: "not a bootstrap token", token: "hello", secret: bootstrapSecret(id, secret, nil)},
@@ -56,21 +58,25 @@ func TestBootstrapTokens(t *testing.T) {
 		{name: "wrong secret same shape", token: id + ".fffffffffffffff0", secret: bootstrapSecret(id, secret, nil),
 			claimed: true, wantErr: "does not match"},
 		{name: "token-id differs", token: tok, claimed: true, wantErr: "does not match",
-			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[BootstrapTokenIDKey] = []byte("zzzzzz") })},
+			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[bootstraptoken.KeyID] = []byte("zzzzzz") })},
 		{name: "expired", token: tok, claimed: true, wantErr: "expired",
-			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[BootstrapExpirationKey] = []byte("2029-05-31T23:59:59Z") })},
+			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[bootstraptoken.KeyExpiration] = []byte("2029-05-31T23:59:59Z") })},
 		{name: "unreadable expiry", token: tok, claimed: true, wantErr: "unreadable",
-			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[BootstrapExpirationKey] = []byte("tomorrow") })},
+			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[bootstraptoken.KeyExpiration] = []byte("tomorrow") })},
 		{name: "no usage", token: tok, claimed: true, wantErr: "not allowed for authentication",
-			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { delete(s.Data, BootstrapUsageAuthKey) })},
+			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { delete(s.Data, bootstraptoken.KeyUsageAuthn) })},
 		{name: "usage false", token: tok, claimed: true, wantErr: "not allowed for authentication",
-			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[BootstrapUsageAuthKey] = []byte("false") })},
+			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[bootstraptoken.KeyUsageAuthn] = []byte("false") })},
 		{name: "wrong type", token: tok, claimed: true, wantErr: "type",
 			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque })},
 		{name: "being deleted", token: tok, claimed: true, wantErr: "being deleted",
 			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.DeletionTimestamp = &metav1.Time{Time: now} })},
 		{name: "extra group outside system:bootstrappers", token: tok, claimed: true, wantErr: "auth-extra-groups",
-			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[BootstrapExtraGroupsKey] = []byte("system:masters") })},
+			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[bootstraptoken.KeyExtraGroups] = []byte("system:masters") })},
+		{name: "extra groups only blank", token: tok, claimed: true, wantErr: "auth-extra-groups",
+			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[bootstraptoken.KeyExtraGroups] = []byte(" ") })},
+		{name: "wrong secret and expired: the secret is checked first", token: id + ".fffffffffffffff0", claimed: true, wantErr: "does not match",
+			secret: bootstrapSecret(id, secret, func(s *corev1.Secret) { s.Data[bootstraptoken.KeyExpiration] = []byte("tomorrow") })},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,7 +95,7 @@ func TestBootstrapTokens(t *testing.T) {
 					t.Fatalf("user %+v, want groups %v", u, tc.groups)
 				}
 			case tc.claimed:
-				if ok || err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				if ok || !errors.Is(err, bootstraptoken.ErrInvalid) || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("ok=%v err=%v, want an error with %q", ok, err, tc.wantErr)
 				}
 				if strings.Contains(err.Error(), secret) {

@@ -7,7 +7,7 @@
 //	kelson agent --server URL --token TOKEN
 //	                            a node agent that joins a server (join.go, join_agent.go)
 //	kelson token create|list|delete
-//	                            bootstrap tokens agents join with (controllers/bootstraptoken)
+//	                            bootstrap tokens agents join with (internal/bootstraptoken)
 //	kelson bench <workload>     benchmark any etcd v3 endpoint (bench.Run)
 //	kelson snapshot restore|status FILE
 //	                            restore or describe an etcdctl snapshot (raftnode.RestoreSnapshot)

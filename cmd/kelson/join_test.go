@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelson-dev/kelson/controllers/bootstraptoken"
+	"github.com/kelson-dev/kelson/internal/bootstraptoken"
 	"github.com/kelson-dev/kelson/internal/pki"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelson-dev/kelson/controllers/bootstraptoken"
+	"github.com/kelson-dev/kelson/internal/bootstraptoken"
 	"github.com/kelson-dev/kelson/internal/pki"
 	"github.com/kelson-dev/kelson/nodeagent"
 	"github.com/kelson-dev/kelson/nodeagent/node"

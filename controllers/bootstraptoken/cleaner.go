@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/internal/bootstraptoken"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,7 +46,7 @@ func NewCleaner(cctx *controllers.Context) *Cleaner {
 	inf.Informer().AddEventHandler(cache.FilteringResourceEventHandler{
 		FilterFunc: func(obj any) bool {
 			s, ok := obj.(*corev1.Secret)
-			return ok && s.Namespace == Namespace && s.Type == SecretType
+			return ok && s.Namespace == bootstraptoken.Namespace && s.Type == bootstraptoken.SecretType
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { controllers.Enqueue(c.queue, obj) },
@@ -64,7 +65,7 @@ func (c *Cleaner) Run(ctx context.Context) error {
 // look again after wait (zero: never, no expiration). A Secret that is no
 // valid token Secret is left alone.
 func Due(s *corev1.Secret, now time.Time) (remove bool, wait time.Duration) {
-	in, err := Read(s)
+	in, err := bootstraptoken.Read(s)
 	if err != nil || in.Expires.IsZero() {
 		return false, 0
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/controllers"
+	"github.com/kelson-dev/kelson/internal/bootstraptoken"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,7 +20,7 @@ import (
 func TestCleaner(t *testing.T) {
 	now := time.Now()
 	mk := func(id string, ttl time.Duration, created time.Time) *corev1.Secret {
-		s, err := Secret(Token{ID: id, Secret: "0123456789abcdef"}, Options{TTL: ttl, Now: created})
+		s, err := bootstraptoken.Secret(bootstraptoken.Token{ID: id, Secret: "0123456789abcdef"}, bootstraptoken.Options{TTL: ttl, Now: created})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +40,7 @@ func TestCleaner(t *testing.T) {
 	cctx.Start(ctx)
 	go c.Run(ctx)
 	for {
-		_, err := client.CoreV1().Secrets(Namespace).Get(ctx, expired.Name, metav1.GetOptions{})
+		_, err := client.CoreV1().Secrets(bootstraptoken.Namespace).Get(ctx, expired.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			break
 		}
@@ -52,5 +53,25 @@ func TestCleaner(t *testing.T) {
 		if _, err := client.CoreV1().Secrets(s.Namespace).Get(ctx, s.Name, metav1.GetOptions{}); err != nil {
 			t.Errorf("%s/%s: %v", s.Namespace, s.Name, err)
 		}
+	}
+}
+
+func TestDue(t *testing.T) {
+	tok := bootstraptoken.Token{ID: "abc123", Secret: "0123456789abcdef"}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, _ := bootstraptoken.Secret(tok, bootstraptoken.Options{TTL: time.Hour, Now: now})
+	if remove, wait := Due(s, now); remove || wait != time.Hour {
+		t.Errorf("fresh: %v %v", remove, wait)
+	}
+	if remove, _ := Due(s, now.Add(time.Hour)); !remove {
+		t.Error("expired token kept")
+	}
+	forever, _ := bootstraptoken.Secret(tok, bootstraptoken.Options{Now: now})
+	if remove, wait := Due(forever, now.Add(1000*time.Hour)); remove || wait != 0 {
+		t.Errorf("TTL 0: %v %v", remove, wait)
+	}
+	other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: bootstraptoken.Namespace}, Type: bootstraptoken.SecretType}
+	if remove, _ := Due(other, now); remove {
+		t.Error("a malformed token Secret is deleted")
 	}
 }

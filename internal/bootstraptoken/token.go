@@ -209,37 +209,55 @@ func (in Info) Expired(now time.Time) bool {
 }
 
 // Authenticate checks t against its Secret s at now, as Kubernetes'
-// bootstrap token authenticator: the Secret is a bootstrap token Secret of
-// t's ID, holds t's secret (compared in constant time), allows
-// authentication, has not expired, and names valid extra groups. It
-// returns the user and groups the token authenticates as.
+// bootstrap token authenticator, and returns the user and groups the
+// token authenticates as. The token authenticates only if s is
+// kube-system/bootstrap-token-<t.ID> of type bootstrap.kubernetes.io/token
+// holding token-id t.ID and token-secret t.Secret (compared in constant
+// time), usage-bootstrap-authentication is "true", s is not being
+// deleted, expiration (if any) is a time after now, and every entry of
+// auth-extra-groups (if not empty) is system:bootstrappers:<name>. The
+// secret is checked before anything else the Secret says is reported, so
+// a caller without it learns nothing of the Secret but its existence.
+// Every error wraps ErrInvalid and none holds the secret.
 func Authenticate(s *corev1.Secret, t Token, now time.Time) (user string, groups []string, err error) {
-	in, err := Read(s)
-	if err != nil {
-		return "", nil, err
+	if s.Namespace != Namespace || s.Name != SecretPrefix+t.ID {
+		return "", nil, fmt.Errorf("%w: token %s: its Secret is %s/%s, not %s/%s%s", ErrInvalid, t.ID, s.Namespace, s.Name, Namespace, SecretPrefix, t.ID)
 	}
-	if in.ID != t.ID {
-		return "", nil, fmt.Errorf("%w: the Secret is of another token", ErrInvalid)
+	if s.Type != SecretType {
+		return "", nil, fmt.Errorf("%w: token %s: Secret %s/%s is of type %q, not %s", ErrInvalid, t.ID, s.Namespace, s.Name, s.Type, SecretType)
 	}
-	if subtle.ConstantTimeCompare(s.Data[KeySecret], []byte(t.Secret)) != 1 {
-		return "", nil, fmt.Errorf("%w: token %s: wrong secret", ErrInvalid, t.ID)
+	// Constant time over the secret; the ID is public (it names the Secret).
+	secretOK := subtle.ConstantTimeCompare(s.Data[KeySecret], []byte(t.Secret)) == 1
+	if string(s.Data[KeyID]) != t.ID || !secretOK {
+		return "", nil, fmt.Errorf("%w: token %s: the secret does not match", ErrInvalid, t.ID)
 	}
-	if !slices.Contains(in.Usages, UsageAuthn) {
-		return "", nil, fmt.Errorf("%w: token %s is not for authentication (%s is not \"true\")", ErrInvalid, t.ID, KeyUsageAuthn)
+	if string(s.Data[KeyUsageAuthn]) != "true" {
+		return "", nil, fmt.Errorf("%w: token %s is not allowed for authentication (%s is not \"true\")", ErrInvalid, t.ID, KeyUsageAuthn)
 	}
 	if s.DeletionTimestamp != nil {
 		return "", nil, fmt.Errorf("%w: token %s is being deleted", ErrInvalid, t.ID)
 	}
-	if in.Expired(now) {
-		return "", nil, fmt.Errorf("%w: token %s expired at %s", ErrInvalid, t.ID, in.Expires.UTC().Format(time.RFC3339))
+	if e := s.Data[KeyExpiration]; len(e) > 0 {
+		exp, err := time.Parse(time.RFC3339, string(e))
+		if err != nil {
+			return "", nil, fmt.Errorf("%w: token %s: unreadable %s %q (want RFC 3339): treated as expired", ErrInvalid, t.ID, KeyExpiration, e)
+		}
+		if !now.Before(exp) {
+			return "", nil, fmt.Errorf("%w: token %s expired at %s", ErrInvalid, t.ID, exp.UTC().Format(time.RFC3339))
+		}
 	}
 	groups = []string{Group}
-	for _, g := range in.ExtraGroups {
-		if err := CheckExtraGroup(g); err != nil {
-			return "", nil, fmt.Errorf("%w: token %s: %v", ErrInvalid, t.ID, err)
-		}
-		if !slices.Contains(groups, g) {
-			groups = append(groups, g)
+	// As Kubernetes: a non-empty value is split at commas and every entry
+	// must be a valid group (spaces around an entry are tolerated).
+	if extra := string(s.Data[KeyExtraGroups]); extra != "" {
+		for _, g := range strings.Split(extra, ",") {
+			g = strings.TrimSpace(g)
+			if !extraGroupRE.MatchString(g) {
+				return "", nil, fmt.Errorf("%w: token %s: %s holds %q, not a group system:bootstrappers:<name>", ErrInvalid, t.ID, KeyExtraGroups, g)
+			}
+			if !slices.Contains(groups, g) {
+				groups = append(groups, g)
+			}
 		}
 	}
 	return UserPrefix + t.ID, groups, nil

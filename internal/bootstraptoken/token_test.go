@@ -104,6 +104,17 @@ func TestAuthenticate(t *testing.T) {
 		{"bad expiration", func(s *corev1.Secret) { s.Data[KeyExpiration] = []byte("tomorrow") }, tok, now},
 		{"bad group", func(s *corev1.Secret) { s.Data[KeyExtraGroups] = []byte("system:masters") }, tok, now},
 		{"being deleted", func(s *corev1.Secret) { s.DeletionTimestamp = &metav1.Time{Time: now} }, tok, now},
+		{"other namespace", func(s *corev1.Secret) { s.Namespace = "default" }, tok, now},
+		{"token-id differs", func(s *corev1.Secret) { s.Data[KeyID] = []byte("zzz999") }, tok, now},
+		{"no token-secret", func(s *corev1.Secret) { delete(s.Data, KeySecret) }, tok, now},
+		{"expires now", nil, tok, now.Add(time.Hour)},
+		{"extra groups blank", func(s *corev1.Secret) { s.Data[KeyExtraGroups] = []byte("  ") }, tok, now},
+		{"empty extra group entry", func(s *corev1.Secret) {
+			s.Data[KeyExtraGroups] = []byte("system:bootstrappers:x,,system:bootstrappers:y")
+		}, tok, now},
+		{"one bad group of two", func(s *corev1.Secret) { s.Data[KeyExtraGroups] = []byte("system:bootstrappers:x,system:nodes") }, tok, now},
+		{"system:bootstrappers as an extra group", func(s *corev1.Secret) { s.Data[KeyExtraGroups] = []byte("system:bootstrappers") }, tok, now},
+		{"bare system:bootstrappers: group", func(s *corev1.Secret) { s.Data[KeyExtraGroups] = []byte("system:bootstrappers:") }, tok, now},
 	} {
 		s := good()
 		if c.edit != nil {
@@ -118,22 +129,58 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
-func TestDue(t *testing.T) {
+// TestAuthenticateGroups: extra groups follow system:bootstrappers in
+// their order, without repeats; spaces around entries are tolerated.
+func TestAuthenticateGroups(t *testing.T) {
 	tok := Token{ID: "abc123", Secret: "0123456789abcdef"}
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	s, _ := Secret(tok, Options{TTL: time.Hour, Now: now})
-	if remove, wait := Due(s, now); remove || wait != time.Hour {
-		t.Errorf("fresh: %v %v", remove, wait)
+	for _, c := range []struct {
+		extra string
+		want  []string
+	}{
+		{"", []string{"system:bootstrappers"}},
+		{"system:bootstrappers:b,system:bootstrappers:a", []string{"system:bootstrappers", "system:bootstrappers:b", "system:bootstrappers:a"}},
+		{"system:bootstrappers:a, system:bootstrappers:a ", []string{"system:bootstrappers", "system:bootstrappers:a"}},
+		{"system:bootstrappers:kubeadm:default-node-token", []string{"system:bootstrappers", "system:bootstrappers:kubeadm:default-node-token"}},
+	} {
+		s, err := Secret(tok, Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.extra != "" {
+			s.Data[KeyExtraGroups] = []byte(c.extra)
+		}
+		user, groups, err := Authenticate(s, tok, now)
+		if err != nil || user != "system:bootstrap:abc123" || !slices.Equal(groups, c.want) {
+			t.Errorf("auth-extra-groups %q: %q %q %v, want %q", c.extra, user, groups, err, c.want)
+		}
 	}
-	if remove, _ := Due(s, now.Add(time.Hour)); !remove {
-		t.Error("expired token kept")
-	}
-	forever, _ := Secret(tok, Options{Now: now})
-	if remove, wait := Due(forever, now.Add(1000*time.Hour)); remove || wait != 0 {
-		t.Errorf("TTL 0: %v %v", remove, wait)
-	}
-	other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: Namespace}, Type: SecretType}
-	if remove, _ := Due(other, now); remove {
-		t.Error("a malformed token Secret is deleted")
+}
+
+// TestAuthenticateChecksTheSecretFirst: without the secret, a caller
+// learns nothing of what the Secret says (expiry, usage, deletion).
+func TestAuthenticateChecksTheSecretFirst(t *testing.T) {
+	tok := Token{ID: "abc123", Secret: "0123456789abcdef"}
+	wrong := Token{ID: "abc123", Secret: "ffffffffffffffff"}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, edit := range []func(*corev1.Secret){
+		func(s *corev1.Secret) { s.Data[KeyExpiration] = []byte("tomorrow") },
+		func(s *corev1.Secret) { s.Data[KeyExpiration] = []byte("2000-01-01T00:00:00Z") },
+		func(s *corev1.Secret) { delete(s.Data, KeyUsageAuthn) },
+		func(s *corev1.Secret) { s.DeletionTimestamp = &metav1.Time{Time: now} },
+		func(s *corev1.Secret) { s.Data[KeyExtraGroups] = []byte("system:masters") },
+	} {
+		s, err := Secret(tok, Options{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(s)
+		_, _, err = Authenticate(s, wrong, now)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "secret does not match") {
+			t.Errorf("wrong secret: %v, want only that the secret does not match", err)
+		}
+		if _, _, err := Authenticate(s, tok, now); !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "secret does not match") {
+			t.Errorf("right secret: %v, want the Secret's own refusal", err)
+		}
 	}
 }
