@@ -298,6 +298,29 @@ spec:
 	}
 }
 
+// serverInNode starts `kelson server --disable-agent` in a node
+// namespace (name) linked to a LAN namespace, with the service CIDR routed
+// through the LAN; it returns the server, the data dir for an agent in
+// that namespace (its processes killed at cleanup) and a resolv.conf with
+// no upstream.
+func serverInNode(t *testing.T, bin, name string) (s *nodeServer, agentData, resolv string) {
+	t.Helper()
+	dir := e2eDir(t)
+	resolv = noUpstreamResolv(t, dir)
+	ns := testnet.New(t, name)
+	lan := testnet.New(t, name+"lan")
+	testnet.Link(t, ns, lan, e2eNodeIP+"/24", "192.168.200.1/24")
+	ns.MustIP(t, "route", "add", "10.43.0.0/16", "via", "192.168.200.1")
+	data := filepath.Join(dir, "s")
+	agentData = filepath.Join(dir, "a")
+	killAtCleanup(t, agentData, ns)
+	s = &nodeServer{ns: ns, dataDir: data}
+	s.p = startCmd(t, ns.Command(context.Background(), bin, "server", "--data-dir", data, "--disable-agent",
+		"--log-format", "text"), "server in "+ns.Name)
+	s.kc = s.p.waitKubeconfig(t)
+	return s, agentData, resolv
+}
+
 // TestAgentRestartKeepsPods: a server without an agent and a `kelson
 // agent` in the same node namespace; the agent is stopped (SIGTERM) and
 // started again over the same data dir. The running pod's container is
@@ -309,19 +332,9 @@ func TestAgentRestartKeepsPods(t *testing.T) {
 		t.Skip(why)
 	}
 	bin := kelsonBin(t)
-	dir := e2eDir(t)
-	resolv := noUpstreamResolv(t, dir)
-	ns := testnet.New(t, "rst")
-	lan := testnet.New(t, "lan")
-	testnet.Link(t, ns, lan, e2eNodeIP+"/24", "192.168.200.1/24")
-	ns.MustIP(t, "route", "add", "10.43.0.0/16", "via", "192.168.200.1")
-	data, agentData := filepath.Join(dir, "s"), filepath.Join(dir, "a")
-	killAtCleanup(t, agentData, ns)
-
-	s := &nodeServer{ns: ns, dataDir: data}
-	s.p = startCmd(t, ns.Command(context.Background(), bin, "server", "--data-dir", data, "--disable-agent",
-		"--log-format", "text"), "server in "+ns.Name)
-	s.kc = s.p.waitKubeconfig(t)
+	s, agentData, resolv := serverInNode(t, bin, "rst")
+	ns, data := s.ns, s.dataDir
+	dir := filepath.Dir(agentData) // the test's directory
 	token, err := os.ReadFile(filepath.Join(data, "token"))
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/internal/pki"
-	"github.com/kelson-dev/kelson/internal/testnet"
 )
 
 // TestAgentJoinsWithBootstrapToken: in a node namespace, a server without
@@ -25,19 +24,9 @@ func TestAgentJoinsWithBootstrapToken(t *testing.T) {
 		t.Skip(why)
 	}
 	bin := kelsonBin(t)
-	dir := e2eDir(t)
-	resolv := noUpstreamResolv(t, dir)
-	ns := testnet.New(t, "join")
-	lan := testnet.New(t, "jlan")
-	testnet.Link(t, ns, lan, e2eNodeIP+"/24", "192.168.200.1/24")
-	ns.MustIP(t, "route", "add", "10.43.0.0/16", "via", "192.168.200.1")
-	data, agentData := filepath.Join(dir, "s"), filepath.Join(dir, "a")
-	killAtCleanup(t, agentData, ns)
-
-	s := &nodeServer{ns: ns, dataDir: data}
-	s.p = startCmd(t, ns.Command(context.Background(), bin, "server", "--data-dir", data, "--disable-agent",
-		"--log-format", "text"), "server in "+ns.Name)
-	s.kc = s.p.waitKubeconfig(t)
+	s, agentData, resolv := serverInNode(t, bin, "join")
+	ns := s.ns
+	dir := filepath.Dir(agentData) // the test's directory
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
