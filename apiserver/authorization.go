@@ -10,8 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/kelson-dev/kelson/apiserver/authn"
@@ -24,7 +22,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // privilegedGroups allows every request of system:masters, before any
@@ -50,20 +47,6 @@ func (s *Server) rbacAuthorizer() authz.Authorizer {
 
 // nodeUser reports whether u is a node's (the node authorizer's users).
 func nodeUser(u *authn.User) (string, bool) { return node.NodeName(u) }
-
-// refuseImpersonation: impersonation (Impersonate-User, -Group, -Uid,
-// -Extra-* headers, kubectl --as) is not implemented. A request carrying
-// those headers is refused rather than answered as its sender, which
-// would mislead (`kubectl auth can-i --as=bob` answering for the admin).
-func refuseImpersonation(r *http.Request) error {
-	for h := range r.Header {
-		if strings.HasPrefix(strings.ToLower(h), "impersonate-") {
-			return apierrors.NewForbidden(schema.GroupResource{Resource: "users"}, r.Header.Get("Impersonate-User"),
-				errors.New("impersonation is not supported by this server (kubectl --as, --as-group): send the request as that user's own credentials"))
-		}
-	}
-	return nil
-}
 
 // nodeAuthorizer returns the node authorizer over the pod cache.
 func (s *Server) nodeAuthorizer() authz.Authorizer { return node.New(cacheGraph{s}) }

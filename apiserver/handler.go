@@ -15,7 +15,8 @@ import (
 const maxBodyBytes = 3 << 20
 
 // serveHTTP is the outermost handler: it bounds the body, audits the
-// request when a policy is set (audit.go), authenticates and authorizes it
+// request when a policy is set (audit.go), authenticates it, applies its
+// Impersonate-* headers (impersonation.go), authorizes it
 // (filters.go), and turns a panic in a handler into a 500 Status instead
 // of a dropped connection.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -47,15 +48,25 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := refuseImpersonation(r); err != nil {
+	if ar != nil { // the policy and the event's user: the sender's
+		r = ar.decide(r, attributesOf(r, u))
+	}
+	// Impersonation (impersonation.go): from here on the request is the
+	// impersonated user's, for authorization and the handlers.
+	as, err := s.impersonate(r.Context(), r, u)
+	if err != nil {
+		if apierrors.IsForbidden(err) {
+			ar.authorized(false, "")
+		}
 		s.writeError(w, r, err)
 		return
 	}
+	if as != u { // impersonated
+		ar.impersonated(as)
+		u = as
+	}
 	r = r.WithContext(withAudit(admission.WithWarnings(authn.WithUser(r.Context(), u), headerWarnings{w.Header()}), ar))
 	attrs := attributesOf(r, u)
-	if ar != nil {
-		r = ar.decide(r, attrs)
-	}
 	err = s.authorize(r.Context(), attrs)
 	ar.authorized(err == nil, "")
 	if err != nil {
