@@ -22,6 +22,7 @@ import (
 
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/authz"
+	"github.com/kelson-dev/kelson/apiserver/authz/rbac"
 	"github.com/kelson-dev/kelson/apiserver/storage"
 	"github.com/kelson-dev/kelson/internal/testbin"
 	"github.com/kelson-dev/kelson/internal/testpki"
@@ -56,12 +57,17 @@ func benchStore(b *testing.B) storage.Store {
 }
 
 // benchServer runs a server over st behind hs (started here, TLS or not).
-func benchServer(b *testing.B, cfg Config, hs *httptest.Server, tlsOn bool) *Server {
+// scan: its RBAC authorizer scans the bindings per request (no index), as
+// before the index, for comparison.
+func benchServer(b *testing.B, cfg Config, hs *httptest.Server, tlsOn, scan bool) *Server {
 	cfg.Logger = testLogger()
 	cfg.DisableAdmissionPlugins = testDisabledPlugins
 	s, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if scan {
+		s.authz = scanAuthorizer(s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -151,7 +157,7 @@ tok-mallory,mallory,m,"outsiders"
 	env := &benchEnv{urls: map[string]string{}, clients: map[string]*http.Client{}, tokens: tokens}
 	plain := func(name string, cfg Config) *Server {
 		hs := httptest.NewUnstartedServer(nil)
-		s := benchServer(b, cfg, hs, false)
+		s := benchServer(b, cfg, hs, false, false)
 		env.urls[name], env.clients[name] = hs.URL, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 		return s
 	}
@@ -160,18 +166,24 @@ tok-mallory,mallory,m,"outsiders"
 	if err != nil {
 		b.Fatal(err)
 	}
-	withTLS := func(name string, cfg Config, client *tls.Config) {
+	withTLS := func(name string, cfg Config, client *tls.Config, scan bool) {
 		hs := httptest.NewUnstartedServer(nil)
 		hs.TLS = &tls.Config{Certificates: []tls.Certificate{servingCert}, ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: ca.Pool(), MinVersion: tls.VersionTLS12}
-		benchServer(b, cfg, hs, true)
+		benchServer(b, cfg, hs, true, scan)
 		env.urls[name], env.clients[name] = hs.URL, &http.Client{Transport: &http.Transport{TLSClientConfig: client, MaxIdleConnsPerHost: 4}}
 	}
 	plain("fixed+AlwaysAllow", Config{Store: st, Authenticators: fixed, AuthorizationModes: []string{"AlwaysAllow"}})
 	env.rbacSrv = plain("fixed+Node,RBAC", Config{Store: st, Authenticators: fixed, AuthorizationModes: []string{"Node", "RBAC"}})
 	adminPair := ca.IssueUser(b, "system:admin", false, authn.SystemPrivileged)
-	withTLS("tls+x509/token+Node,RBAC", Config{Store: st, Authenticators: []authn.Authenticator{authn.X509{Roots: ca.Pool()}},
-		TokenAuthFile: tokenFile, AuthorizationModes: []string{"Node", "RBAC"}}, ca.ClientTLS(b, &adminPair))
-	withTLS("tls+fixed+AlwaysAllow", Config{Store: st, Authenticators: fixed, AuthorizationModes: []string{"AlwaysAllow"}}, ca.ClientTLS(b, nil))
+	for _, scan := range []bool{false, true} {
+		name := "tls+x509/token+Node,RBAC"
+		if scan {
+			name += "(scan)"
+		}
+		withTLS(name, Config{Store: st, Authenticators: []authn.Authenticator{authn.X509{Roots: ca.Pool()}},
+			TokenAuthFile: tokenFile, AuthorizationModes: []string{"Node", "RBAC"}}, ca.ClientTLS(b, &adminPair), scan)
+	}
+	withTLS("tls+fixed+AlwaysAllow", Config{Store: st, Authenticators: fixed, AuthorizationModes: []string{"AlwaysAllow"}}, ca.ClientTLS(b, nil), false)
 	// A client without a client certificate, for the token users.
 	env.clients["tls-token"] = &http.Client{Transport: &http.Transport{TLSClientConfig: ca.ClientTLS(b, nil), MaxIdleConnsPerHost: 4}}
 
@@ -179,7 +191,10 @@ tok-mallory,mallory,m,"outsiders"
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchWait(b, func() error { _, err := cs.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{}); return err })
+	benchWait(b, func() error {
+		_, err := cs.CoreV1().Namespaces().Get(context.Background(), "default", metav1.GetOptions{})
+		return err
+	})
 	seedBenchPolicy(b, cs)
 	return env
 }
@@ -234,6 +249,8 @@ func BenchmarkRequestAuth(b *testing.B) {
 		{"tls+token+Node,RBAC/namespaced", "tls+x509/token+Node,RBAC", "tls-token", env.tokens["namespaced"], 200},
 		{"tls+token+Node,RBAC/node", "tls+x509/token+Node,RBAC", "tls-token", env.tokens["node"], 200},
 		{"tls+token+Node,RBAC/denied", "tls+x509/token+Node,RBAC", "tls-token", env.tokens["denied"], 403},
+		{"tls+token+Node,RBAC(scan)/namespaced", "tls+x509/token+Node,RBAC(scan)", "tls-token", env.tokens["namespaced"], 200},
+		{"tls+token+Node,RBAC(scan)/denied", "tls+x509/token+Node,RBAC(scan)", "tls-token", env.tokens["denied"], 403},
 	}
 	for _, r := range runs {
 		url, client := env.urls[r.server]+benchPodPath, env.clients[r.client]
@@ -259,12 +276,17 @@ func BenchmarkRequestAuth(b *testing.B) {
 	}
 }
 
+// scanAuthorizer is Node then RBAC as buildAuthorizer makes them, but
+// with RBAC reading the caches binding by binding (no index).
+func scanAuthorizer(s *Server) authz.Authorizer {
+	return authz.Union(s.nodeAuthorizer(), authz.Union(privilegedGroups, rbac.New(cacheRBAC{s: s})))
+}
+
 // BenchmarkAuthorizeCache: the server's authorizers (Node then RBAC, as
 // built from AuthorizationModes) over its watch caches, one decision per
-// op.
+// op; "scan" without the RBAC index.
 func BenchmarkAuthorizeCache(b *testing.B) {
 	env := startBenchEnv(b)
-	z := env.rbacSrv.authz
 	ctx := context.Background()
 	get := func(u *authn.User, resource, ns, name string) authz.Attributes {
 		return authz.Attributes{User: u, Verb: "get", ResourceRequest: true, Version: "v1", Resource: resource, Namespace: ns, Name: name}
@@ -280,19 +302,25 @@ func BenchmarkAuthorizeCache(b *testing.B) {
 		{"node-secret", get(benchNode, "secrets", "ns-2", "db"), authz.NoOpinion},
 		{"denied", get(benchDenied, "secrets", "ns-2", "db"), authz.NoOpinion},
 	}
-	for _, c := range cases {
-		benchWait(b, func() error {
-			if d, reason, err := z.Authorize(ctx, c.a); d != c.want || err != nil {
-				return fmt.Errorf("%s: %v (%q, %v), want %v", c.name, d, reason, err, c.want)
-			}
-			return nil
-		})
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				z.Authorize(ctx, c.a)
-			}
-		})
+	for _, impl := range []struct {
+		name string
+		z    authz.Authorizer
+	}{{"scan", scanAuthorizer(env.rbacSrv)}, {"indexed", env.rbacSrv.authz}} {
+		z := impl.z
+		for _, c := range cases {
+			benchWait(b, func() error {
+				if d, reason, err := z.Authorize(ctx, c.a); d != c.want || err != nil {
+					return fmt.Errorf("%s: %v (%q, %v), want %v", c.name, d, reason, err, c.want)
+				}
+				return nil
+			})
+			b.Run(impl.name+"/"+c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					z.Authorize(ctx, c.a)
+				}
+			})
+		}
 	}
 }
