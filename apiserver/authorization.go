@@ -41,7 +41,7 @@ var apiserverUser = &authn.User{Name: "system:apiserver", Groups: []string{authn
 // rbacAuthorizer returns the RBAC authorizer (built once; kept for
 // SelfSubjectRulesReview and the escalation checks).
 func (s *Server) rbacAuthorizer() authz.Authorizer {
-	s.rbac = rbac.New(cacheRBAC{s})
+	s.rbac = rbac.New(newCacheRBAC(s))
 	return authz.Union(privilegedGroups, s.rbac)
 }
 
@@ -65,8 +65,77 @@ func (s *Server) readyCache(ctx context.Context, group, resource string) (*resou
 	return nil, fmt.Errorf("apiserver: no %s resource", resource)
 }
 
-// cacheRBAC is rbac.Source over the watch caches.
-type cacheRBAC struct{ s *Server }
+// cacheRBAC is rbac.Source over the watch caches. Built by
+// newCacheRBAC it is also rbac.Versioned (the caches' revisions), so the
+// authorizer indexes the bindings and decides without listing them.
+type cacheRBAC struct {
+	s *Server
+	// The caches of roles, clusterroles, rolebindings and
+	// clusterrolebindings (nil without newCacheRBAC).
+	caches *[4]*resource
+}
+
+var _ rbac.Versioned = cacheRBAC{}
+
+// newCacheRBAC is cacheRBAC with its four caches found.
+func newCacheRBAC(s *Server) cacheRBAC {
+	var cs [4]*resource
+	for i, name := range []string{"roles", "clusterroles", "rolebindings", "clusterrolebindings"} {
+		for _, r := range s.builtin {
+			if r.kind.GVK.Group == rbacv1.GroupName && r.kind.Resource == name {
+				cs[i] = r
+			}
+		}
+		if cs[i] == nil {
+			return cacheRBAC{s: s} // no such resource: no index, the Source's methods say why
+		}
+	}
+	return cacheRBAC{s: s, caches: &cs}
+}
+
+// Version implements rbac.Versioned: the four caches' revisions, unknown
+// until each has loaded (revision 0).
+func (c cacheRBAC) Version() (rbac.Version, bool) {
+	if c.caches == nil {
+		return rbac.Version{}, false
+	}
+	var v rbac.Version
+	for i, r := range c.caches {
+		if v[i] = r.cache.Rev(); v[i] == 0 {
+			return v, false
+		}
+	}
+	return v, true
+}
+
+// Contents implements rbac.Versioned: every role and binding, each cache
+// listed once (sorted by key, as the Source's methods return them).
+func (c cacheRBAC) Contents(ctx context.Context) (rbac.Contents, error) {
+	var out rbac.Contents
+	if c.caches == nil {
+		return out, errors.New("apiserver: the RBAC caches are missing")
+	}
+	for i, r := range c.caches {
+		if err := r.cache.WaitReady(ctx); err != nil {
+			return out, fmt.Errorf("the %s cache is not ready: %w", r.kind.Resource, err)
+		}
+		objs, rev := r.cache.List(r.prefix)
+		out.Version[i] = rev
+		for _, o := range objs {
+			switch o := o.Obj.(type) {
+			case *rbacv1.Role:
+				out.Roles = append(out.Roles, o)
+			case *rbacv1.ClusterRole:
+				out.ClusterRoles = append(out.ClusterRoles, o)
+			case *rbacv1.RoleBinding:
+				out.RoleBindings = append(out.RoleBindings, o)
+			case *rbacv1.ClusterRoleBinding:
+				out.ClusterRoleBindings = append(out.ClusterRoleBindings, o)
+			}
+		}
+	}
+	return out, nil
+}
 
 func (c cacheRBAC) get(ctx context.Context, resource, ns, name string) (runtime.Object, error) {
 	r, err := c.s.readyCache(ctx, rbacv1.GroupName, resource)
@@ -260,7 +329,7 @@ func (s *Server) boundRules(ctx context.Context, u *authn.User, ref rbacv1.RoleR
 	if s.allowed(ctx, u, "bind", resource, ns, ref.Name) {
 		return nil, true, nil
 	}
-	src := cacheRBAC{s}
+	src := cacheRBAC{s: s}
 	if ref.Kind == "Role" {
 		r, err := src.Role(ctx, ns, ref.Name)
 		if err != nil {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/kelson-dev/kelson/apiserver/authn"
 	"github.com/kelson-dev/kelson/apiserver/authz"
@@ -33,10 +36,22 @@ type Source interface {
 // with New.
 type Authorizer struct {
 	src Source
+	// versioned is src when it is Versioned: the authorizer then decides
+	// from idx, an index of its contents rebuilt (under mu) when its
+	// version moves.
+	versioned Versioned
+	mu        sync.Mutex
+	idx       atomic.Pointer[index]
 }
 
-// New returns the RBAC authorizer reading src.
-func New(src Source) *Authorizer { return &Authorizer{src: src} }
+// New returns the RBAC authorizer reading src. When src is Versioned, the
+// authorizer indexes its bindings by subject, rebuilding the index when
+// the version changes; its decisions are the same.
+func New(src Source) *Authorizer {
+	z := &Authorizer{src: src}
+	z.versioned, _ = src.(Versioned)
+	return z
+}
 
 // Authorize allows a request some binding of a's user grants; otherwise it
 // has no opinion (RBAC never denies: the next authorizer, or the 403,
@@ -44,16 +59,16 @@ func New(src Source) *Authorizer { return &Authorizer{src: src} }
 // does; the reason of a NoOpinion lists the roles that could not be read
 // (a binding to a role that does not exist), else it is empty.
 func (z *Authorizer) Authorize(ctx context.Context, a authz.Attributes) (authz.Decision, string, error) {
-	var allowedBy string
+	var allowedBy []byte
 	errs := z.visit(ctx, a.User, a.Namespace, func(by binding, rules []rbacv1.PolicyRule) bool {
 		if AllowsAny(rules, a) {
-			allowedBy = by.String()
+			allowedBy = by.appendTo(append(make([]byte, 0, 160), "RBAC: allowed by "...))
 			return false
 		}
 		return true
 	})
-	if allowedBy != "" {
-		return authz.Allow, "RBAC: allowed by " + allowedBy, nil
+	if allowedBy != nil {
+		return authz.Allow, string(allowedBy), nil
 	}
 	if len(errs) > 0 {
 		return authz.NoOpinion, "RBAC: " + joinErrors(errs), nil
@@ -84,7 +99,11 @@ type binding struct {
 // String is kube-apiserver's wording: `ClusterRoleBinding "x" of
 // ClusterRole "y" to User "z"`, `RoleBinding "b/ns" of Role "r" to
 // ServiceAccount "sa/ns"`.
-func (b binding) String() string {
+func (b binding) String() string { return string(b.appendTo(nil)) }
+
+// appendTo appends String's text to buf (one allocation per request
+// allowed, not fmt's dozen).
+func (b binding) appendTo(buf []byte) []byte {
 	name := b.name
 	if b.namespace != "" {
 		name += "/" + b.namespace
@@ -93,7 +112,17 @@ func (b binding) String() string {
 	if b.subject.Kind == rbacv1.ServiceAccountKind && b.subject.Namespace != "" {
 		subject += "/" + b.subject.Namespace
 	}
-	return fmt.Sprintf("%s %q of %s %q to %s %q", b.kind, name, b.ref.Kind, b.ref.Name, b.subject.Kind, subject)
+	buf = append(buf, b.kind...)
+	buf = append(buf, ' ')
+	buf = strconv.AppendQuote(buf, name)
+	buf = append(buf, " of "...)
+	buf = append(buf, b.ref.Kind...)
+	buf = append(buf, ' ')
+	buf = strconv.AppendQuote(buf, b.ref.Name)
+	buf = append(buf, " to "...)
+	buf = append(buf, b.subject.Kind...)
+	buf = append(buf, ' ')
+	return strconv.AppendQuote(buf, subject)
 }
 
 // visit calls f with the rules of every binding that applies to u —
@@ -102,6 +131,9 @@ func (b binding) String() string {
 func (z *Authorizer) visit(ctx context.Context, u *authn.User, namespace string, f func(binding, []rbacv1.PolicyRule) bool) []error {
 	if u == nil {
 		return nil
+	}
+	if idx := z.current(ctx); idx != nil {
+		return idx.visit(u, namespace, f)
 	}
 	var errs []error
 	crbs, err := z.src.ClusterRoleBindings(ctx)
@@ -149,9 +181,24 @@ func (z *Authorizer) visit(ctx context.Context, u *authn.User, namespace string,
 // roleRules returns the rules ref points at: a ClusterRole, or a Role of
 // namespace.
 func (z *Authorizer) roleRules(ctx context.Context, ref rbacv1.RoleRef, namespace string) ([]rbacv1.PolicyRule, error) {
+	return roleLookup{
+		clusterRole: func(name string) (*rbacv1.ClusterRole, error) { return z.src.ClusterRole(ctx, name) },
+		role:        func(ns, name string) (*rbacv1.Role, error) { return z.src.Role(ctx, ns, name) },
+	}.rules(ref, namespace)
+}
+
+// roleLookup finds roles (the Source's, or an index's maps).
+type roleLookup struct {
+	clusterRole func(name string) (*rbacv1.ClusterRole, error)
+	role        func(namespace, name string) (*rbacv1.Role, error)
+}
+
+// rules returns the rules of the role ref of a binding in namespace ("":
+// a ClusterRoleBinding).
+func (l roleLookup) rules(ref rbacv1.RoleRef, namespace string) ([]rbacv1.PolicyRule, error) {
 	switch ref.Kind {
 	case "ClusterRole":
-		r, err := z.src.ClusterRole(ctx, ref.Name)
+		r, err := l.clusterRole(ref.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +207,7 @@ func (z *Authorizer) roleRules(ctx context.Context, ref rbacv1.RoleRef, namespac
 		if namespace == "" {
 			return nil, fmt.Errorf("rbac: a ClusterRoleBinding refers to Role %q", ref.Name)
 		}
-		r, err := z.src.Role(ctx, namespace, ref.Name)
+		r, err := l.role(namespace, ref.Name)
 		if err != nil {
 			return nil, err
 		}

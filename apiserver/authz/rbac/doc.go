@@ -28,6 +28,20 @@
 // RBAC only allows: with no matching rule its answer is NoOpinion, and the
 // API server's 403 says what was asked (authz.Attributes.Describe).
 //
+// # The index
+//
+// Over a Versioned source (the API server's watch caches, MemorySource)
+// the authorizer does not scan every binding per request: it keeps an
+// index of the bindings by the user names (User subjects, service
+// accounts' user names) and groups they name, with their roles' rules
+// resolved, built from the source's Contents and rebuilt when its Version
+// (the caches' revisions) moves. A request looks up its user's name and
+// groups, in the cluster and in its namespace, and checks only those
+// bindings, in the order a scan would meet them: the decisions, reasons
+// and errors are the scan's (TestIndexMatchesScan compares both on
+// random policies). Until the source is loaded, or if its contents cannot
+// be read, the authorizer reads the Source's methods as before.
+//
 // # Escalation
 //
 // A user may create or update a Role or ClusterRole only if it may

@@ -32,15 +32,17 @@ type MemorySource struct {
 	clusterRoles        map[string]*rbacv1.ClusterRole
 	roleBindings        map[string]*rbacv1.RoleBinding
 	clusterRoleBindings map[string]*rbacv1.ClusterRoleBinding
+	gen                 int64 // counts Adds: the Version
 }
 
-var _ Source = (*MemorySource)(nil)
+var _ Versioned = (*MemorySource)(nil)
 
 // Add adds (or replaces) objects: *rbacv1.Role, ClusterRole, RoleBinding
 // or ClusterRoleBinding. Other types are ignored.
 func (m *MemorySource) Add(objs ...any) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.gen++
 	if m.roles == nil {
 		m.roles, m.clusterRoles = map[string]*rbacv1.Role{}, map[string]*rbacv1.ClusterRole{}
 		m.roleBindings, m.clusterRoleBindings = map[string]*rbacv1.RoleBinding{}, map[string]*rbacv1.ClusterRoleBinding{}
@@ -115,4 +117,37 @@ func (m *MemorySource) ClusterRoleBindings(context.Context) ([]*rbacv1.ClusterRo
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// Version implements Versioned: it moves with every Add.
+func (m *MemorySource) Version() (Version, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return Version{m.gen}, true
+}
+
+// Contents implements Versioned: the bindings sorted as the Source's
+// methods return them (RoleBindings by namespace, then name).
+func (m *MemorySource) Contents(context.Context) (Contents, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c := Contents{Version: Version{m.gen}}
+	for _, r := range m.roles {
+		c.Roles = append(c.Roles, r)
+	}
+	for _, r := range m.clusterRoles {
+		c.ClusterRoles = append(c.ClusterRoles, r)
+	}
+	for _, b := range m.roleBindings {
+		c.RoleBindings = append(c.RoleBindings, b)
+	}
+	sort.Slice(c.RoleBindings, func(i, j int) bool {
+		a, b := c.RoleBindings[i], c.RoleBindings[j]
+		return a.Namespace < b.Namespace || a.Namespace == b.Namespace && a.Name < b.Name
+	})
+	for _, b := range m.clusterRoleBindings {
+		c.ClusterRoleBindings = append(c.ClusterRoleBindings, b)
+	}
+	sort.Slice(c.ClusterRoleBindings, func(i, j int) bool { return c.ClusterRoleBindings[i].Name < c.ClusterRoleBindings[j].Name })
+	return c, nil
 }
