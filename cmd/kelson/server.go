@@ -457,7 +457,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	kc := pki.Kubeconfig(apiURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM)
 	api, err := apiserver.New(apiserver.Config{Store: st, ServiceCIDR: cfg.ServiceCIDR, ClusterDNS: clusterDNS(cfg),
 		NodePortMin: cfg.NodePortMin, NodePortMax: cfg.NodePortMax, Logger: log.With("component", "apiserver"),
-		Authenticators:           []authn.Authenticator{authn.X509{Roots: certs.CAPool()}},
+		Authenticators:           []authn.Authenticator{authn.NewX509(certs.CAPool())},
 		TokenAuthFile:            cfg.TokenAuthFile,
 		DisableAdmissionPlugins:  cfg.DisableAdmissionPlugins,
 		ServiceAccountSigningKey: certs.ServiceAccountKey,
