@@ -2,8 +2,11 @@ package storage
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -22,13 +25,65 @@ type Remote struct {
 var _ Store = (*Remote)(nil)
 
 // NewRemote connects to the endpoints (host:port or URLs). The client
-// balances requests over them and fails over when one goes away.
+// balances requests over them and fails over when one goes away. For
+// https:// endpoints cfg.TLS is the client's TLS configuration
+// (RemoteTLS.Config).
 func NewRemote(cfg clientv3.Config) (*Remote, error) {
 	c, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("storage: connect to %v: %w", cfg.Endpoints, err)
 	}
 	return &Remote{client: c, kv: pb.NewKVClient(c.ActiveConnection())}, nil
+}
+
+// RemoteTLS are the files of a TLS connection to the store, as
+// kube-apiserver's flags name them: CAFile verifies the members' serving
+// certificates (--etcd-cafile; empty: the system roots), CertFile and
+// KeyFile are the client certificate the members ask for
+// (--etcd-certfile, --etcd-keyfile; both or neither).
+type RemoteTLS struct {
+	CAFile, CertFile, KeyFile string
+}
+
+// ErrRemoteTLS marks TLS files of the store that cannot be used; the
+// message names the flag and the file.
+var ErrRemoteTLS = errors.New("storage: bad TLS files for the store")
+
+// Config reads the files into a client configuration (TLS 1.2 or later):
+// an error, wrapping ErrRemoteTLS, names the flag of a missing, unreadable
+// or malformed file, or a key that does not match its certificate.
+func (t RemoteTLS) Config() (*tls.Config, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrRemoteTLS, fmt.Sprintf(format, args...))
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, bad("--etcd-certfile and --etcd-keyfile go together (got certfile %q, keyfile %q)", t.CertFile, t.KeyFile)
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, bad("--etcd-cafile: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, bad("--etcd-cafile %s holds no PEM certificate", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		for _, f := range []struct{ flag, path string }{{"--etcd-certfile", t.CertFile}, {"--etcd-keyfile", t.KeyFile}} {
+			if _, err := os.Stat(f.path); err != nil {
+				return nil, bad("%s: %v", f.flag, err)
+			}
+		}
+		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, bad("--etcd-certfile %s with --etcd-keyfile %s: %v", t.CertFile, t.KeyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
 }
 
 func (r *Remote) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {

@@ -57,7 +57,20 @@ The server's state lives in --data-dir:
                              volumes, logs)
 
 With --etcd-servers no member runs: the API keeps its objects in that store
-(Kelson's or etcd's, over http://), and the member flags are refused.
+(Kelson's or etcd's), and the member flags are refused. Over https://
+endpoints the server takes kube-apiserver's --etcd-cafile, --etcd-certfile
+and --etcd-keyfile.
+
+The member's https:// URLs need no certificate flags: when its peer URLs
+are https:// and no --peer-cert-file or --peer-auto-tls is given, it serves
+and dials its peers with DATA_DIR/tls/etcd-peer.crt from the cluster CA and
+accepts only peers with a certificate of that CA (the servers sharing it
+through their token); likewise https:// client URLs without --cert-file or
+--auto-tls serve DATA_DIR/tls/etcd-server.crt and require a client
+certificate of the cluster CA, such as DATA_DIR/tls/etcd-client.crt (CN
+root), written for etcdctl (the command is printed at start). These
+certificates are renewed as the API's. http:// URLs are plain text: for one
+machine or a trusted network.
 
 The server also runs the controllers and the scheduler, each under its own
 Lease in kube-system (kube-controller-manager, kube-scheduler): with three
@@ -92,8 +105,13 @@ const serverExample = `  # one server on localhost; kubectl through the kubeconf
   # clustering flags above)
   kelson server --name b ... --server https://127.0.0.1:6443 --token "$(cat a.kelson/token)"
 
+  # the store's peers and clients over TLS with certificates of the cluster CA
+  kelson server --listen-peer-urls https://10.0.0.1:2380 --listen-client-urls https://10.0.0.1:2379 \
+    --initial-cluster a=https://10.0.0.1:2380,b=https://10.0.0.2:2380,c=https://10.0.0.3:2380 --name a
+
   # the API over a store that runs elsewhere
-  kelson server --etcd-servers http://127.0.0.1:2379`
+  kelson server --etcd-servers http://127.0.0.1:2379
+  kelson server --etcd-servers https://10.0.0.1:2379 --etcd-cafile ca.crt --etcd-certfile client.crt --etcd-keyfile client.key`
 
 // serverConfig is what `kelson server` runs: its flags checked and with
 // their defaults filled in.
@@ -125,8 +143,11 @@ type serverConfig struct {
 	// Disabled names components not to run [--disable]: "scheduler",
 	// "controller-manager", or one controller.
 	Disabled []string
-	// EtcdServers: the store to use instead of a member [--etcd-servers].
+	// EtcdServers: the store to use instead of a member [--etcd-servers];
+	// EtcdTLS its TLS files [--etcd-cafile, --etcd-certfile,
+	// --etcd-keyfile] (server_storetls.go).
 	EtcdServers []string
+	EtcdTLS     storage.RemoteTLS
 	// JoinURL and JoinToken: a running server of the cluster and its
 	// server token [--server, --token]: this server fetches the cluster CA
 	// and the service account key from it on first start.
@@ -155,6 +176,7 @@ type serverFlags struct {
 	serviceCIDR, clusterCIDR, nodePorts string
 	joinURL, joinToken                  string
 	disableAgent                        bool
+	etcdTLS                             etcdTLSFlags
 	agent                               agentFlags
 	encAudit                            encAuditFlags
 }
@@ -171,7 +193,8 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&s.nodePorts, "service-node-port-range", "30000-32767", "port range of NodePort Services")
 	f.StringVar(&s.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "IP range of pod addresses (kept for the node agent; must not overlap --service-cidr)")
 	f.StringSliceVar(&s.disable, "disable", nil, "components not to run (comma-separated or repeated): "+strings.Join(manager.Names(), ", "))
-	f.StringSliceVar(&s.etcdServers, "etcd-servers", nil, "etcd v3 endpoints (http://host:port,...) of a store to use instead of running a member here")
+	f.StringSliceVar(&s.etcdServers, "etcd-servers", nil, "etcd v3 endpoints (http://host:port,... or https://host:port,...) of a store to use instead of running a member here")
+	s.etcdTLS.bind(f)
 	f.StringVar(&s.joinURL, "server", "", "URL of a running server of this cluster (https://HOST:PORT): on first start, take its cluster CA and service account key (with --token)")
 	f.StringVar(&s.joinToken, "token", "", "with --server: the cluster's server token (the first server's DATA_DIR/token); $KELSON_TOKEN when unset")
 	f.BoolVar(&s.disableAgent, "disable-agent", false, "do not run a node agent in this server (no pods run on this machine)")
@@ -236,12 +259,10 @@ func (s *serverFlags) config(member *memberFlags, memberSet []string) (serverCon
 		return cfg, usagef("%s: these flags configure a store member, and none runs with --etcd-servers: drop them, or drop --etcd-servers to run a member here",
 			strings.Join(memberSet, ", "))
 	}
-	for _, e := range s.etcdServers {
-		if err := checkEtcdServer(e); err != nil {
-			return cfg, err
-		}
+	if err := checkEtcdServers(s.etcdServers, s.etcdTLS); err != nil {
+		return cfg, err
 	}
-	cfg.EtcdServers = s.etcdServers
+	cfg.EtcdServers, cfg.EtcdTLS = s.etcdServers, s.etcdTLS.RemoteTLS
 	if s.joinURL != "" {
 		cfg.JoinURL, cfg.JoinToken = strings.TrimRight(s.joinURL, "/"), s.joinToken
 		if cfg.JoinToken == "" {
@@ -347,21 +368,18 @@ func parsePortRange(v string) (lo, hi int, err error) {
 }
 
 // checkEtcdServer accepts an etcd endpoint as etcd's clients take it:
-// http://host:port or host:port.
+// http://host:port, https://host:port or host:port.
 func checkEtcdServer(e string) error {
-	if strings.HasPrefix(e, "https://") {
-		return usagef("--etcd-servers %s: TLS to the store is not supported yet; use an http:// endpoint", e)
-	}
 	host := e
 	if strings.Contains(e, "://") {
 		u, err := url.Parse(e)
-		if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return usagef("--etcd-servers %q: want http://host:port", e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return usagef("--etcd-servers %q: want http://host:port or https://host:port", e)
 		}
 		host = u.Host
 	}
 	if _, port, err := net.SplitHostPort(host); err != nil || port == "" {
-		return usagef("--etcd-servers %q: want http://host:port (the port is required, usually 2379)", e)
+		return usagef("--etcd-servers %q: want http://host:port or https://host:port (the port is required, usually 2379)", e)
 	}
 	return nil
 }
@@ -431,7 +449,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 
-	st, memberDone, stopStore, err := openStore(ctx, cfg, log)
+	st, memberDone, stopStore, err := openStore(ctx, cfg, certs.Authority, log)
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return nil // stopped while starting
@@ -639,30 +657,39 @@ func probeStore(ctx context.Context, st storage.Store, log *slog.Logger) error {
 	}
 }
 
-// openStore starts the store member, or connects to --etcd-servers. done
-// yields why the member stopped serving (never, for a remote store); stop
-// releases the store.
-func openStore(ctx context.Context, cfg serverConfig, log *slog.Logger) (st storage.Store, done <-chan error, stop func(), err error) {
+// openStore starts the store member (with the cluster CA's store
+// certificates where its https:// URLs need them, server_storetls.go), or
+// connects to --etcd-servers. done yields why the member stopped serving
+// (never, for a remote store); stop releases the store.
+func openStore(ctx context.Context, cfg serverConfig, ca *pki.Authority, log *slog.Logger) (st storage.Store, done <-chan error, stop func(), err error) {
 	memberDone := make(chan error, 1)
 	if len(cfg.EtcdServers) > 0 {
-		remote, err := storage.NewRemote(clientv3.Config{Endpoints: cfg.EtcdServers, DialTimeout: storeProbeTimeout, Logger: zap.NewNop()})
+		tlsCfg, err := remoteTLS(cfg.EtcdServers, cfg.EtcdTLS)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("--etcd-servers %s do not answer (%w): start the store first, or check the endpoints",
-				strings.Join(cfg.EtcdServers, ","), err)
+			return nil, nil, nil, err
+		}
+		remote, err := storage.NewRemote(clientv3.Config{Endpoints: cfg.EtcdServers, TLS: tlsCfg, DialTimeout: storeProbeTimeout, Logger: zap.NewNop()})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--etcd-servers %s do not answer (%w): %s",
+				strings.Join(cfg.EtcdServers, ","), err, remoteStoreHint(err))
 		}
 		if err := probeStore(ctx, remote, log); err != nil {
 			remote.Close()
 			if ctx.Err() != nil {
 				return nil, nil, nil, ctx.Err()
 			}
-			return nil, nil, nil, fmt.Errorf("--etcd-servers %s do not answer (%v): start the store first, or check the endpoints",
-				strings.Join(cfg.EtcdServers, ","), err)
+			return nil, nil, nil, fmt.Errorf("--etcd-servers %s do not answer (%v): %s",
+				strings.Join(cfg.EtcdServers, ","), err, remoteStoreHint(err))
 		}
 		log.Info("using a remote store", "endpoints", strings.Join(cfg.EtcdServers, ","))
 		return remote, memberDone, func() { remote.Close() }, nil
 	}
+	member, err := memberWithStoreTLS(ctx, cfg, ca, cfg.Out, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	setDefaultGCPercent()
-	m, err := raftnode.Start(ctx, cfg.Member)
+	m, err := raftnode.Start(ctx, member)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -17,6 +17,11 @@
 //	                                      account tokens; made once, never
 //	                                      replaced by Ensure (every server
 //	                                      holds the same one)
+//	etcd-peer.crt, .key                   the store member's peer certificate
+//	etcd-server.crt, .key                 its serving certificate for clients
+//	etcd-client.crt, .key                 CN root, for etcdctl (store.go; made
+//	                                      only for https:// member URLs, by
+//	                                      Authority.EnsureStore)
 //
 // Keys are written 0600, certificates 0644, each file atomically (a temp
 // file renamed over it). Ensure reuses what it finds and replaces only what
