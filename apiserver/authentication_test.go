@@ -108,7 +108,7 @@ func newAuthTestServer(t *testing.T, clientAuth tls.ClientAuthType, edit func(*C
 	roots.AddCert(hand.cert)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	cfg := Config{Store: startMember(t), Logger: testLogger(),
-		Authenticators:           []authn.Authenticator{authn.X509{Roots: roots}},
+		Authenticators:           []authn.Authenticator{authn.NewX509(roots)},
 		AuthorizationModes:       []string{"AlwaysAllow"},
 		ServiceAccountSigningKey: key}
 	if edit != nil {
