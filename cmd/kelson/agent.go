@@ -125,7 +125,7 @@ func (a *agentFlags) config(clusterCIDR, serviceCIDR netip.Prefix) (nodeagent.Co
 
 // apiConfig is how `kelson agent` reaches the API: a kubeconfig (nil
 // credentials), or the server's URL and a join token, through which the
-// node gets its certificates (join.go): cfg's API, ServingCert and
+// node gets its certificates (join.go): cfg's API, GetServingCert and
 // ClientCAs are set, and the credentials returned for their renewal loop.
 func (a *agentFlags) apiConfig(ctx context.Context, cfg *nodeagent.Config, log *slog.Logger) (*nodeCredentials, error) {
 	token := a.token
@@ -192,9 +192,11 @@ func (a *agentFlags) apiConfig(ctx context.Context, cfg *nodeagent.Config, log *
 		return nil, err
 	}
 	cfg.API = creds.restConfig(server)
-	if cfg.ServingCert, cfg.ClientCAs, err = creds.serving(); err != nil {
+	serving, pool, err := creds.serving()
+	if err != nil {
 		return nil, err
 	}
+	cfg.GetServingCert, cfg.ClientCAs = serving.Get, pool
 	return creds, nil
 }
 

@@ -87,7 +87,8 @@ func (b *Bundle) Due(now time.Time, sans SANs) []Renewal {
 
 // CheckDelay is how long a running server waits from now before its next
 // check: interval, or less when one of b's leaves falls due sooner (its
-// end minus RenewBefore), but at least a minute.
+// end minus RenewBefore), but at least a minute (or interval, when that is
+// shorter: tests).
 func CheckDelay(b *Bundle, now time.Time, interval time.Duration) time.Duration {
 	d := interval
 	for _, l := range b.leaves() {
@@ -99,7 +100,7 @@ func CheckDelay(b *Bundle, now time.Time, interval time.Duration) time.Duration 
 			d = until
 		}
 	}
-	return max(d, minCheckDelay)
+	return max(d, min(minCheckDelay, interval))
 }
 
 // CAExpiring says, when the CA ends within RenewBefore of now, what an

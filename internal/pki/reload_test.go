@@ -113,10 +113,11 @@ func TestCheckDelay(t *testing.T) {
 		{"due in 3h, short interval", renewAt.Add(-3 * time.Hour), time.Hour, time.Hour},
 		{"due now: a minute", renewAt, CheckInterval, minCheckDelay},
 		{"overdue: a minute", renewAt.Add(100 * time.Hour), CheckInterval, minCheckDelay},
-		{"tiny interval: a minute", t0, time.Second, minCheckDelay},
+		{"short interval (tests): the interval", t0, time.Second, time.Second},
+		{"short interval, overdue: the interval", renewAt.Add(time.Hour), time.Second, time.Second},
 	} {
 		// Every leaf of b ends within the second of the serving one's.
-		if got := CheckDelay(b, tc.now, tc.interval); got < tc.want-2*time.Second || got > tc.want {
+		if got := CheckDelay(b, tc.now, tc.interval); got < tc.want-2*time.Second || got > tc.want || got <= 0 {
 			t.Errorf("%s: CheckDelay = %v, want %v", tc.name, got, tc.want)
 		}
 	}
