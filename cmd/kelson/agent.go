@@ -36,7 +36,8 @@ DATA_DIR/tls and gets them signed by the server: a client certificate (the
 agent is the user system:node:<node name> in the API) and a serving
 certificate for its port. It then talks to the API with its certificate
 only; a restart reuses the certificates (--token may then be left out), and
-they are renewed when a third of their year is left; certificates that are
+they are renewed when a third of their year is left (checked hourly; the
+running agent uses the new ones without a restart); certificates that are
 missing or expired are got again with the token.
 
 The agent's state lives in --data-dir: containerd's root and state, the pods'

@@ -41,8 +41,9 @@
 // GetKubeletClientCertificate return the renewed certificates from the
 // next handshake on; Bundle.Due says which leaves are due and why. The CA
 // is never rotated automatically, neither at start nor while running:
-// CAExpiring warns in its last RenewBefore, and a CA replaced on disk
-// under a running server is refused (ErrCA) until it restarts.
+// CAExpiring warns in its last RenewBefore, and a CA replaced or removed
+// on disk under a running server is refused (ErrCA: no check makes a new
+// CA or signs with another) until it restarts.
 //
 // Node certificates (node.go): Authority.SignNodeClient signs a node's
 // public key as CN system:node:<name>, O system:nodes, for client

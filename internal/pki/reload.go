@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,15 +184,20 @@ func (r *Reloader) Check() (*Bundle, []string, error) {
 	r.check.Lock()
 	defer r.check.Unlock()
 	old := r.cur.Load()
+	// Ensure would make a new CA where none is, and sign every leaf with
+	// it: the running server (which trusts the old one) would refuse its own
+	// components. Only the CA this process started with is used.
+	caPath := filepath.Join(r.cfg.Dir, CACertFile)
+	if onDisk, err := os.ReadFile(caPath); err != nil || !bytes.Equal(onDisk, old.CAPEM) {
+		return old, nil, fmt.Errorf("%w: %s is gone or changed while the server runs (%v): restore it, "+
+			"or restart the server to use another CA", ErrCA, caPath, err)
+	}
 	b, err := Ensure(r.cfg)
 	if err != nil {
 		return old, nil, err
 	}
-	if !bytes.Equal(b.CAPEM, old.CAPEM) {
-		// The files hold another CA than the one this process trusts and
-		// signs with: its clients and agents would be cut off.
-		return old, nil, fmt.Errorf("%w: %s/%s changed while the server runs: restart the server to use another CA",
-			ErrCA, r.cfg.Dir, CACertFile)
+	if !bytes.Equal(b.CAPEM, old.CAPEM) { // replaced between the read and Ensure
+		return old, nil, fmt.Errorf("%w: %s changed while the server runs: restart the server to use another CA", ErrCA, caPath)
 	}
 	changed := Changed(old, b)
 	if len(changed) == 0 {

@@ -216,6 +216,23 @@ func TestReloaderCheck(t *testing.T) {
 	if r.Bundle() != before {
 		t.Error("the bundle of another CA was swapped in")
 	}
+	if _, err := os.Stat(filepath.Join(dir, CACertFile)); err == nil {
+		t.Error("a check made a new CA under a running server")
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, AdminCertFile)); !bytes.Equal(got, before.AdminCertPEM) {
+		t.Error("a check re-signed the leaves on disk without the server's CA")
+	}
+	// Another CA's files: refused likewise.
+	other := ensureAt(t, t.TempDir(), clock)
+	os.WriteFile(filepath.Join(dir, CACertFile), other.CAPEM, 0o644)
+	if _, _, err = r.Check(); !errors.Is(err, ErrCA) || r.Bundle() != before {
+		t.Fatalf("another CA on disk: %v", err)
+	}
+	// The CA restored: checks work again.
+	os.WriteFile(filepath.Join(dir, CACertFile), before.CAPEM, 0o644)
+	if _, changed, err := r.Check(); !errors.Is(err, ErrCA) || changed != nil {
+		t.Fatalf("CA certificate without its key: %v, %v; want ErrCA", changed, err)
+	}
 	if c, _ := r.GetCertificate(nil); c != &before.Serving {
 		t.Error("GetCertificate changed after a refused check")
 	}
