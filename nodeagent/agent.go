@@ -205,7 +205,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error { return px.Run(ctx) })
 	g.Go(func() error { return srv.Serve(ctx, ln) })
 	a.log.Info("agent running", "port", cfg.Port, "cluster_dns", cfg.ClusterDNS,
-		"port_cert_from_ca", cfg.ServingCert != nil, "port_clients_verified", cfg.ClientCAs != nil)
+		"port_cert_from_ca", cfg.ServingCert != nil || cfg.GetServingCert != nil, "port_clients_verified", cfg.ClientCAs != nil)
 	err = g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
@@ -213,12 +213,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	return err
 }
 
-// servingTLS is the agent port's TLS: Config.ServingCert (from the
-// cluster CA, for the node's names and addresses) when set, else a
-// self-signed certificate for the node's name and address made at each
-// start (tests; an API server that verifies agents refuses it). Callers
-// are authenticated by the stream server against Config.ClientCAs.
+// servingTLS is the agent port's TLS: Config.GetServingCert's
+// certificate at each handshake, or Config.ServingCert (both from the
+// cluster CA, for the node's names and addresses), else a self-signed
+// certificate for the node's name and address made at each start (tests;
+// an API server that verifies agents refuses it). Callers are
+// authenticated by the stream server against Config.ClientCAs.
 func (a *Agent) servingTLS(nodeIP netip.Addr) (*tls.Config, error) {
+	if get := a.cfg.GetServingCert; get != nil {
+		if _, err := get(); err != nil {
+			return nil, fmt.Errorf("agent: serving certificate: %w", err)
+		}
+		return &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return get() },
+			MinVersion: tls.VersionTLS12}, nil
+	}
 	if c := a.cfg.ServingCert; c != nil {
 		return &tls.Config{Certificates: []tls.Certificate{*c}, MinVersion: tls.VersionTLS12}, nil
 	}

@@ -61,6 +61,11 @@ type Config struct {
 	// presents: signed by the cluster CA for the node's names and
 	// addresses. nil: a self-signed one (tests).
 	ServingCert *tls.Certificate
+	// GetServingCert, when set instead of ServingCert, is asked at every
+	// handshake on the agent's port: a renewed serving certificate is
+	// served without a restart (stream.CertFiles.Get reads the files the
+	// renewal replaces).
+	GetServingCert func() (*tls.Certificate, error)
 	// ClientCAs verifies the callers of the agent's port: only a client
 	// certificate from them with CN kube-apiserver-kubelet-client (the API
 	// server) or in group system:masters is served. nil: callers are not
@@ -116,6 +121,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ServingCert != nil && (len(c.ServingCert.Certificate) == 0 || c.ServingCert.PrivateKey == nil) {
 		return c, fmt.Errorf("%w: the agent port's serving certificate has no certificate or no key", ErrConfig)
+	}
+	if c.ServingCert != nil && c.GetServingCert != nil {
+		return c, fmt.Errorf("%w: both ServingCert and GetServingCert are set: set one", ErrConfig)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -36,7 +36,8 @@ DATA_DIR/tls and gets them signed by the server: a client certificate (the
 agent is the user system:node:<node name> in the API) and a serving
 certificate for its port. It then talks to the API with its certificate
 only; a restart reuses the certificates (--token may then be left out), and
-they are renewed when a third of their year is left; certificates that are
+they are renewed when a third of their year is left (checked hourly; the
+running agent uses the new ones without a restart); certificates that are
 missing or expired are got again with the token.
 
 The agent's state lives in --data-dir: containerd's root and state, the pods'
@@ -125,7 +126,7 @@ func (a *agentFlags) config(clusterCIDR, serviceCIDR netip.Prefix) (nodeagent.Co
 
 // apiConfig is how `kelson agent` reaches the API: a kubeconfig (nil
 // credentials), or the server's URL and a join token, through which the
-// node gets its certificates (join.go): cfg's API, ServingCert and
+// node gets its certificates (join.go): cfg's API, GetServingCert and
 // ClientCAs are set, and the credentials returned for their renewal loop.
 func (a *agentFlags) apiConfig(ctx context.Context, cfg *nodeagent.Config, log *slog.Logger) (*nodeCredentials, error) {
 	token := a.token
@@ -192,9 +193,11 @@ func (a *agentFlags) apiConfig(ctx context.Context, cfg *nodeagent.Config, log *
 		return nil, err
 	}
 	cfg.API = creds.restConfig(server)
-	if cfg.ServingCert, cfg.ClientCAs, err = creds.serving(); err != nil {
+	serving, pool, err := creds.serving()
+	if err != nil {
 		return nil, err
 	}
+	cfg.GetServingCert, cfg.ClientCAs = serving.Get, pool
 	return creds, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kelson-dev/kelson/internal/pki"
+	"github.com/kelson-dev/kelson/nodeagent/stream"
 	"k8s.io/client-go/rest"
 )
 
@@ -287,22 +288,24 @@ func (n *nodeCredentials) restConfig(server string) *rest.Config {
 		CAData: n.caPEM, CertFile: n.path(nodeClientCertFile), KeyFile: n.path(nodeClientKeyFile)}}
 }
 
-// serving is the serving certificate and the pool of client CAs the
-// agent's port takes.
-func (n *nodeCredentials) serving() (*tls.Certificate, *x509.CertPool, error) {
-	kp, err := tls.LoadX509KeyPair(n.path(nodeServingCertFile), n.path(nodeServingKeyFile))
+// serving is the serving certificate, read again from its files when
+// they change (nodeagent.Config.GetServingCert: its Get), and the pool of
+// client CAs the agent's port takes.
+func (n *nodeCredentials) serving() (*stream.CertFiles, *x509.CertPool, error) {
+	cf, err := stream.LoadCertFiles(n.path(nodeServingCertFile), n.path(nodeServingKeyFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("the node's serving certificate: %w", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(n.ca)
-	return &kp, pool, nil
+	return cf, pool, nil
 }
 
-// renewLoop checks the certificates every interval until ctx ends. A
-// renewed client certificate is used by the running agent (client-go
-// reloads its files); a renewed serving certificate from the agent's
-// next start.
+// renewLoop checks the certificates every interval until ctx ends. The
+// running agent uses what it renews without a restart: the client
+// certificate because client-go reloads its files (restConfig), the
+// serving certificate because the agent's port reads its files at each
+// handshake (serving).
 func (n *nodeCredentials) renewLoop(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()

@@ -74,6 +74,7 @@ func newJoinFixture(t *testing.T) *joinFixture {
 	})
 	f.srv = httptest.NewUnstartedServer(record)
 	f.srv.TLS = serverTLSConfig(certs)
+	f.srv.TLS.Certificates = []tls.Certificate{certs.Serving} // else httptest adds its own, served to IP clients before GetCertificate
 	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
@@ -360,7 +361,11 @@ func TestNodeCredentialsLifecycle(t *testing.T) {
 		t.Errorf("rest config %+v: want the client certificate files and no bearer", rc)
 	}
 	serving, pool, err := creds("").serving()
-	if err != nil || serving.Leaf == nil || pool == nil {
+	if err != nil || pool == nil {
+		t.Fatalf("serving: %v", err)
+	}
+	firstServing, err := serving.Get()
+	if err != nil || firstServing.Leaf == nil {
 		t.Fatalf("serving: %v", err)
 	}
 
@@ -391,6 +396,10 @@ func TestNodeCredentialsLifecycle(t *testing.T) {
 	renewed, _ := os.ReadFile(filepath.Join(dir, nodeClientCertFile))
 	if bytes.Equal(renewed, first) {
 		t.Fatal("renewal kept the old certificate")
+	}
+	// The running agent's port serves the renewed serving certificate.
+	if c, err := serving.Get(); err != nil || bytes.Equal(c.Certificate[0], firstServing.Certificate[0]) {
+		t.Fatalf("after the renewal the agent's port serves the old certificate (%v)", err)
 	}
 
 	// Expired: join again with the token; without one, a clear error.
@@ -435,6 +444,7 @@ func TestServerSecretsEndpoint(t *testing.T) {
 	n1 := nodeClientCert(t, f.certs.Authority, "n1")
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = serverTLSConfig(f.certs)
+	srv.TLS.Certificates = []tls.Certificate{f.certs.Serving}
 	srv.StartTLS()
 	defer srv.Close()
 	for _, c := range []struct {

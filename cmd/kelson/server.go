@@ -50,7 +50,8 @@ The server's state lives in --data-dir:
                              components, the service account signing key;
                              made on first start and reused after (a
                              certificate is made again when its names change
-                             or it nears its end)
+                             or it nears its end: at start, and every 12 h
+                             while the server runs; the CA never is)
   DATA_DIR/admin.kubeconfig  an admin kubeconfig (or --write-kubeconfig)
   DATA_DIR/token             the join token of "kelson agent" on other machines
   DATA_DIR/agent             the node agent's state (containerd, pod networks,
@@ -444,10 +445,12 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 			return err
 		}
 	}
-	certs, err := pki.Ensure(pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, Logger: log})
+	pkiCfg := pki.Config{Dir: filepath.Join(cfg.DataDir, "tls"), SANs: sans, Logger: log}
+	certs, err := pki.Ensure(pkiCfg)
 	if err != nil {
 		return err
 	}
+	rot := pki.NewReloader(pkiCfg, certs) // server_certs.go
 
 	st, memberDone, stopStore, err := openStore(ctx, cfg, certs.Authority, log)
 	if err != nil {
@@ -480,12 +483,12 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		DisableAdmissionPlugins:  cfg.DisableAdmissionPlugins,
 		ServiceAccountSigningKey: certs.ServiceAccountKey,
 		AuthorizationModes:       []string{"Node", "RBAC"},
-		AgentTLS:                 agentClientTLS(certs),
+		AgentTLS:                 agentClientTLS(rot, certs),
 		Encryption:               cfg.EncAudit.Encryption, AuditPolicy: cfg.EncAudit.AuditPolicy, AuditSink: auditSink})
 	if err != nil {
 		return err
 	}
-	tokenSecrets, err := bootstrapTokenReader(kc)
+	tokenSecrets, err := bootstrapTokenReader(apiURL, certs.CAPEM, componentCertFiles(cfg.DataDir, pki.AdminCertFile, pki.AdminKeyFile))
 	if err != nil {
 		return err
 	}
@@ -498,7 +501,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	httpSrv := &http.Server{
 		Handler: withJoin(api.Handler(), certs.CAPEM, join,
 			newServerSecretsHandler(filepath.Join(cfg.DataDir, "tls"), token, log.With("component", "server-secrets"))),
-		TLSConfig:         serverTLSConfig(certs),
+		TLSConfig:         serverTLSConfig(rot),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		// Informers keep one watch per resource open on one HTTP/2
@@ -515,6 +518,7 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		httpSrv.Close()
 		return fmt.Errorf("%w: choose a writable --write-kubeconfig", err)
 	}
+	defer startCertRenewal(ctx, rot, pki.CheckInterval, cfg.KubeconfigPath, apiURL, log)()
 	log.Info("serving the Kubernetes API", "url", apiURL, "kubeconfig", cfg.KubeconfigPath, "data_dir", cfg.DataDir)
 	if cfg.Out != nil {
 		fmt.Fprintf(cfg.Out, "kelson server: the Kubernetes API is on %s\nkelson server: admin kubeconfig in %s; try:\n  export KUBECONFIG=%s\n  kubectl version\n"+
@@ -574,11 +578,11 @@ func runControllers(ctx context.Context, cfg serverConfig, apiURL string, certs 
 	// client-go logs through klog (leader election, informers): into this
 	// server's log instead of bare stderr lines.
 	klog.SetSlogLogger(log.With("component", "client-go"))
-	client, err := componentClient(apiURL, certs.CAPEM, certs.ControllerManager, "kelson-controller-manager")
+	client, err := componentClient(apiURL, certs.CAPEM, componentCertFiles(cfg.DataDir, pki.ControllerManagerCertFile, pki.ControllerManagerKeyFile), "kelson-controller-manager")
 	if err != nil {
 		return fmt.Errorf("controllers: %w", err)
 	}
-	schedClient, err := componentClient(apiURL, certs.CAPEM, certs.Scheduler, "kelson-scheduler")
+	schedClient, err := componentClient(apiURL, certs.CAPEM, componentCertFiles(cfg.DataDir, pki.SchedulerCertFile, pki.SchedulerKeyFile), "kelson-scheduler")
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
@@ -597,9 +601,9 @@ func runControllers(ctx context.Context, cfg serverConfig, apiURL string, certs 
 }
 
 // componentClient is a client of this server's API with a component's
-// client certificate.
-func componentClient(apiURL string, caPEM []byte, cert pki.PEMPair, userAgent string) (kubernetes.Interface, error) {
-	rc := &rest.Config{Host: apiURL, TLSClientConfig: rest.TLSClientConfig{CAData: caPEM, CertData: cert.CertPEM, KeyData: cert.KeyPEM}}
+// client certificate, from its files (reloaded when renewed).
+func componentClient(apiURL string, caPEM []byte, cert certFiles, userAgent string) (kubernetes.Interface, error) {
+	rc := &rest.Config{Host: apiURL, TLSClientConfig: clientTLSFromFiles(caPEM, cert)}
 	// The controllers are part of the server: no client-side rate limit
 	// (the API's own limits apply).
 	rc.QPS, rc.Burst = -1, 0
@@ -612,10 +616,11 @@ func componentClient(apiURL string, caPEM []byte, cert pki.PEMPair, userAgent st
 }
 
 // agentClientTLS is how the API calls node agents (logs, exec): with the
-// kube-apiserver-kubelet-client certificate, verifying the agent's serving
-// certificate against the cluster CA.
-func agentClientTLS(certs *pki.Bundle) *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{certs.KubeletClient}, RootCAs: certs.CAPool(), MinVersion: tls.VersionTLS12}
+// kube-apiserver-kubelet-client certificate (the current one of src at
+// each handshake), verifying the agent's serving certificate against the
+// cluster CA.
+func agentClientTLS(src certSource, certs *pki.Bundle) *tls.Config {
+	return &tls.Config{GetClientCertificate: src.GetKubeletClientCertificate, RootCAs: certs.CAPool(), MinVersion: tls.VersionTLS12}
 }
 
 // serverTLSConfig serves the API's certificate over TLS 1.2+, HTTP/2 first
@@ -623,12 +628,12 @@ func agentClientTLS(certs *pki.Bundle) *tls.Config {
 // not checked in the handshake: the API's X509 authenticator checks it
 // against the cluster CA and answers 401 for one it refuses (expired,
 // another CA's), as kube-apiserver does; token clients send none.
-func serverTLSConfig(certs *pki.Bundle) *tls.Config {
+func serverTLSConfig(certs certSource) *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{certs.Serving},
-		ClientAuth:   tls.RequestClientCert,
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"h2", "http/1.1"},
+		GetCertificate: certs.GetCertificate, // renewed ones from the next handshake on
+		ClientAuth:     tls.RequestClientCert,
+		MinVersion:     tls.VersionTLS12,
+		NextProtos:     []string{"h2", "http/1.1"},
 	}
 }
 

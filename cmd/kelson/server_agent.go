@@ -23,7 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 )
 
 // The server's own agent and the join token agents join with
@@ -55,13 +55,11 @@ func ensureToken(dataDir string, caPEM []byte) (string, error) {
 	return token, nil
 }
 
-// bootstrapTokenReader reads bootstrap token Secrets with the server's
-// admin kubeconfig (in process, over loopback), for the join endpoint.
-func bootstrapTokenReader(kubeconfig []byte) (func(ctx context.Context, id string) (*corev1.Secret, error), error) {
-	rc, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("node credentials: %w", err)
-	}
+// bootstrapTokenReader reads bootstrap token Secrets as the server's
+// admin (in process, over loopback; the admin certificate's files, reloaded
+// when renewed), for the join endpoint.
+func bootstrapTokenReader(apiURL string, caPEM []byte, admin certFiles) (func(ctx context.Context, id string) (*corev1.Secret, error), error) {
+	rc := &rest.Config{Host: apiURL, TLSClientConfig: clientTLSFromFiles(caPEM, admin)}
 	rc.UserAgent = "kelson-node-credentials"
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -102,11 +100,13 @@ func runServerAgent(ctx context.Context, cfg serverConfig, apiURL string, certs 
 		return nil
 	}
 	ac.API = creds.restConfig(apiURL)
-	var err error
-	if ac.ServingCert, ac.ClientCAs, err = creds.serving(); err != nil {
+	serving, pool, err := creds.serving()
+	if err != nil {
 		log.Error("the node agent is not started", "err", err)
 		return nil
 	}
+	// Renewed certificates are used without a restart (renewLoop).
+	ac.GetServingCert, ac.ClientCAs = serving.Get, pool
 	a, err := nodeagent.New(ac)
 	if err != nil {
 		return err

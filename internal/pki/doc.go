@@ -39,6 +39,17 @@
 // The pure parts (the SAN list, the certificate templates, the renewal
 // decision, the kubeconfig text) are plain functions; IO is in ensure.go.
 //
+// A running server keeps its certificates current without a restart
+// (reload.go): a Reloader runs Ensure again every CheckInterval (12 h;
+// sooner when a leaf falls due before, CheckDelay) and swaps in what
+// changed (Changed), so that the TLS callbacks GetCertificate and
+// GetKubeletClientCertificate return the renewed certificates from the
+// next handshake on; Bundle.Due says which leaves are due and why. The CA
+// is never rotated automatically, neither at start nor while running:
+// CAExpiring warns in its last RenewBefore, and a CA replaced or removed
+// on disk under a running server is refused (ErrCA: no check makes a new
+// CA or signs with another) until it restarts.
+//
 // Node certificates (node.go): Authority.SignNodeClient signs a node's
 // public key as CN system:node:<name>, O system:nodes, for client
 // authentication; Authority.SignNodeServing as the same subject for server

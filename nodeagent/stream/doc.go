@@ -68,7 +68,9 @@
 // system:masters; anyone else gets 403 with a body naming the user seen
 // (a JSON Status on /exec/, plain text elsewhere). The agent serves a
 // certificate from the cluster CA for its node's names and addresses
-// (its Config.ServingCert), which the API server verifies against the
+// (its Config.GetServingCert: CertFiles, which reads the files again when
+// the agent's renewal replaced them, so a renewed certificate is served
+// from the next handshake on), which the API server verifies against the
 // node address it dials. Without ClientCAs (tests) every caller is
 // served.
 //
