@@ -90,8 +90,9 @@ component has its own certificate from the cluster CA: the controllers
 API calling agents (kube-apiserver-kubelet-client) and each node's agent
 (system:node:<name>), which gets its certificates when it joins with a token
 (the server's DATA_DIR/token, or a bootstrap token from "kelson token
-create"). Authorization is not enforced yet: listen on a wider address only
-on a trusted network.`
+create"). Every request is authenticated (401 otherwise; health and version
+are public) and authorized by the Node authorizer and RBAC (403 otherwise);
+writes pass the admission plugins.`
 
 const serverExample = `  # one server on localhost; kubectl through the kubeconfig it writes
   kelson server
@@ -185,7 +186,7 @@ type serverFlags struct {
 func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&s.dataDir, "data-dir", "", `directory of the server's state: the store member (DATA_DIR/store), certificates (DATA_DIR/tls), the kubeconfig (default "<name>.kelson")`)
 	f.IntVar(&s.httpsPort, "https-listen-port", 6443, "port of the HTTPS API")
-	f.StringVar(&s.bindAddress, "bind-address", "127.0.0.1", "IP address the API listens on (0.0.0.0 for every address; the API has no authentication yet)")
+	f.StringVar(&s.bindAddress, "bind-address", "127.0.0.1", "IP address the API listens on (0.0.0.0 for every address)")
 	f.StringVar(&s.kubeconfig, "write-kubeconfig", "", `write the admin kubeconfig to this file, mode 0600 (default "DATA_DIR/admin.kubeconfig")`)
 	f.StringSliceVar(&s.disableAdmission, "disable-admission-plugins", nil, "admission plugins not to run, as kube-apiserver's: NamespaceLifecycle, LimitRanger, ServiceAccount, NodeRestriction, PodSecurity, ResourceQuota (comma-separated or repeated)")
 	f.StringVar(&s.tokenAuthFile, "token-auth-file", "", `CSV file of static bearer tokens, as kube-apiserver's: token,user,uid,"group1,group2" (read at start; a bad line stops the server)`)
