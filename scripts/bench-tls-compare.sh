@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# bench-tls-compare: what TLS costs the store. Three members, started plain
-# and then with client and peer TLS (--cert-file --key-file
+# bench-tls-compare: what TLS and auth cost the store. Three members,
+# started plain, then with client and peer TLS (--cert-file --key-file
 # --trusted-ca-file --client-cert-auth and the --peer-* equivalents, one
-# test CA made here with openssl), run the same `kelson bench` workloads;
+# test CA made here with openssl), then with TLS and etcd's auth enabled
+# (the bench logs in as a user with a role), run the same `kelson bench`
+# workloads;
 # the setups alternate ROUNDS times (default 2) so that a busy machine
 # weighs on both alike. With etcd on PATH (or $ETCD_BIN) etcd runs the same
 # setups with the same flags. Prints one line per system, setup, round and
@@ -27,6 +29,7 @@ SYSTEMS=${SYSTEMS:-kelson${ETCD:+ etcd}}
 
 [ -x "$KELSON" ] || make build >/dev/null
 command -v jq >/dev/null || { echo "bench-tls-compare: needs jq" >&2; exit 1; }
+command -v etcdctl >/dev/null || { echo "bench-tls-compare: needs etcdctl (Debian etcd-client)" >&2; exit 1; }
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -81,20 +84,37 @@ stop_members() {
 	PIDS=()
 }
 
-printf '%-7s %-6s %-5s %-8s %10s %9s %9s\n' system setup round bench "req/s" "p50 ms" "p99 ms"
+# enable_auth turns etcd's auth on through the first member: a root user,
+# and a user "bench" whose role may read and write every key the bench
+# writes (decimal keys, all >= "0"); the bench then logs in as bench, so
+# every request carries a token and is permission-checked.
+enable_auth() {
+	local ctl=(etcdctl --endpoints "${ENDPOINTS%%,*}" --cacert "$TMP/ca.crt" --cert "$TMP/root.crt" --key "$TMP/root.key")
+	"${ctl[@]}" user add root --new-user-password rootpw --interactive=false >/dev/null
+	"${ctl[@]}" user grant-role root root >/dev/null
+	"${ctl[@]}" user add bench --new-user-password benchpw --interactive=false >/dev/null
+	"${ctl[@]}" role add bench >/dev/null
+	"${ctl[@]}" role grant-permission bench readwrite --from-key 0 >/dev/null
+	"${ctl[@]}" user grant-role bench bench >/dev/null
+	"${ctl[@]}" auth enable >/dev/null
+}
+
+printf '%-7s %-9s %-5s %-8s %10s %9s %9s\n' system setup round bench "req/s" "p50 ms" "p99 ms"
 for round in $(seq "$ROUNDS"); do
 	for system in $SYSTEMS; do
-		for scheme in http https; do
-			CLIENT=()
-			[ "$scheme" = https ] && CLIENT=(--cacert "$TMP/ca.crt" --cert "$TMP/root.crt" --key "$TMP/root.key")
+		for setup in plain tls tls+auth; do
+			scheme=https CLIENT=(--cacert "$TMP/ca.crt" --cert "$TMP/root.crt" --key "$TMP/root.key")
+			[ "$setup" = plain ] && scheme=http CLIENT=()
 			start_members "$system" "$scheme"
+			if [ "$setup" = tls+auth ]; then
+				enable_auth
+				CLIENT+=(--user bench:benchpw)
+			fi
 			for b in "put --clients 100 --conns 10 --total $TOTAL --key-space-size 100000 --val-size 256" \
 				"range --clients 100 --conns 10 --total $TOTAL --key-space-size 100000 --consistency l"; do
 				# shellcheck disable=SC2086 # b is a word list on purpose
 				out=$("$KELSON" bench $b --endpoints "$ENDPOINTS" --progress=false --json "${CLIENT[@]}")
-				setup=plain
-				[ "$scheme" = https ] && setup=tls
-				printf '%-7s %-6s %-5s %-8s %10.0f %9.2f %9.2f\n' "$system" "$setup" "$round" "${b%% *}" \
+				printf '%-7s %-9s %-5s %-8s %10.0f %9.2f %9.2f\n' "$system" "$setup" "$round" "${b%% *}" \
 					"$(jq -r .throughput <<<"$out")" "$(jq -r .latency_ms.p50 <<<"$out")" "$(jq -r .latency_ms.p99 <<<"$out")"
 			done
 			stop_members
