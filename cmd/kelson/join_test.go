@@ -431,12 +431,12 @@ func TestNodeCredentialsLifecycle(t *testing.T) {
 	}
 }
 
-// TestServerSecretsEndpoint: only the server token gets the CA's key.
+// TestServerSecretsEndpoint: only the server token gets the CAs' keys.
 func TestServerSecretsEndpoint(t *testing.T) {
 	f := newJoinFixture(t)
 	tlsDir := t.TempDir()
 	for name, data := range map[string][]byte{pki.CACertFile: f.certs.CAPEM, pki.CAKeyFile: []byte("ca key"),
-		pki.ServiceAccountKeyFile: f.certs.ServiceAccountKeyPEM} {
+		pki.ServiceAccountKeyFile: f.certs.ServiceAccountKeyPEM, pki.StoreCACertFile: []byte("store ca"), pki.StoreCAKeyFile: []byte("store ca key")} {
 		os.WriteFile(filepath.Join(tlsDir, name), data, 0o600)
 	}
 	tok := f.addToken(t, bootstraptoken.Options{TTL: time.Hour}, nil)
@@ -473,13 +473,144 @@ func TestServerSecretsEndpoint(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", c.what, resp.StatusCode, b, c.code)
 		}
 		if c.code != 200 && strings.Contains(string(b), "ca key") {
-			t.Errorf("%s: the answer holds the CA key", c.what)
+			t.Errorf("%s: the answer holds a CA key", c.what)
 		}
 		if c.code == 200 {
 			var out serverSecrets
-			if err := json.Unmarshal(b, &out); err != nil || out.CAKey != "ca key" || out.CA != string(f.certs.CAPEM) {
+			if err := json.Unmarshal(b, &out); err != nil || out.CAKey != "ca key" || out.CA != string(f.certs.CAPEM) ||
+				out.StoreCA != "store ca" || out.StoreCAKey != "store ca key" {
 				t.Errorf("%s: %+v %v", c.what, out, err)
 			}
 		}
+	}
+}
+
+// TestServerSecretsJoin: a joining server receives the store CA with the
+// cluster CA; one that joined before the store CA fetches it alone; a
+// server that hands out no store CA (a kelson from before it) makes the
+// join fail, naming the cause, and nothing is written.
+func TestServerSecretsJoin(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	srcDir := t.TempDir()
+	sans, _ := pki.ServingSANs("apihost", net.ParseIP("127.0.0.1"), nil, nil)
+	b, err := pki.Ensure(pki.Config{Dir: srcDir, SANs: sans, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.EnsureStoreCA(srcDir, time.Now(), log); err != nil {
+		t.Fatal(err)
+	}
+	token := "K10" + caHashOf(b.CAPEM) + "::server:" + serverSecret
+	srv := httptest.NewUnstartedServer(withJoin(http.NotFoundHandler(), b.CAPEM, nil, newServerSecretsHandler(srcDir, token, log)))
+	srv.TLS = serverTLSConfig(b)
+	srv.TLS.Certificates = []tls.Certificate{b.Serving}
+	srv.StartTLS()
+	defer srv.Close()
+	read := func(dir, name string) string {
+		data, _ := os.ReadFile(filepath.Join(dir, name))
+		return string(data)
+	}
+	all := []string{pki.CACertFile, pki.CAKeyFile, pki.ServiceAccountKeyFile, pki.StoreCACertFile, pki.StoreCAKeyFile}
+
+	// A new server: everything, as the first server has it.
+	joined := t.TempDir()
+	if err := fetchServerSecrets(context.Background(), srv.URL, token, joined, log); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range all {
+		if got := read(filepath.Join(joined, "tls"), name); got == "" || got != read(srcDir, name) {
+			t.Errorf("joined %s differs from the first server's", name)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(joined, "tls", pki.StoreCAKeyFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("store CA key mode: %v %v", st, err)
+	}
+	if a, err := pki.EnsureStoreCA(filepath.Join(joined, "tls"), time.Now(), log); err != nil || string(a.CertPEM) != read(srcDir, pki.StoreCACertFile) {
+		t.Errorf("the joined server's store CA: %v", err)
+	}
+
+	// Joined before the store CA: the store CA alone is fetched; the rest
+	// is left as it is.
+	old := t.TempDir()
+	oldTLS := filepath.Join(old, "tls")
+	os.MkdirAll(oldTLS, 0o700)
+	os.WriteFile(filepath.Join(oldTLS, pki.CACertFile), b.CAPEM, 0o644)
+	os.WriteFile(filepath.Join(oldTLS, pki.CAKeyFile), []byte("kept"), 0o600)
+	if err := fetchServerSecrets(context.Background(), srv.URL, token, old, log); err != nil {
+		t.Fatal(err)
+	}
+	if read(oldTLS, pki.CAKeyFile) != "kept" || read(oldTLS, pki.StoreCACertFile) != read(srcDir, pki.StoreCACertFile) ||
+		read(oldTLS, pki.StoreCAKeyFile) != read(srcDir, pki.StoreCAKeyFile) {
+		t.Error("the store CA was not fetched alone")
+	}
+
+	// A first server from before the store CA: the join fails, clearly,
+	// for a new server and for one joined before.
+	for _, name := range []string{pki.StoreCACertFile, pki.StoreCAKeyFile} {
+		os.Remove(filepath.Join(srcDir, name))
+	}
+	fresh := t.TempDir()
+	err = fetchServerSecrets(context.Background(), srv.URL, token, fresh, log)
+	if !errors.Is(err, errNoStoreCA) || !strings.Contains(err.Error(), "upgrade it") {
+		t.Errorf("a server without a store CA: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(fresh, "tls")); len(entries) != 0 {
+		t.Errorf("a failed join wrote %v", entries)
+	}
+	for _, name := range []string{pki.StoreCACertFile, pki.StoreCAKeyFile} {
+		os.Remove(filepath.Join(oldTLS, name))
+	}
+	if err := fetchServerSecrets(context.Background(), srv.URL, token, old, log); !errors.Is(err, errNoStoreCA) {
+		t.Errorf("joined before, a server without a store CA: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(oldTLS, pki.StoreCACertFile)); err == nil {
+		t.Error("a store CA was written")
+	}
+}
+
+// TestServerSecretsCheck: the answer's CAs and keys must read, the cluster
+// CA must be the one of /cacerts, and a store CA must be there.
+func TestServerSecretsCheck(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	dir := t.TempDir()
+	b, err := pki.Ensure(pki.Config{Dir: dir, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sca, err := pki.EnsureStoreCA(dir, time.Now(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		data, _ := os.ReadFile(filepath.Join(dir, name))
+		return string(data)
+	}
+	good := serverSecrets{CA: string(b.CAPEM), CAKey: read(pki.CAKeyFile), ServiceAccountKey: string(b.ServiceAccountKeyPEM),
+		StoreCA: string(sca.CertPEM), StoreCAKey: read(pki.StoreCAKeyFile)}
+	for _, c := range []struct {
+		name      string
+		edit      func(*serverSecrets)
+		storeOnly bool
+		want      string // "" for no error
+	}{
+		{"complete", func(*serverSecrets) {}, false, ""},
+		{"no store CA", func(s *serverSecrets) { s.StoreCA, s.StoreCAKey = "", "" }, false, "no store CA"},
+		{"no store CA, store only", func(s *serverSecrets) { s.StoreCA, s.StoreCAKey = "", "" }, true, "no store CA"},
+		{"store CA without key", func(s *serverSecrets) { s.StoreCAKey = "" }, false, "its store CA"},
+		{"the cluster CA as store CA", func(s *serverSecrets) { s.StoreCA, s.StoreCAKey = s.CA, s.CAKey }, false, "is the cluster CA"},
+		{"store CA with the cluster CA's key", func(s *serverSecrets) { s.StoreCAKey = s.CAKey }, false, "its store CA"},
+		{"another cluster CA", func(s *serverSecrets) { s.CA = string(sca.CertPEM) }, false, "another CA than its /cacerts"},
+		{"bad CA key", func(s *serverSecrets) { s.CAKey = "x" }, false, "its CA"},
+		{"bad CA key, store only", func(s *serverSecrets) { s.CAKey = "x" }, true, ""},
+		{"bad service account key", func(s *serverSecrets) { s.ServiceAccountKey = "x" }, false, "service account key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := good
+			c.edit(&s)
+			err := checkServerSecrets(&s, b.CAPEM, c.storeOnly)
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+		})
 	}
 }

@@ -452,8 +452,14 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 		return err
 	}
 	rot := pki.NewReloader(pkiCfg, certs) // server_certs.go
+	// The store's own CA (server_storetls.go), made at the first start
+	// whatever the store URLs, so that joining servers receive it.
+	storeCA, err := pki.EnsureStoreCA(pkiCfg.Dir, time.Now(), log)
+	if err != nil {
+		return err
+	}
 
-	st, memberDone, stopStore, err := openStore(ctx, cfg, certs.Authority, log)
+	st, memberDone, stopStore, err := openStore(ctx, cfg, storeCA, log)
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return nil // stopped while starting
@@ -667,7 +673,7 @@ func probeStore(ctx context.Context, st storage.Store, log *slog.Logger) error {
 // certificates where its https:// URLs need them, server_storetls.go), or
 // connects to --etcd-servers. done yields why the member stopped serving
 // (never, for a remote store); stop releases the store.
-func openStore(ctx context.Context, cfg serverConfig, ca *pki.Authority, log *slog.Logger) (st storage.Store, done <-chan error, stop func(), err error) {
+func openStore(ctx context.Context, cfg serverConfig, ca *pki.StoreAuthority, log *slog.Logger) (st storage.Store, done <-chan error, stop func(), err error) {
 	memberDone := make(chan error, 1)
 	if len(cfg.EtcdServers) > 0 {
 		tlsCfg, err := remoteTLS(cfg.EtcdServers, cfg.EtcdTLS)

@@ -21,13 +21,17 @@ import (
 // The member: when its peer URLs (--listen-peer-urls,
 // --initial-advertise-peer-urls, --initial-cluster) are https:// and no
 // peer certificate is given (--peer-cert-file, --peer-auto-tls), it uses
-// DATA_DIR/tls/etcd-peer.crt from the cluster CA, trusts the cluster CA
-// and requires peer certificates: the servers of one cluster (which share
-// the CA through their token) talk, a member of another cluster is
-// refused in the handshake. Likewise for https:// client (and metrics)
-// URLs without --cert-file/--auto-tls: DATA_DIR/tls/etcd-server.crt, and
-// client certificates of the cluster CA required; the server writes
-// DATA_DIR/tls/etcd-client.crt (CN root) for etcdctl. The certificates are
+// DATA_DIR/tls/etcd-peer.crt from the store CA (DATA_DIR/tls/etcd-ca.crt,
+// made once at the first start, pki.EnsureStoreCA), trusts only the store
+// CA and requires peer certificates: the servers of one cluster (which
+// share the store CA through their token) talk, a member of another
+// cluster is refused in the handshake. Likewise for https:// client (and
+// metrics) URLs without --cert-file/--auto-tls: DATA_DIR/tls/etcd-server.crt,
+// and client certificates of the store CA required; the server writes
+// DATA_DIR/tls/etcd-client.crt (CN root) for etcdctl. The cluster CA signs
+// nothing of the store and is not trusted by it: its certificates (node
+// agents', the controllers', users') would otherwise read and write every
+// key of the store, past RBAC, while etcd auth is off. The certificates are
 // checked at start and every storeCertCheck after, and made again as
 // pki.EnsureStore says (near their end, or for new names); the member
 // reads a changed pair on its next handshake.
@@ -122,7 +126,7 @@ func remoteStoreHint(err error) string {
 }
 
 // storeTLSPlan says which sides of the member take certificates from the
-// cluster CA, and for which names; nil sides keep the flags' settings.
+// store CA, and for which names; nil sides keep the flags' settings.
 type storeTLSPlan struct {
 	Peer, Client *pki.SANs
 }
@@ -130,7 +134,7 @@ type storeTLSPlan struct {
 func (p storeTLSPlan) none() bool { return p.Peer == nil && p.Client == nil }
 
 // planStoreTLS decides the member's TLS from its configuration (after the
-// flags, before raftnode's defaults): a side gets the cluster CA's
+// flags, before raftnode's defaults): a side gets the store CA's
 // certificates when one of its URLs is https:// and no certificate is
 // given (--peer-cert-file/--peer-key-file/--peer-auto-tls on the peer
 // side, --cert-file/--key-file/--auto-tls on the client side). The names
@@ -178,7 +182,7 @@ func initialClusterHTTPS(s string) bool {
 }
 
 // applyStoreTLS sets the sides of m that plan chose to the store files:
-// the certificate, the cluster CA as trusted CA (unless one was given) and
+// the certificate, the store CA as trusted CA (unless one was given) and
 // client certificates required. Pure.
 func applyStoreTLS(m *raftnode.Config, plan storeTLSPlan, f pki.StoreFiles) {
 	if plan.Peer != nil {
@@ -197,11 +201,11 @@ func applyStoreTLS(m *raftnode.Config, plan storeTLSPlan, f pki.StoreFiles) {
 	}
 }
 
-// memberWithStoreTLS returns the member's configuration with the cluster
-// CA's store certificates where planStoreTLS puts them (made or renewed
+// memberWithStoreTLS returns the member's configuration with the store
+// CA's certificates where planStoreTLS puts them (made or renewed
 // in DATA_DIR/tls), and keeps them renewed while ctx lasts. It prints the
 // etcdctl command line for https:// client URLs to out.
-func memberWithStoreTLS(ctx context.Context, cfg serverConfig, ca *pki.Authority, out io.Writer, log *slog.Logger) (raftnode.Config, error) {
+func memberWithStoreTLS(ctx context.Context, cfg serverConfig, ca *pki.StoreAuthority, out io.Writer, log *slog.Logger) (raftnode.Config, error) {
 	m := cfg.Member
 	plan, err := planStoreTLS(m)
 	if err != nil || plan.none() {
@@ -214,14 +218,14 @@ func memberWithStoreTLS(ctx context.Context, cfg serverConfig, ca *pki.Authority
 	}
 	applyStoreTLS(&m, plan, files)
 	if plan.Peer != nil {
-		log.Info("store peers: TLS with certificates of the cluster CA, peer certificates required", "cert", files.PeerCert, "names", plan.Peer.String())
+		log.Info("store peers: TLS with certificates of the store CA, peer certificates of the store CA required", "cert", files.PeerCert, "ca", files.CAFile, "names", plan.Peer.String())
 	}
 	if plan.Client != nil {
-		log.Info("store clients: TLS with certificates of the cluster CA, client certificates required", "cert", files.ServerCert, "names", plan.Client.String(),
+		log.Info("store clients: TLS with certificates of the store CA, client certificates of the store CA required", "cert", files.ServerCert, "ca", files.CAFile, "names", plan.Client.String(),
 			"etcdctl_cert", files.ClientCert)
 		if out != nil {
-			fmt.Fprintf(out, "kelson server: the store's client URLs need a certificate of the cluster CA; etcdctl:\n  %s\n",
-				etcdctlCommand(storeClientEndpoints(m), files))
+			fmt.Fprintf(out, "kelson server: the store's client URLs need a certificate of the store CA (%s); etcdctl:\n  %s\n",
+				files.CAFile, etcdctlCommand(storeClientEndpoints(m), files))
 		}
 	}
 	go func() {

@@ -88,10 +88,12 @@ func tlsHandshake(addr string, ca *testpki.CA, t *testing.T, cert *testpki.Pair)
 
 // TestServersStoreTLSShareTheCA: three servers with https:// peer and
 // client URLs and no certificate flags, b and c joining a with its token:
-// their members talk TLS with certificates of the shared cluster CA and
-// form one store under the API of each; etcdctl reads the API's keys with
-// the client certificate a server writes, and fails cleanly without one;
-// a member with a certificate of another CA is refused by the peers.
+// their members talk TLS with certificates of the shared store CA (not the
+// cluster CA) and form one store under the API of each; etcdctl reads the
+// API's keys with the client certificate a server writes, and fails
+// cleanly without one; certificates of the cluster CA (the admin's, a
+// node's, a would-be member's) are refused by the client and peer ports,
+// as is a member with a certificate of another CA.
 func TestServersStoreTLSShareTheCA(t *testing.T) {
 	names := []string{"a", "b", "c"}
 	ports := freePorts(t, 3*len(names)+2)
@@ -134,6 +136,25 @@ func TestServersStoreTLSShareTheCA(t *testing.T) {
 		clients = append(clients, cs)
 	}
 	tlsDir := filepath.Join(dataDir(0), "tls")
+	storeCAFile := filepath.Join(tlsDir, pki.StoreCACertFile)
+	// One store CA, handed to b and c when they joined, and not the
+	// cluster CA.
+	aStoreCA, err := os.ReadFile(storeCAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aCA, _ := os.ReadFile(filepath.Join(tlsDir, pki.CACertFile)); string(aCA) == string(aStoreCA) {
+		t.Error("the store CA is the cluster CA")
+	}
+	for i := 1; i < 3; i++ {
+		for _, f := range []string{pki.StoreCACertFile, pki.StoreCAKeyFile} {
+			mine, _ := os.ReadFile(filepath.Join(tlsDir, f))
+			theirs, err := os.ReadFile(filepath.Join(dataDir(i), "tls", f))
+			if err != nil || string(theirs) != string(mine) {
+				t.Errorf("%s's %s is not a's: %v", names[i], f, err)
+			}
+		}
+	}
 	for _, f := range []string{pki.StorePeerCertFile, pki.StorePeerKeyFile, pki.StoreServerCertFile, pki.StoreClientCertFile, pki.StoreClientKeyFile} {
 		if _, err := os.Stat(filepath.Join(tlsDir, f)); err != nil {
 			t.Errorf("a's %s: %v", f, err)
@@ -157,22 +178,23 @@ func TestServersStoreTLSShareTheCA(t *testing.T) {
 	}
 
 	clusterCA := testpki.LoadCA(t, filepath.Join(tlsDir, pki.CACertFile), filepath.Join(tlsDir, pki.CAKeyFile), t.TempDir())
+	storeCA := testpki.LoadCA(t, storeCAFile, filepath.Join(tlsDir, pki.StoreCAKeyFile), t.TempDir())
 
 	// etcdctl with a's client certificate against c's member (one CA).
-	withCert := []string{"--endpoints", tlsURL(ports[3*2+1]), "--cacert", filepath.Join(tlsDir, pki.CACertFile),
+	withCert := []string{"--endpoints", tlsURL(ports[3*2+1]), "--cacert", storeCAFile,
 		"--cert", filepath.Join(tlsDir, pki.StoreClientCertFile), "--key", filepath.Join(tlsDir, pki.StoreClientKeyFile)}
 	out, err := etcdctl(t, append(withCert, "get", "/registry/configmaps/default/", "--prefix", "--keys-only")...)
 	if err != nil || !strings.Contains(out, "/registry/configmaps/default/over-tls-peers") {
 		t.Errorf("etcdctl with the client certificate: %v\n%s", err, out)
 	}
 	// Without a certificate, or in plain text: a clean failure, no hang.
-	out, err = etcdctl(t, "--endpoints", tlsURL(ports[1]), "--cacert", filepath.Join(tlsDir, pki.CACertFile), "get", "/registry/", "--prefix", "--keys-only")
+	out, err = etcdctl(t, "--endpoints", tlsURL(ports[1]), "--cacert", storeCAFile, "get", "/registry/", "--prefix", "--keys-only")
 	if err == nil || strings.Contains(out, "/registry/") {
 		t.Errorf("etcdctl without a client certificate read the store: %s", out)
 	}
 	t.Logf("etcdctl without a client certificate: %v: %s", err, tail(out, 2))
 	// In the handshake, the member says why: TLS's "certificate required".
-	if err := tlsHandshake("127.0.0.1:"+strconv.Itoa(ports[1]), clusterCA, t, nil); err == nil ||
+	if err := tlsHandshake("127.0.0.1:"+strconv.Itoa(ports[1]), storeCA, t, nil); err == nil ||
 		!strings.Contains(err.Error(), "certificate required") {
 		t.Errorf("a client without a certificate: %v, want the TLS alert \"certificate required\"", err)
 	}
@@ -181,17 +203,37 @@ func TestServersStoreTLSShareTheCA(t *testing.T) {
 		t.Errorf("etcdctl in plain text read the store: %s", out)
 	}
 
-	// The peer ports: a certificate of the cluster CA is let in; another
-	// CA's, or none, is refused in the handshake.
-	otherCA := testpki.NewCA(t, t.TempDir(), "other-cluster")
-	ours := clusterCA.Issue(t, "d", "127.0.0.1")
-	theirs := otherCA.Issue(t, "d", "127.0.0.1")
-	peerAddr := "127.0.0.1:" + strconv.Itoa(ports[2])
-	if err := tlsHandshake(peerAddr, clusterCA, t, &ours); err != nil {
-		t.Errorf("a peer certificate of the cluster CA: %v", err)
+	// The cluster CA opens nothing of the store: the admin's certificate
+	// (system:masters), a node agent's, or any other it signs is refused
+	// by the client port (etcdctl, and in the handshake) and by the peer
+	// port.
+	admin := testpki.Pair{CertFile: filepath.Join(tlsDir, pki.AdminCertFile), KeyFile: filepath.Join(tlsDir, pki.AdminKeyFile)}
+	node := clusterCA.IssueUser(t, "system:node:n1", false, "system:nodes")
+	out, err = etcdctl(t, "--endpoints", tlsURL(ports[1]), "--cacert", storeCAFile, "--cert", admin.CertFile, "--key", admin.KeyFile,
+		"get", "/registry/", "--prefix", "--keys-only")
+	if err == nil || strings.Contains(out, "/registry/") {
+		t.Errorf("etcdctl with the admin's certificate of the cluster CA read the store: %s", out)
 	}
-	for what, cert := range map[string]*testpki.Pair{"another CA's certificate": &theirs, "no certificate": nil} {
-		if err := tlsHandshake(peerAddr, clusterCA, t, cert); err == nil || !strings.Contains(err.Error(), "tls") {
+	peerAddr := "127.0.0.1:" + strconv.Itoa(ports[2])
+	for what, cert := range map[string]*testpki.Pair{"the admin's certificate": &admin, "a node's certificate": &node} {
+		for _, addr := range []string{"127.0.0.1:" + strconv.Itoa(ports[1]), "127.0.0.1:" + strconv.Itoa(ports[3*1+1]), peerAddr} {
+			if err := tlsHandshake(addr, storeCA, t, cert); err == nil || !strings.Contains(err.Error(), "tls") {
+				t.Errorf("%s of the cluster CA at %s: %v, want a TLS refusal", what, addr, err)
+			}
+		}
+	}
+
+	// The peer ports: a certificate of the store CA is let in; another
+	// CA's (the cluster CA's too), or none, is refused in the handshake.
+	otherCA := testpki.NewCA(t, t.TempDir(), "other-cluster")
+	ours := storeCA.Issue(t, "d", "127.0.0.1")
+	theirs := otherCA.Issue(t, "d", "127.0.0.1")
+	clusters := clusterCA.Issue(t, "d", "127.0.0.1")
+	if err := tlsHandshake(peerAddr, storeCA, t, &ours); err != nil {
+		t.Errorf("a peer certificate of the store CA: %v", err)
+	}
+	for what, cert := range map[string]*testpki.Pair{"another CA's certificate": &theirs, "the cluster CA's certificate": &clusters, "no certificate": nil} {
+		if err := tlsHandshake(peerAddr, storeCA, t, cert); err == nil || !strings.Contains(err.Error(), "tls") {
 			t.Errorf("a peer with %s: %v, want a TLS refusal", what, err)
 		}
 	}
@@ -204,15 +246,17 @@ func TestServersStoreTLSShareTheCA(t *testing.T) {
 			"--listen-client-urls", localURL(ports[9]), "--listen-peer-urls", tlsURL(ports[10]),
 			"--initial-cluster", strings.Join(append(cluster, "d="+tlsURL(ports[10])), ","), "--initial-cluster-state", "existing",
 			"--peer-cert-file", pair.CertFile, "--peer-key-file", pair.KeyFile,
-			"--peer-trusted-ca-file", filepath.Join(tlsDir, pki.CACertFile), "--peer-client-cert-auth", "--log-format", "text")
+			"--peer-trusted-ca-file", storeCAFile, "--peer-client-cert-auth", "--log-format", "text")
 		return d.waitExit(t), d.stderr.String()
 	}
-	if code, stderr := join(theirs, "d-other.kelson"); code == 0 || !strings.Contains(stderr, "no running member answered") ||
-		!strings.Contains(stderr, "tls") {
-		t.Errorf("a member of another CA: exit %d, stderr:\n%s", code, tail(stderr, 10))
+	for what, pair := range map[string]testpki.Pair{"another CA": theirs, "the cluster CA": clusters} {
+		if code, stderr := join(pair, "d-"+strings.ReplaceAll(what, " ", "-")+".kelson"); code == 0 ||
+			!strings.Contains(stderr, "no running member answered") || !strings.Contains(stderr, "tls") {
+			t.Errorf("a member with a certificate of %s: exit %d, stderr:\n%s", what, code, tail(stderr, 10))
+		}
 	}
 	if code, stderr := join(ours, "d-ours.kelson"); code == 0 || !strings.Contains(stderr, "add it first") {
-		t.Errorf("a member of the cluster CA, not added: exit %d, stderr:\n%s", code, tail(stderr, 10))
+		t.Errorf("a member of the store CA, not added: exit %d, stderr:\n%s", code, tail(stderr, 10))
 	}
 
 	for _, p := range procs {

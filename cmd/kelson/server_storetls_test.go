@@ -75,7 +75,7 @@ func sansString(s *pki.SANs) string {
 }
 
 func TestApplyStoreTLS(t *testing.T) {
-	f := pki.StoreFiles{CAFile: "tls/ca.crt", PeerCert: "tls/etcd-peer.crt", PeerKey: "tls/etcd-peer.key",
+	f := pki.StoreFiles{CAFile: "tls/etcd-ca.crt", PeerCert: "tls/etcd-peer.crt", PeerKey: "tls/etcd-peer.key",
 		ServerCert: "tls/etcd-server.crt", ServerKey: "tls/etcd-server.key"}
 	sans := pki.SANs{DNS: []string{"localhost"}}
 
@@ -154,8 +154,8 @@ func TestRemoteStoreHint(t *testing.T) {
 
 func TestEtcdctlCommand(t *testing.T) {
 	got := etcdctlCommand([]string{"https://127.0.0.1:2379", "https://10.0.0.1:2379"},
-		pki.StoreFiles{CAFile: "d/tls/ca.crt", ClientCert: "d/tls/etcd-client.crt", ClientKey: "d/tls/etcd-client.key"})
-	want := "etcdctl --endpoints https://127.0.0.1:2379,https://10.0.0.1:2379 --cacert d/tls/ca.crt --cert d/tls/etcd-client.crt --key d/tls/etcd-client.key get /registry/ --prefix --keys-only"
+		pki.StoreFiles{CAFile: "d/tls/etcd-ca.crt", ClientCert: "d/tls/etcd-client.crt", ClientKey: "d/tls/etcd-client.key"})
+	want := "etcdctl --endpoints https://127.0.0.1:2379,https://10.0.0.1:2379 --cacert d/tls/etcd-ca.crt --cert d/tls/etcd-client.crt --key d/tls/etcd-client.key get /registry/ --prefix --keys-only"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

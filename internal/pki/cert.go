@@ -136,11 +136,18 @@ func sameSubject(a, b pkix.Name) bool {
 
 // newCA makes a CA key pair.
 func newCA(now time.Time) (keyPair, error) {
+	return newCANamed(now, "kelson-ca")
+}
+
+// newCANamed makes a CA key pair whose CN is prefix@<now in Unix seconds>.
+func newCANamed(now time.Time, prefix string) (keyPair, error) {
 	serial, err := newSerial()
 	if err != nil {
 		return keyPair{}, err
 	}
-	return sign(caTemplate(serial, now), nil)
+	t := caTemplate(serial, now)
+	t.Subject.CommonName = prefix + "@" + strconv.FormatInt(now.Unix(), 10)
+	return sign(t, nil)
 }
 
 // newLeaf makes a key pair from tmpl (its serial is filled in) signed by ca.

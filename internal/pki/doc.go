@@ -17,11 +17,17 @@
 //	                                      account tokens; made once, never
 //	                                      replaced by Ensure (every server
 //	                                      holds the same one)
+//	etcd-ca.crt, .key                     the store CA, ECDSA P-256, 10 years
+//	                                      (store.go, EnsureStoreCA): a CA of its
+//	                                      own, made once like the cluster CA, so
+//	                                      that no certificate of the cluster CA
+//	                                      (nodes', users') opens the store
 //	etcd-peer.crt, .key                   the store member's peer certificate
 //	etcd-server.crt, .key                 its serving certificate for clients
-//	etcd-client.crt, .key                 CN root, for etcdctl (store.go; made
-//	                                      only for https:// member URLs, by
-//	                                      Authority.EnsureStore)
+//	etcd-client.crt, .key                 CN root, for etcdctl (made only for
+//	                                      https:// member URLs, by
+//	                                      StoreAuthority.EnsureStore; all three
+//	                                      signed by the store CA)
 //
 // Keys are written 0600, certificates 0644, each file atomically (a temp
 // file renamed over it). Ensure reuses what it finds and replaces only what

@@ -157,37 +157,69 @@ func Ensure(cfg Config) (*Bundle, error) {
 	return b, nil
 }
 
-// ensureCA loads the CA, or makes one when neither of its files exists.
+// ensureCA loads the cluster CA, or makes one when neither of its files
+// exists.
 func ensureCA(dir string, now time.Time, b *Bundle, log *slog.Logger) (keyPair, error) {
-	certPath, keyPath := filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile)
+	return loadOrMakeCA(clusterCA, dir, now, b, log)
+}
+
+// caKind names one CA's files and what to say about it.
+type caKind struct {
+	certFile, keyFile string
+	// cnPrefix starts the CN of a new CA (then @<Unix seconds>).
+	cnPrefix string
+	// what names it in logs ("the cluster CA"); err wraps its errors.
+	what string
+	err  error
+	// removed says what removing it costs, after "remove both to make a
+	// new CA".
+	removed string
+}
+
+var (
+	clusterCA = caKind{CACertFile, CAKeyFile, "kelson-ca", "the cluster CA", ErrCA,
+		"every kubeconfig of the old one then stops working"}
+	storeCA = caKind{StoreCACertFile, StoreCAKeyFile, "kelson-store-ca", "the store CA", ErrStoreCA,
+		"on every server of the cluster, then join the others again from the first: the members of one store need one store CA"}
+)
+
+// loadOrMakeCA loads the CA of kind from dir, or makes one when neither of
+// its files exists. A half present, unreadable, non-CA or expired CA is an
+// error wrapping kind.err: a CA is never replaced automatically.
+func loadOrMakeCA(kind caKind, dir string, now time.Time, b *Bundle, log *slog.Logger) (keyPair, error) {
+	certPath, keyPath := filepath.Join(dir, kind.certFile), filepath.Join(dir, kind.keyFile)
 	certPEM, certErr := os.ReadFile(certPath)
 	keyPEM, keyErr := os.ReadFile(keyPath)
 	switch {
 	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
-		ca, err := newCA(now)
+		ca, err := newCANamed(now, kind.cnPrefix)
 		if err != nil {
 			return keyPair{}, err
 		}
-		if err := writePair(dir, CACertFile, CAKeyFile, ca, b); err != nil {
+		if err := writePair(dir, kind.certFile, kind.keyFile, ca, b); err != nil {
 			return keyPair{}, err
 		}
-		log.Info("created the cluster CA", "cert", certPath, "not_after", ca.cert.NotAfter.UTC())
+		log.Info("created "+kind.what, "cert", certPath, "not_after", ca.cert.NotAfter.UTC())
 		return ca, nil
 	case certErr != nil || keyErr != nil:
 		return keyPair{}, fmt.Errorf("%w: %s and %s must both exist or both be absent (%v; %v): restore the missing file, "+
-			"or remove both to make a new CA (every kubeconfig of the old one then stops working)",
-			ErrCA, certPath, keyPath, certErr, keyErr)
+			"or remove both to make a new CA (%s)",
+			kind.err, certPath, keyPath, certErr, keyErr, kind.removed)
 	}
 	ca, err := parseKeyPair(certPEM, keyPEM)
 	if err != nil {
-		return keyPair{}, fmt.Errorf("%w: %s with %s: %v: restore them, or remove both to make a new CA", ErrCA, certPath, keyPath, err)
+		return keyPair{}, fmt.Errorf("%w: %s with %s: %v: restore them, or remove both to make a new CA (%s)", kind.err, certPath, keyPath, err, kind.removed)
 	}
 	if !ca.cert.IsCA {
-		return keyPair{}, fmt.Errorf("%w: %s is not a CA certificate: remove %s and %s to make a new CA", ErrCA, certPath, certPath, keyPath)
+		return keyPair{}, fmt.Errorf("%w: %s is not a CA certificate: remove %s and %s to make a new CA (%s)", kind.err, certPath, certPath, keyPath, kind.removed)
 	}
 	if now.After(ca.cert.NotAfter) {
-		return keyPair{}, fmt.Errorf("%w: %s expired on %s: remove the directory %s to make a new CA and certificates",
-			ErrCA, certPath, ca.cert.NotAfter.UTC().Format(time.RFC3339), dir)
+		if kind.certFile == CACertFile {
+			return keyPair{}, fmt.Errorf("%w: %s expired on %s: remove the directory %s to make a new CA and certificates",
+				kind.err, certPath, ca.cert.NotAfter.UTC().Format(time.RFC3339), dir)
+		}
+		return keyPair{}, fmt.Errorf("%w: %s expired on %s: remove %s and %s to make a new CA (%s)",
+			kind.err, certPath, ca.cert.NotAfter.UTC().Format(time.RFC3339), certPath, keyPath, kind.removed)
 	}
 	return ca, nil
 }

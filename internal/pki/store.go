@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -18,10 +19,16 @@ import (
 
 // Store certificates: the files a `kelson server`'s store member uses when
 // its peer or client URLs are https:// and no certificate was given on the
-// command line. All are signed by the cluster CA, so the members of one
-// cluster (servers sharing the CA through their token) trust each other,
-// and a member of another cluster (another CA) is refused.
+// command line. All are signed by the store CA (etcd-ca.crt, etcd-ca.key),
+// a CA of their own — never the cluster CA, which also signs node agents'
+// and users' client certificates: a certificate of the cluster CA must not
+// open the store (with etcd auth off, it would read and write every key,
+// past RBAC). The servers of one cluster share the store CA (joining
+// servers fetch it with the cluster CA), so their members trust each
+// other, and a member or client of another CA is refused.
 //
+//	etcd-ca.crt, .key       the store CA, ECDSA P-256, 10 years; made once
+//	                        (EnsureStoreCA), never replaced automatically
 //	etcd-peer.crt, .key     the member's peer certificate: server and client
 //	                        authentication (it serves the peer URLs and is
 //	                        presented when dialling peers); names from the
@@ -31,9 +38,11 @@ import (
 //	                        plus the loopback names
 //	etcd-client.crt, .key   a client certificate for etcdctl, CN root (the
 //	                        store's root user once etcd auth is enabled;
-//	                        with auth disabled any certificate of the CA is
-//	                        accepted)
+//	                        with auth disabled any certificate of the store
+//	                        CA is accepted)
 const (
+	StoreCACertFile     = "etcd-ca.crt"
+	StoreCAKeyFile      = "etcd-ca.key"
 	StorePeerCertFile   = "etcd-peer.crt"
 	StorePeerKeyFile    = "etcd-peer.key"
 	StoreServerCertFile = "etcd-server.crt"
@@ -55,6 +64,52 @@ const (
 // both, as etcd's own docs advise for member certificates (a peer dials
 // with the certificate it serves with).
 var storeUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+
+// ErrStoreCA is returned when the store CA on disk cannot be used;
+// EnsureStoreCA does not replace a CA by itself.
+var ErrStoreCA = errors.New("pki: store CA unusable")
+
+// StoreAuthority signs the store certificates with the store CA's key.
+// Its fields are never modified.
+type StoreAuthority struct {
+	// Cert is the store CA's certificate; CertPEM the same in PEM.
+	Cert    *x509.Certificate
+	CertPEM []byte
+	key     *ecdsa.PrivateKey
+}
+
+// EnsureStoreCA loads the store CA from dir (DATA_DIR/tls), or makes one
+// when neither etcd-ca.crt nor etcd-ca.key exists, with the cluster CA's
+// rules: a half present, unreadable, non-CA or expired store CA is an
+// error (ErrStoreCA) naming the files, never replaced. dir must exist. A
+// running server calls it once, at start; its renewals use the returned
+// authority (EnsureStore), never a CA made later.
+func EnsureStoreCA(dir string, now time.Time, log *slog.Logger) (*StoreAuthority, error) {
+	if dir == "" {
+		return nil, errors.New("pki: no certificate directory")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	kp, err := loadOrMakeCA(storeCA, dir, now, &Bundle{}, log)
+	if err != nil {
+		return nil, err
+	}
+	return &StoreAuthority{Cert: kp.cert, CertPEM: kp.certPEM, key: kp.key}, nil
+}
+
+// NewStoreAuthority reads a store CA's certificate and key, both PEM (as a
+// joining server receives them).
+func NewStoreAuthority(certPEM, keyPEM []byte) (*StoreAuthority, error) {
+	kp, err := parseKeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStoreCA, err)
+	}
+	if !kp.cert.IsCA {
+		return nil, fmt.Errorf("%w: not a CA certificate", ErrStoreCA)
+	}
+	return &StoreAuthority{Cert: kp.cert, CertPEM: kp.certPEM, key: kp.key}, nil
+}
 
 // ErrStoreURL is returned for a store URL whose host cannot be named in a
 // certificate.
@@ -107,7 +162,8 @@ type StoreConfig struct {
 // StoreFiles are the paths of the store certificates EnsureStore kept or
 // made ("" for those not asked for).
 type StoreFiles struct {
-	// CAFile is the cluster CA's certificate: the trusted CA of both sides.
+	// CAFile is the store CA's certificate (etcd-ca.crt): the only CA
+	// trusted by both sides.
 	CAFile                string
 	PeerCert, PeerKey     string
 	ServerCert, ServerKey string
@@ -117,14 +173,17 @@ type StoreFiles struct {
 	Written []string
 }
 
-// EnsureStore keeps the store certificates cfg asks for, signed by a:
+// EnsureStore keeps the store certificates cfg asks for, signed by the
+// store CA a:
 // each is made again when missing or unreadable, not signed by a, within
 // RenewBefore of its end, of another subject or usage, or — peer and
 // serving certificates — naming other hosts than wanted (see
 // StoreLeafProblem). Safe to call again while a member serves the files:
 // each file is replaced atomically, the key before the certificate, and
-// the member reads a pair again when its files change.
-func (a *Authority) EnsureStore(cfg StoreConfig) (StoreFiles, error) {
+// the member reads a pair again when its files change. The store CA file
+// in cfg.Dir must be a's: one removed or replaced under a running server
+// is refused (ErrStoreCA) rather than trusted or signed for.
+func (a *StoreAuthority) EnsureStore(cfg StoreConfig) (StoreFiles, error) {
 	if cfg.Dir == "" {
 		return StoreFiles{}, errors.New("pki: no certificate directory")
 	}
@@ -136,14 +195,14 @@ func (a *Authority) EnsureStore(cfg StoreConfig) (StoreFiles, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	key, ok := a.key.(*ecdsa.PrivateKey)
-	if !ok {
-		return StoreFiles{}, fmt.Errorf("%w: the CA's key is %T, not ECDSA", ErrCA, a.key)
+	if a == nil || a.key == nil {
+		return StoreFiles{}, fmt.Errorf("%w: no store CA", ErrStoreCA)
 	}
-	ca := keyPair{cert: a.Cert, key: key, certPEM: a.CertPEM}
-	out := StoreFiles{CAFile: filepath.Join(cfg.Dir, CACertFile)}
-	if _, err := os.Stat(out.CAFile); err != nil {
-		return StoreFiles{}, fmt.Errorf("%w: %v", ErrCA, err)
+	ca := keyPair{cert: a.Cert, key: a.key, certPEM: a.CertPEM}
+	out := StoreFiles{CAFile: filepath.Join(cfg.Dir, StoreCACertFile)}
+	if onDisk, err := os.ReadFile(out.CAFile); err != nil || !bytes.Equal(onDisk, a.CertPEM) {
+		return StoreFiles{}, fmt.Errorf("%w: %s is gone or not the store CA this server started with (%v): restore it, "+
+			"or restart the server to use another store CA", ErrStoreCA, out.CAFile, err)
 	}
 	var b Bundle // collects Written
 	path := func(f string) string { return filepath.Join(cfg.Dir, f) }

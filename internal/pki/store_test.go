@@ -1,6 +1,8 @@
 package pki
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -108,7 +110,8 @@ func TestStoreLeafProblem(t *testing.T) {
 }
 
 // TestEnsureStore: the files are made, reused, made again when the names
-// change, and verify against the cluster CA for the wanted names.
+// change, and verify against the store CA — and only against it, never the
+// cluster CA — for the wanted names.
 func TestEnsureStore(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
@@ -116,13 +119,27 @@ func TestEnsureStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peer, _ := StoreSANs([]string{"https://127.0.0.2:2380"})
-	server, _ := StoreSANs([]string{"https://127.0.0.3:2379"})
-	f, err := b.Authority.EnsureStore(StoreConfig{Dir: dir, Peer: &peer, Server: &server, Logger: log})
+	sca, err := EnsureStoreCA(dir, time.Now(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Written) != 6 || f.CAFile != filepath.Join(dir, CACertFile) {
+	storePool := x509.NewCertPool()
+	storePool.AddCert(sca.Cert)
+	peer, _ := StoreSANs([]string{"https://127.0.0.2:2380"})
+	server, _ := StoreSANs([]string{"https://127.0.0.3:2379"})
+
+	// Leaves of the cluster CA left by an older kelson are replaced.
+	for _, n := range []struct{ from, to string }{{AdminCertFile, StoreClientCertFile}, {AdminKeyFile, StoreClientKeyFile}} {
+		data, _ := os.ReadFile(filepath.Join(dir, n.from))
+		if err := os.WriteFile(filepath.Join(dir, n.to), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := sca.EnsureStore(StoreConfig{Dir: dir, Peer: &peer, Server: &server, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Written) != 6 || f.CAFile != filepath.Join(dir, StoreCACertFile) {
 		t.Fatalf("first call: %+v", f)
 	}
 	verify := func(certFile, keyFile string, usage x509.ExtKeyUsage, host string) *x509.Certificate {
@@ -132,8 +149,11 @@ func TestEnsureStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, _ := x509.ParseCertificate(pair.Certificate[0])
-		if _, err := c.Verify(x509.VerifyOptions{Roots: b.CAPool(), DNSName: host, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+		if _, err := c.Verify(x509.VerifyOptions{Roots: storePool, DNSName: host, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
 			t.Errorf("%s for %q: %v", certFile, host, err)
+		}
+		if _, err := c.Verify(x509.VerifyOptions{Roots: b.CAPool(), KeyUsages: []x509.ExtKeyUsage{usage}}); err == nil {
+			t.Errorf("%s verifies against the cluster CA", certFile)
 		}
 		return c
 	}
@@ -145,17 +165,23 @@ func TestEnsureStore(t *testing.T) {
 	if c := verify(f.ClientCert, f.ClientKey, x509.ExtKeyUsageClientAuth, ""); c.Subject.CommonName != StoreClientUser {
 		t.Errorf("client CN %q", c.Subject.CommonName)
 	}
+	// The cluster CA's certificates (the admin's, a node's) do not verify
+	// against the store CA.
+	admin, _ := x509.ParseCertificate(mustPair(t, b.AdminCertPEM, b.AdminKeyPEM).Certificate[0])
+	if _, err := admin.Verify(x509.VerifyOptions{Roots: storePool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Error("the admin's certificate of the cluster CA verifies against the store CA")
+	}
 	if st, err := os.Stat(f.PeerKey); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("peer key mode: %v %v", st.Mode(), err)
 	}
 
 	// Reused as they are; only the peer certificate follows new names.
-	again, err := b.Authority.EnsureStore(StoreConfig{Dir: dir, Peer: &peer, Server: &server, Logger: log})
+	again, err := sca.EnsureStore(StoreConfig{Dir: dir, Peer: &peer, Server: &server, Logger: log})
 	if err != nil || len(again.Written) != 0 {
 		t.Fatalf("second call wrote %v, %v", again.Written, err)
 	}
 	moved, _ := StoreSANs([]string{"https://127.0.0.4:2380"})
-	again, err = b.Authority.EnsureStore(StoreConfig{Dir: dir, Peer: &moved, Server: &server, Logger: log})
+	again, err = sca.EnsureStore(StoreConfig{Dir: dir, Peer: &moved, Server: &server, Logger: log})
 	if err != nil || !slices.Equal(again.Written, []string{StorePeerCertFile, StorePeerKeyFile}) {
 		t.Fatalf("new peer names wrote %v, %v", again.Written, err)
 	}
@@ -163,18 +189,18 @@ func TestEnsureStore(t *testing.T) {
 
 	// Near its end, a certificate is made again.
 	later := time.Now().Add(LeafValidity - RenewBefore + time.Hour)
-	again, err = b.Authority.EnsureStore(StoreConfig{Dir: dir, Server: &server, Logger: log, Now: func() time.Time { return later }})
+	again, err = sca.EnsureStore(StoreConfig{Dir: dir, Server: &server, Logger: log, Now: func() time.Time { return later }})
 	if err != nil || len(again.Written) != 4 || again.PeerCert != "" {
 		t.Fatalf("renewal wrote %v (peer %q), %v", again.Written, again.PeerCert, err)
 	}
 
-	// A certificate of another CA on disk is replaced.
+	// A certificate of another store CA on disk is replaced.
 	otherDir := t.TempDir()
-	ob, err := Ensure(Config{Dir: otherDir, Logger: log})
+	osca, err := EnsureStoreCA(otherDir, time.Now(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ob.Authority.EnsureStore(StoreConfig{Dir: otherDir, Peer: &peer, Logger: log}); err != nil {
+	if _, err := osca.EnsureStore(StoreConfig{Dir: otherDir, Peer: &peer, Logger: log}); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{StorePeerCertFile, StorePeerKeyFile} {
@@ -183,9 +209,128 @@ func TestEnsureStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	again, err = b.Authority.EnsureStore(StoreConfig{Dir: dir, Peer: &peer, Logger: log})
+	again, err = sca.EnsureStore(StoreConfig{Dir: dir, Peer: &peer, Logger: log})
 	if err != nil || len(again.Written) != 2 {
 		t.Fatalf("another CA's peer certificate: wrote %v, %v", again.Written, err)
 	}
 	verify(again.PeerCert, again.PeerKey, x509.ExtKeyUsageServerAuth, "127.0.0.2")
+
+	// A store CA replaced or removed under a running server: refused, and
+	// nothing is signed with the other CA.
+	otherCA, _ := os.ReadFile(filepath.Join(otherDir, StoreCACertFile))
+	os.WriteFile(filepath.Join(dir, StoreCACertFile), otherCA, 0o644)
+	os.Remove(filepath.Join(dir, StorePeerCertFile))
+	if _, err := sca.EnsureStore(StoreConfig{Dir: dir, Peer: &peer, Logger: log}); !errors.Is(err, ErrStoreCA) {
+		t.Errorf("replaced store CA: %v", err)
+	}
+	os.Remove(filepath.Join(dir, StoreCACertFile))
+	if _, err := sca.EnsureStore(StoreConfig{Dir: dir, Peer: &peer, Logger: log}); !errors.Is(err, ErrStoreCA) {
+		t.Errorf("removed store CA: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, StorePeerCertFile)); err == nil {
+		t.Error("a peer certificate was written without the store CA")
+	}
+	var nilCA *StoreAuthority
+	if _, err := nilCA.EnsureStore(StoreConfig{Dir: dir, Peer: &peer}); !errors.Is(err, ErrStoreCA) {
+		t.Errorf("nil store CA: %v", err)
+	}
+}
+
+func mustPair(t *testing.T, certPEM, keyPEM []byte) tls.Certificate {
+	t.Helper()
+	p, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestEnsureStoreCA: the store CA is made once (ECDSA P-256, 10 years, a
+// CA of its own, not the cluster CA), reused after, and — like the cluster
+// CA — never replaced when broken.
+func TestEnsureStoreCA(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	now := time.Now()
+	dir := t.TempDir()
+	b, err := Ensure(Config{Dir: dir, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := EnsureStoreCA(dir, now, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Cert.IsCA || a.Cert.Equal(b.CA) || a.Cert.Subject.CommonName == b.CA.Subject.CommonName ||
+		!strings.HasPrefix(a.Cert.Subject.CommonName, "kelson-store-ca@") {
+		t.Errorf("store CA %q (cluster CA %q)", a.Cert.Subject.CommonName, b.CA.Subject.CommonName)
+	}
+	if k, ok := a.Cert.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+		t.Errorf("store CA key %T", a.Cert.PublicKey)
+	}
+	if d := a.Cert.NotAfter.Sub(now); d < CAValidity-2*time.Hour || d > CAValidity+time.Hour {
+		t.Errorf("store CA lasts %v", d)
+	}
+	for file, mode := range map[string]os.FileMode{StoreCAKeyFile: 0o600, StoreCACertFile: 0o644} {
+		if st, err := os.Stat(filepath.Join(dir, file)); err != nil || st.Mode().Perm() != mode {
+			t.Errorf("%s: %v %v", file, st, err)
+		}
+	}
+	again, err := EnsureStoreCA(dir, now.Add(time.Hour), log)
+	if err != nil || !again.Cert.Equal(a.Cert) {
+		t.Fatalf("second call: %v (same: %v)", err, err == nil && again.Cert.Equal(a.Cert))
+	}
+	// What a joining server receives reads back as the same CA.
+	keyPEM, _ := os.ReadFile(filepath.Join(dir, StoreCAKeyFile))
+	if r, err := NewStoreAuthority(a.CertPEM, keyPEM); err != nil || !r.Cert.Equal(a.Cert) {
+		t.Errorf("NewStoreAuthority: %v", err)
+	}
+	if _, err := NewStoreAuthority(b.AdminCertPEM, b.AdminKeyPEM); !errors.Is(err, ErrStoreCA) {
+		t.Errorf("NewStoreAuthority of a leaf: %v", err)
+	}
+	if _, err := NewStoreAuthority(a.CertPEM, b.AdminKeyPEM); !errors.Is(err, ErrStoreCA) {
+		t.Errorf("NewStoreAuthority with another key: %v", err)
+	}
+
+	// Refused, and left as found: half present, unreadable, not a CA,
+	// expired.
+	leafCert, leafKey := b.AdminCertPEM, b.AdminKeyPEM
+	for _, c := range []struct {
+		name      string
+		cert, key []byte // nil: absent
+		now       time.Time
+		want      string
+	}{
+		{"key without certificate", nil, keyPEM, now, "must both exist or both be absent"},
+		{"certificate without key", a.CertPEM, nil, now, "must both exist or both be absent"},
+		{"unreadable", []byte("garbage"), keyPEM, now, "restore them"},
+		{"another key", a.CertPEM, leafKey, now, "restore them"},
+		{"not a CA", leafCert, leafKey, now, "is not a CA certificate"},
+		{"expired", a.CertPEM, keyPEM, now.Add(CAValidity + time.Hour), "expired on"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := t.TempDir()
+			for file, data := range map[string][]byte{StoreCACertFile: c.cert, StoreCAKeyFile: c.key} {
+				if data != nil {
+					os.WriteFile(filepath.Join(d, file), data, 0o600)
+				}
+			}
+			_, err := EnsureStoreCA(d, c.now, log)
+			if !errors.Is(err, ErrStoreCA) || errors.Is(err, ErrCA) || !strings.Contains(err.Error(), c.want) ||
+				!strings.Contains(err.Error(), StoreCACertFile) {
+				t.Fatalf("got %v, want ErrStoreCA with %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "BEGIN") {
+				t.Errorf("the error shows key material: %v", err)
+			}
+			for file, data := range map[string][]byte{StoreCACertFile: c.cert, StoreCAKeyFile: c.key} {
+				got, err := os.ReadFile(filepath.Join(d, file))
+				if data == nil && err == nil || data != nil && string(got) != string(data) {
+					t.Errorf("%s was changed", file)
+				}
+			}
+		})
+	}
+	if _, err := EnsureStoreCA("", now, log); err == nil {
+		t.Error("no directory: no error")
+	}
 }
