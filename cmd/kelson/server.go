@@ -197,7 +197,7 @@ func (s *serverFlags) bind(f *pflag.FlagSet) {
 	f.StringSliceVar(&s.disable, "disable", nil, "components not to run (comma-separated or repeated): "+strings.Join(manager.Names(), ", "))
 	f.StringSliceVar(&s.etcdServers, "etcd-servers", nil, "etcd v3 endpoints (http://host:port,... or https://host:port,...) of a store to use instead of running a member here")
 	s.etcdTLS.bind(f)
-	f.StringVar(&s.joinURL, "server", "", "URL of a running server of this cluster (https://HOST:PORT): on first start, take its cluster CA and service account key (with --token)")
+	f.StringVar(&s.joinURL, "server", "", "URL of a running server of this cluster (https://HOST:PORT): on first start, take its cluster CA, store CA and service account key (with --token)")
 	f.StringVar(&s.joinToken, "token", "", "with --server: the cluster's server token (the first server's DATA_DIR/token); $KELSON_TOKEN when unset")
 	f.BoolVar(&s.disableAgent, "disable-agent", false, "do not run a node agent in this server (no pods run on this machine)")
 	s.agent.bind(f, false)
