@@ -24,7 +24,7 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	checks := []check{{name: "ping"}, {name: "etcd", err: s.storeHealthy(r.Context())}}
 	if r.URL.Path == "/readyz" {
-		checks = append(checks, check{name: "informer-sync", err: s.cachesReady()})
+		checks = append(checks, check{name: "informer-sync", err: s.cachesReady()}, check{name: "poststarthook/bootstrap", err: s.bootstrapDone()})
 	}
 	var b strings.Builder
 	failed := false
@@ -65,6 +65,14 @@ func (s *Server) cachesReady() error {
 		if r.cache.Rev() == 0 {
 			return fmt.Errorf("the %s cache has not loaded yet", r.kind.Resource)
 		}
+	}
+	return nil
+}
+
+// bootstrapDone is nil once the system namespaces and Services exist.
+func (s *Server) bootstrapDone() error {
+	if !s.bootstrapped.Load() {
+		return fmt.Errorf("the system namespaces and the kubernetes and kube-dns Services are not created yet")
 	}
 	return nil
 }

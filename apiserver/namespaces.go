@@ -70,6 +70,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 func (s *Server) runNamespaceCleaner(ctx context.Context) {
 	for ctx.Err() == nil {
 		if err := s.bootstrap(ctx); err == nil {
+			s.bootstrapped.Store(true)
 			break
 		} else if ctx.Err() == nil {
 			s.log.Warn("bootstrap failed; retrying", "err", err)

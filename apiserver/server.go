@@ -130,6 +130,9 @@ type Server struct {
 	// watch caches; false until Run has asked the store, and for old etcd
 	// versions: then they read the store (only "0" reads the caches).
 	cacheConsistent atomic.Bool
+	// bootstrapped: the system namespaces and Services exist (set once
+	// by runNamespaceCleaner); /readyz fails until then.
+	bootstrapped atomic.Bool
 
 	// builtin are the resources of kinds.All(), fixed at New, in
 	// discovery order.
