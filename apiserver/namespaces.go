@@ -31,7 +31,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	for _, name := range systemNamespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 		setTypeMeta(ns, nsRes)
-		if _, err := s.createObject(ctx, nsRes, "", ns, opts); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := s.ensureObject(ctx, nsRes, "", ns, opts); err != nil {
 			return fmt.Errorf("apiserver: create namespace %s: %w", name, err)
 		}
 	}
@@ -43,7 +43,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 			Ports: []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(6443)}}},
 	}
 	setTypeMeta(svc, svcRes)
-	if _, err := s.createObject(ctx, svcRes, "default", svc, opts); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := s.ensureObject(ctx, svcRes, "default", svc, opts); err != nil {
 		return fmt.Errorf("apiserver: create the kubernetes service: %w", err)
 	}
 	// kube-dns has no selector and no endpoints: every node agent answers
@@ -58,8 +58,26 @@ func (s *Server) bootstrap(ctx context.Context) error {
 			}},
 	}
 	setTypeMeta(dns, svcRes)
-	if _, err := s.createObject(ctx, svcRes, metav1.NamespaceSystem, dns, opts); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := s.ensureObject(ctx, svcRes, metav1.NamespaceSystem, dns, opts); err != nil {
 		return fmt.Errorf("apiserver: create the kube-dns service: %w", err)
+	}
+	return nil
+}
+
+// ensureObject creates obj unless it exists. It reads first: a create of a
+// Service that exists fails on its ClusterIP (already allocated) before
+// the store could answer AlreadyExists, which kept every server but the
+// first bootstrapping forever.
+func (s *Server) ensureObject(ctx context.Context, res *resource, ns string, obj runtime.Object, opts writeOptions) error {
+	_, err := s.get(ctx, res, ns, metaOf(obj).GetName())
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	if _, err := s.createObject(ctx, res, ns, obj, opts); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
 	}
 	return nil
 }
