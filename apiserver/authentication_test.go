@@ -144,6 +144,14 @@ func newAuthTestServer(t *testing.T, clientAuth tls.ClientAuthType, edit func(*C
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Ready: the bootstrap (namespaces, then Services) is done.
+	for code := 0; code != http.StatusOK; {
+		code, _, _ = a.do(t, nil, "", "GET", "/readyz", nil)
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return a
 }
 

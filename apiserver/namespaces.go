@@ -89,6 +89,7 @@ func (s *Server) runNamespaceCleaner(ctx context.Context) {
 	for ctx.Err() == nil {
 		if err := s.bootstrap(ctx); err == nil {
 			s.bootstrapped.Store(true)
+			close(s.bootstrapCh)
 			break
 		} else if ctx.Err() == nil {
 			s.log.Warn("bootstrap failed; retrying", "err", err)

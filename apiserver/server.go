@@ -131,8 +131,10 @@ type Server struct {
 	// versions: then they read the store (only "0" reads the caches).
 	cacheConsistent atomic.Bool
 	// bootstrapped: the system namespaces and Services exist (set once
-	// by runNamespaceCleaner); /readyz fails until then.
+	// by runNamespaceCleaner, which then closes bootstrapCh); /readyz
+	// fails until then.
 	bootstrapped atomic.Bool
+	bootstrapCh  chan struct{}
 
 	// builtin are the resources of kinds.All(), fixed at New, in
 	// discovery order.
@@ -213,7 +215,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, codecs: c, mux: http.NewServeMux(),
 		typeConverter:       applyconfigurations.NewTypeConverter(c.scheme),
 		apiextTypeConverter: apiextapply.NewTypeConverter(c.scheme),
-		customs:             map[string]*customState{}, agents: agentTransport(cfg.AgentTLS)}
+		customs:             map[string]*customState{}, agents: agentTransport(cfg.AgentTLS),
+		bootstrapCh: make(chan struct{})}
 	var specs []openapi.Resource
 	for _, k := range kinds.All() {
 		r, err := s.newResource(k)
@@ -281,6 +284,10 @@ func (s *Server) routes() {
 		s.writeError(w, r, notFoundPath(r.URL.Path))
 	})
 }
+
+// Bootstrapped is closed once the system namespaces and the kubernetes
+// and kube-dns Services exist (Run creates them when missing).
+func (s *Server) Bootstrapped() <-chan struct{} { return s.bootstrapCh }
 
 // Handler returns the HTTP handler of the whole API.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }

@@ -414,6 +414,10 @@ func prepareDataDir(dir string) error {
 // graceful stop.
 const shutdownTimeout = 5 * time.Second
 
+// bootstrapWait bounds how long the kubeconfig waits for the API's
+// bootstrap (a store that does not answer keeps it from finishing).
+const bootstrapWait = 30 * time.Second
+
 // runServer runs a server until ctx is done: the data dir and certificates,
 // the API's listener, the store (a member or --etcd-servers), the API over
 // HTTPS, then the kubeconfig. It returns nil after a graceful stop.
@@ -521,6 +525,15 @@ func runServer(ctx context.Context, cfg serverConfig) error {
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- httpSrv.ServeTLS(ln, "", "") }()
 
+	// The kubeconfig appears once the API has its system namespaces and
+	// Services: whoever waits for the file (a script, `kelson token
+	// create`) can use the API at once.
+	select {
+	case <-api.Bootstrapped():
+	case <-ctx.Done():
+	case <-time.After(bootstrapWait):
+		log.Warn("the API has not created its system namespaces yet; writing the kubeconfig anyway", "waited", bootstrapWait)
+	}
 	if err := pki.WriteKubeconfig(cfg.KubeconfigPath, kc); err != nil {
 		httpSrv.Close()
 		return fmt.Errorf("%w: choose a writable --write-kubeconfig", err)
