@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/kelson
 # An execution count, not a duration: Go before 1.27 can fail a fuzz run
 # with a bare "context deadline exceeded" when a duration's deadline races
-# its workers (go.dev/issue/75804). 8000 inputs take 1-10 s per target here.
+# its workers (golang/go#75804). 8000 inputs take 1-10 s per target here.
 FUZZTIME ?= 8000x
 
 .PHONY: all build test run bench lint fuzz deps clean
