@@ -603,23 +603,7 @@ func TestKubectlAuthCanI(t *testing.T) {
 	mustCreate(t, a.RbacV1().RoleBindings("dev").Create, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "jane"},
 		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "dev-worker"}, Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: rbacv1.GroupName, Name: "jane"}}})
 	dir := t.TempDir()
-	kubectl := func(token string, wantErr bool, args ...string) string {
-		t.Helper()
-		kc := filepath.Join(dir, "kubeconfig-"+token)
-		cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster: {server: %q, insecure-skip-tls-verify: true}\ncontexts:\n- name: t\n  context: {cluster: t, user: u, namespace: dev}\ncurrent-context: t\nusers:\n- name: u\n  user: {token: %q}\n", rs.url, token)
-		if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", kc}, args...)...)
-		cmd.Env = append(os.Environ(), "HOME="+dir, "KUBECACHEDIR="+filepath.Join(dir, "cache-"+token))
-		out, err := cmd.CombinedOutput()
-		if (err != nil) != wantErr {
-			t.Fatalf("kubectl %s: err=%v (wantErr %v)\n%s", strings.Join(args, " "), err, wantErr, out)
-		}
-		return string(out)
-	}
+	kubectl := rs.kubectlAs(t, dir)
 	eventually(t, 20*time.Second, func() error {
 		if out := kubectl("admin", false, "auth", "can-i", "--as=x", "--help"); out == "" {
 			return fmt.Errorf("no help")
@@ -659,4 +643,27 @@ func TestKubectlAuthCanI(t *testing.T) {
 		t.Fatalf("jane's SubjectAccessReview: %d, want 403", code)
 	}
 	mustContain(t, kubectl("admin", false, "api-resources", "--api-group=authorization.k8s.io"), "selfsubjectaccessreviews", "localsubjectaccessreviews")
+}
+
+// kubectlAs returns a runner of the real kubectl against rs as the user of
+// a bearer token (namespace dev), with its kubeconfigs and caches in dir;
+// it fails the test unless kubectl fails exactly when wantErr.
+func (rs *rbacServer) kubectlAs(t *testing.T, dir string) func(token string, wantErr bool, args ...string) string {
+	return func(token string, wantErr bool, args ...string) string {
+		t.Helper()
+		kc := filepath.Join(dir, "kubeconfig-"+token)
+		cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster: {server: %q, insecure-skip-tls-verify: true}\ncontexts:\n- name: t\n  context: {cluster: t, user: u, namespace: dev}\ncurrent-context: t\nusers:\n- name: u\n  user: {token: %q}\n", rs.url, token)
+		if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", kc}, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+dir, "KUBECACHEDIR="+filepath.Join(dir, "cache-"+token))
+		out, err := cmd.CombinedOutput()
+		if (err != nil) != wantErr {
+			t.Fatalf("kubectl %s: err=%v (wantErr %v)\n%s", strings.Join(args, " "), err, wantErr, out)
+		}
+		return string(out)
+	}
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -358,23 +356,7 @@ func TestImpersonationKubectl(t *testing.T) {
 	}
 	rs := impersonationServer(t)
 	dir := t.TempDir()
-	kubectl := func(token string, wantErr bool, args ...string) string {
-		t.Helper()
-		kc := filepath.Join(dir, "kubeconfig-"+token)
-		cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster: {server: %q, insecure-skip-tls-verify: true}\ncontexts:\n- name: t\n  context: {cluster: t, user: u, namespace: dev}\ncurrent-context: t\nusers:\n- name: u\n  user: {token: %q}\n", rs.url, token)
-		if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", kc}, args...)...)
-		cmd.Env = append(os.Environ(), "HOME="+dir, "KUBECACHEDIR="+filepath.Join(dir, "cache-"+token))
-		out, err := cmd.CombinedOutput()
-		if (err != nil) != wantErr {
-			t.Fatalf("kubectl %s: err=%v (wantErr %v)\n%s", strings.Join(args, " "), err, wantErr, out)
-		}
-		return string(out)
-	}
+	kubectl := rs.kubectlAs(t, dir)
 	mustContain(t, kubectl("admin", false, "auth", "can-i", "list", "pods", "--as", "jane"), "yes")
 	mustContain(t, kubectl("admin", true, "auth", "can-i", "delete", "pods", "--as", "jane"), "no")
 	mustContain(t, kubectl("admin", true, "auth", "can-i", "list", "pods", "-n", "default", "--as", "jane"), "no")
