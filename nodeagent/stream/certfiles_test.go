@@ -2,10 +2,8 @@ package stream
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http"
 	"os"
 	"testing"
@@ -42,19 +40,7 @@ func TestServeRenewedCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	l := serveOnLoopback(t, srv)
 	apiServer := ca.Issue(t, "kube-apiserver-kubelet-client")
 	// served makes a new connection (a new transport) and returns the
 	// certificate the agent presented.

@@ -1,13 +1,11 @@
 package stream
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,19 +73,7 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	l := serveOnLoopback(t, srv)
 	url := "https://" + l.Addr().String()
 
 	get := func(tc *tls.Config, path string) (int, string, error) {
