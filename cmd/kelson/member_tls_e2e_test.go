@@ -11,8 +11,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // TestServerMemberTLS: `kelson server` takes the member's TLS flags; its
@@ -31,14 +29,7 @@ func TestServerMemberTLS(t *testing.T) {
 		"--cert-file", srv.CertFile, "--key-file", srv.KeyFile, "--trusted-ca-file", ca.CertFile, "--client-cert-auth",
 		"--peer-cert-file", srv.CertFile, "--peer-key-file", srv.KeyFile, "--peer-trusted-ca-file", ca.CertFile, "--peer-client-cert-auth")
 	kc := p.waitKubeconfig(t)
-	rc, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := clientFor(t, kc)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err != nil {

@@ -18,8 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 const testEncryptionConfig = `apiVersion: apiserver.config.k8s.io/v1
@@ -110,14 +108,7 @@ func TestServerEncryptionAndAudit(t *testing.T) {
 		"--encryption-provider-config", writeFile(t, "enc.yaml", testEncryptionConfig),
 		"--audit-policy-file", writeFile(t, "policy.yaml", testAuditPolicy), "--audit-log-path", auditPath)
 	kc := p.waitKubeconfig(t)
-	rc, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := clientFor(t, kc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const value = "kelson-e2e-plain-secret"

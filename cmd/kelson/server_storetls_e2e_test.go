@@ -19,7 +19,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 func tlsURL(port int) string { return "https://127.0.0.1:" + strconv.Itoa(port) }
@@ -125,14 +124,7 @@ func TestServersStoreTLSShareTheCA(t *testing.T) {
 		if !strings.Contains(strings.Join(lines, "\n"), "etcdctl --endpoints "+tlsURL(ports[3*i+1])+" --cacert ") {
 			t.Errorf("server %s printed no etcdctl command line:\n%s", names[i], strings.Join(lines, "\n"))
 		}
-		rc, err := clientcmd.BuildConfigFromFlags("", kc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs, err := kubernetes.NewForConfig(rc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cs := clientFor(t, kc)
 		clients = append(clients, cs)
 	}
 	tlsDir := filepath.Join(dataDir(0), "tls")
@@ -291,14 +283,7 @@ func TestServerEtcdServersTLS(t *testing.T) {
 		"--etcd-servers", storeURL, "--etcd-cafile", ca.CertFile, "--etcd-certfile", apiClient.CertFile, "--etcd-keyfile", apiClient.KeyFile,
 		"--log-format", "text")
 	kc := srv.waitKubeconfig(t)
-	rc, err := clientcmd.BuildConfigFromFlags("", kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := clientFor(t, kc)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "over-tls-store"}}
